@@ -1,0 +1,1 @@
+"""labeling: solution sampling, Monte Carlo step-label estimators and a resumable sharded runner."""

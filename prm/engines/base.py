@@ -1,0 +1,63 @@
+"""The generation-engine protocol that labeling and search use.
+
+Public: `SamplingConfig`, `Completion`, `GenerationEngine`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Protocol, Sequence, runtime_checkable
+
+FinishReason = Literal["stop", "length"]
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    """How to sample. temperature 0 means greedy; stop strings end a completion early."""
+
+    n: int = 1
+    temperature: float = 0.7
+    top_p: float = 1.0
+    max_new_tokens: int = 256
+    stop: tuple[str, ...] = ()
+    seed: int | None = 0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.n, int) or self.n < 1:
+            raise ValueError(f"SamplingConfig.n must be an int >= 1, got {self.n!r}")
+        if self.temperature < 0:
+            raise ValueError(f"SamplingConfig.temperature must be >= 0, got {self.temperature!r}")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"SamplingConfig.top_p must be in (0, 1], got {self.top_p!r}")
+        if not isinstance(self.max_new_tokens, int) or self.max_new_tokens < 1:
+            raise ValueError(
+                f"SamplingConfig.max_new_tokens must be an int >= 1, got {self.max_new_tokens!r}"
+            )
+        object.__setattr__(self, "stop", tuple(self.stop))
+        if any(not isinstance(s, str) or not s for s in self.stop):
+            raise ValueError(f"SamplingConfig.stop must hold non-empty strings, got {self.stop!r}")
+
+
+@dataclass(frozen=True)
+class Completion:
+    """One sampled continuation of a prompt.
+
+    text: the generated text, without the stop string that ended it.
+    num_tokens: generated tokens (what compute accounting counts).
+    finish_reason: "stop" (a stop string or end-of-sequence) or "length" (max_new_tokens hit).
+    stop_string: the stop string that ended it, or None (end of sequence, or length).
+    """
+
+    text: str
+    num_tokens: int
+    finish_reason: FinishReason
+    stop_string: str | None = None
+
+
+@runtime_checkable
+class GenerationEngine(Protocol):
+    def generate(
+        self, prompts: Sequence[str], sampling: SamplingConfig
+    ) -> list[list[Completion]]:
+        """For each prompt, `sampling.n` completions, in prompt order."""
+        ...

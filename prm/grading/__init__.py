@@ -1,0 +1,1 @@
+"""Answer extraction and equivalence grading (see prm.grading.grader)."""

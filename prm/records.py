@@ -1,0 +1,144 @@
+"""The records every reader produces and every stage consumes.
+
+Public: `Problem`, `StepwiseSolution`, `hard_label`, `first_error_index`.
+
+A `StepwiseSolution` is the Hugging Face step-supervision row
+(`{"prompt", "completions", "labels", ...}`) as a frozen dataclass: `steps` are the
+completions, `labels` hold one value per step in [0, 1] (1.0 = the step is good, 0.0 = bad,
+in between = a soft Monte Carlo value) or `None` where a step carries no supervision (after
+the first error in ProcessBench, or a neutral PRM800K rating under the `drop` policy).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+Label = float | None
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A math question with its gold final answer (None where the source has none)."""
+
+    id: str
+    question: str
+    answer: str | None
+    reference_solution: str | None = None
+    source: str = ""
+    meta: Mapping[str, Any] = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.question, str) or not self.question:
+            raise ValueError(f"Problem.question must be a non-empty str, got {self.question!r}")
+
+
+def _check_label(index: int, value: Any) -> Label:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return 1.0 if value else 0.0
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        number = float(value)
+        if math.isnan(number) or not 0.0 <= number <= 1.0:
+            raise ValueError(f"labels[{index}] must be a bool or a number in [0, 1], got {value!r}")
+        return number
+    raise ValueError(f"labels[{index}] must be a bool, a number in [0, 1] or None, got {value!r}")
+
+
+@dataclass(frozen=True)
+class StepwiseSolution:
+    """One solution split into steps, with optional per-step labels.
+
+    prompt: the question as shown to the model.
+    steps: the solution's steps, without delimiters or tags.
+    labels: None (unlabelled) or one value per step, each in [0, 1] or None.
+    answer: the gold final answer, when known.
+    meta: anything else a source carries (`mc_values`, rollout counts, generator, ...).
+    """
+
+    prompt: str
+    steps: tuple[str, ...]
+    labels: tuple[Label, ...] | None = None
+    id: str | None = None
+    answer: str | None = None
+    meta: Mapping[str, Any] = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.prompt, str):
+            raise ValueError(f"prompt must be a str, got {type(self.prompt).__name__}")
+        steps = tuple(self.steps)
+        for index, step in enumerate(steps):
+            if not isinstance(step, str):
+                raise ValueError(f"steps[{index}] must be a str, got {type(step).__name__}")
+        object.__setattr__(self, "steps", steps)
+        if self.labels is not None:
+            labels = tuple(_check_label(i, v) for i, v in enumerate(self.labels))
+            if len(labels) != len(steps):
+                raise ValueError(
+                    f"labels has {len(labels)} values but there are {len(steps)} steps; "
+                    "give one label per step (None for an unsupervised step)"
+                )
+            object.__setattr__(self, "labels", labels)
+
+    @property
+    def is_soft(self) -> bool:
+        """True when any label lies strictly between 0 and 1."""
+        return any(v is not None and 0.0 < v < 1.0 for v in self.labels or ())
+
+    def first_error_index(self, threshold: float = 0.5) -> int:
+        """Index of the first step labelled below `threshold`, or -1 (ProcessBench convention)."""
+        return first_error_index(self.labels or (), threshold)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The on-disk step-wise row: prompt/completions/labels plus id, answer and meta."""
+        row: dict[str, Any] = {"prompt": self.prompt, "completions": list(self.steps)}
+        if self.labels is not None:
+            soft = self.is_soft
+            row["labels"] = [
+                None if v is None else (v if soft else v >= 0.5) for v in self.labels
+            ]
+        if self.id is not None:
+            row["id"] = self.id
+        if self.answer is not None:
+            row["answer"] = self.answer
+        for key, value in self.meta.items():
+            row.setdefault(key, value)
+        return row
+
+    @classmethod
+    def from_dict(cls, row: Mapping[str, Any]) -> "StepwiseSolution":
+        """Inverse of `to_dict`; unknown keys go to `meta`. Raises ValueError on a bad row."""
+        for key in ("prompt", "completions"):
+            if key not in row:
+                raise ValueError(f"missing field {key!r} (expected prompt, completions, labels)")
+        completions = row["completions"]
+        if not isinstance(completions, Sequence) or isinstance(completions, str):
+            raise ValueError(f"field 'completions' must be a list of str, got {type(completions).__name__}")
+        labels = row.get("labels")
+        if labels is not None and (not isinstance(labels, Sequence) or isinstance(labels, str)):
+            raise ValueError(f"field 'labels' must be a list, got {type(labels).__name__}")
+        known = {"prompt", "completions", "labels", "id", "answer"}
+        rid = row.get("id")
+        return cls(
+            prompt=row["prompt"],
+            steps=tuple(completions),
+            labels=None if labels is None else tuple(labels),
+            id=None if rid is None else str(rid),
+            answer=None if row.get("answer") is None else str(row["answer"]),
+            meta={k: v for k, v in row.items() if k not in known},
+        )
+
+
+def hard_label(value: Label, threshold: float = 0.5) -> bool | None:
+    """A soft label as good/bad; None stays None."""
+    return None if value is None else value >= threshold
+
+
+def first_error_index(labels: Sequence[Label], threshold: float = 0.5) -> int:
+    """Index of the first label under `threshold` (None labels are skipped), or -1."""
+    for index, value in enumerate(labels):
+        if value is not None and value < threshold:
+            return index
+    return -1

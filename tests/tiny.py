@@ -1,0 +1,76 @@
+"""Tiny in-process models and tokenizers for tests: no network, no downloads.
+
+Public: `tiny_tokenizer()`, `tiny_causal_lm(tokenizer)`.
+"""
+
+from __future__ import annotations
+
+import functools
+
+_CORPUS = [
+    "What is 3 + 4? Let me add the numbers. 3 + 4 = 7. The answer is 7.",
+    "Tom has 12 apples and gives away 5, so he has 12 - 5 = 7 apples left.",
+    "Step 1: compute 6 * 7 = 42. Step 2: subtract 2 to get 40. The answer is \\boxed{40}.",
+    "We multiply 8 by 9 and get 72, then divide by 4 to get 18. #### 18",
+    "0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 + - * / = ( ) . , : ?",
+    "First, second, third. So, therefore, thus, hence the total is 100.",
+]
+SPECIAL = ["<|endoftext|>", "<|pad|>"]
+
+
+@functools.lru_cache(maxsize=None)
+def _tokenizer_json() -> str:
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tokenizer = Tokenizer(models.BPE(unk_token=None))
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=400,
+        special_tokens=SPECIAL,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tokenizer.train_from_iterator(_CORPUS * 4, trainer=trainer)
+    return tokenizer.to_str()
+
+
+def tiny_tokenizer(padding_side: str = "right"):
+    """A byte-level BPE tokenizer (~400 tokens) that can encode any text."""
+    from tokenizers import Tokenizer
+    from transformers import PreTrainedTokenizerFast
+
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=Tokenizer.from_str(_tokenizer_json()),
+        bos_token="<|endoftext|>",
+        eos_token="<|endoftext|>",
+        pad_token="<|pad|>",
+        padding_side=padding_side,
+    )
+    tokenizer.chat_template = (
+        "{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}\n{% endfor %}"
+        "{% if add_generation_prompt %}<|assistant|>{% endif %}"
+    )
+    return tokenizer
+
+
+def tiny_causal_lm(tokenizer, seed: int = 0, hidden_size: int = 32, num_layers: int = 2):
+    """A randomly initialised 2-layer Llama sized to the tokenizer."""
+    import torch
+    from transformers import AutoModelForCausalLM, LlamaConfig
+
+    torch.manual_seed(seed)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden_size,
+        intermediate_size=hidden_size * 2,
+        num_hidden_layers=num_layers,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=1024,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=True,
+    )
+    return AutoModelForCausalLM.from_config(config)
