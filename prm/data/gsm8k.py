@@ -1,0 +1,104 @@
+"""GSM8K reader: `{"question", "answer"}` rows -> `Problem`.
+
+Public: `read_gsm8k(path, on_error=..., report=...)`, `parse_gsm8k_rows(rows, ...)`,
+`gsm8k_gold(answer_text)`.
+
+The gold answer is the text after the last `####`, stripped, with thousands separators
+removed (`2,125` -> `2125`; `-3` stays `-3`). The worked solution before `####` (calculator
+annotations `<<...>>` kept) becomes `reference_solution`. The paper's
+`example_model_solutions.jsonl` (`question`, `ground_truth` ending in `A: <answer>`, and four
+model solutions) is read too: its model solutions go to `meta`.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Iterable
+
+from prm.data.errors import DataError, Location, ReadReport, check_on_error, collect, require, require_object
+from prm.data.io import iter_rows
+from prm.records import Problem
+
+_THOUSANDS = re.compile(r"^[-+]?\d{1,3}(,\d{3})+(\.\d+)?$")
+_MODEL_SOLUTION_KEYS = ("6b_finetuning", "6b_verification", "175b_finetuning", "175b_verification")
+
+
+def gsm8k_gold(answer_text: str) -> str | None:
+    """The final answer after the last `####`, without thousands separators; None if absent."""
+    marker = answer_text.rfind("####")
+    if marker < 0:
+        return None
+    return _strip_thousands(answer_text[marker + 4 :].strip())
+
+
+def _strip_thousands(answer: str) -> str:
+    return answer.replace(",", "") if _THOUSANDS.match(answer) else answer
+
+
+def read_gsm8k(path: str | Path, on_error: str = "raise", report: ReadReport | None = None) -> list[Problem]:
+    """Problems of a GSM8K jsonl file (train/test/socratic or example_model_solutions)."""
+    check_on_error(on_error)
+    report = report if report is not None else ReadReport()
+    rows = iter_rows(path, on_error, report)
+    return parse_gsm8k_rows(rows, id_prefix=Path(path).stem, on_error=on_error, report=report)
+
+
+def parse_gsm8k_rows(
+    rows: Iterable[tuple[Location, Any]],
+    id_prefix: str = "gsm8k",
+    on_error: str = "raise",
+    report: ReadReport | None = None,
+) -> list[Problem]:
+    """Problems from (location, row) pairs; ids are `<id_prefix>-<0-based row index>`."""
+    check_on_error(on_error)
+    report = report if report is not None else ReadReport()
+    counter = iter(range(1 << 62))
+
+    def parse(where: Location, row: Any) -> Problem:
+        index = next(counter)
+        row = require_object(where, row)
+        question = require(where, row, "question", str)
+        if not question.strip():
+            raise DataError(where, "question", "a non-empty string", question)
+        if "answer" not in row and "ground_truth" in row:
+            return _model_solutions_row(where, row, question, f"{id_prefix}-{index}")
+        answer_text = require(where, row, "answer", str)
+        marker = answer_text.rfind("####")
+        if marker < 0:
+            raise DataError(where, "answer", "a solution ending in '#### <final answer>'", answer_text[-60:])
+        gold = _strip_thousands(answer_text[marker + 4 :].strip())
+        if not gold:
+            raise DataError(where, "answer", "a final answer after '####'", answer_text[-60:])
+        return Problem(
+            id=f"{id_prefix}-{index}",
+            question=question,
+            answer=gold,
+            reference_solution=answer_text[:marker].rstrip(),
+            source="gsm8k",
+        )
+
+    return collect(rows, parse, on_error, report)
+
+
+def _model_solutions_row(where: Location, row: dict, question: str, problem_id: str) -> Problem:
+    truth = require(where, row, "ground_truth", str)
+    body, _, last = truth.rpartition("\n")
+    if not last.startswith("A:") or not last[2:].strip():
+        raise DataError(where, "ground_truth", "a solution whose last line is 'A: <final answer>'", last)
+    meta: dict[str, Any] = {}
+    for key in _MODEL_SOLUTION_KEYS:
+        value = require(where, row, key, dict, optional=True)
+        if value is None:
+            continue
+        if not isinstance(value.get("solution"), str) or not isinstance(value.get("is_correct"), bool):
+            raise DataError(where, key, "an object with 'solution' (string) and 'is_correct' (bool)", value)
+        meta[key] = value
+    return Problem(
+        id=problem_id,
+        question=question,
+        answer=_strip_thousands(last[2:].strip()),
+        reference_solution=body,
+        source="gsm8k",
+        meta=meta,
+    )
