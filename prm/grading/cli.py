@@ -1,0 +1,98 @@
+"""`prm grade`: grade predicted answers against gold answers.
+
+Public: `add_arguments(parser)`, `run(args) -> int`, `read_pairs(path)`.
+
+    prm grade --gold 0.5 --pred '\\frac{1}{2}'
+    prm grade --file pairs.jsonl [--solutions] [--out verdicts.jsonl]
+
+A pairs file holds one JSON object per line with string fields `gold` and `pred` (with
+`--solutions`, `pred` is a whole solution whose final answer is extracted first).
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import logging
+import sys
+from pathlib import Path
+
+from prm.grading.grader import Grader
+from prm.grading.result import Verdict
+
+logger = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--file", type=Path, help="JSON lines with fields gold and pred")
+    source.add_argument("--gold", help="one gold answer (with --pred)")
+    parser.add_argument("--pred", help="one predicted answer (with --gold)")
+    parser.add_argument("--solutions", action="store_true", help="pred is a whole solution: extract its final answer")
+    parser.add_argument("--timeout", type=float, default=2.0, help="seconds per call (default 2.0)")
+    parser.add_argument("--workers", type=int, default=1, help="grading worker processes (default 1)")
+    parser.add_argument("--out", type=Path, help="write one verdict per input line (JSON lines)")
+
+
+def read_pairs(path: Path) -> list[tuple[str, str]]:
+    """(gold, pred) pairs from a JSON lines file; a bad line raises ValueError naming file and line."""
+    pairs = []
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise ValueError(f"{path}:{number}: not valid JSON ({error.msg})") from None
+            if not isinstance(record, dict):
+                raise ValueError(f"{path}:{number}: expected a JSON object with fields gold and pred")
+            missing = [field for field in ("gold", "pred") if field not in record]
+            if missing:
+                raise ValueError(f"{path}:{number}: missing field(s) {missing}; each line needs gold and pred")
+            gold, pred = record["gold"], record["pred"]
+            for name, value in (("gold", gold), ("pred", pred)):
+                if value is not None and (isinstance(value, bool) or not isinstance(value, (str, int, float))):
+                    raise ValueError(f"{path}:{number}: field {name} must be a string, got {type(value).__name__}")
+            pairs.append((gold, pred))
+    return pairs
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.gold is not None and args.pred is None:
+        print("prm grade: --gold needs --pred (or use --file pairs.jsonl)", file=sys.stderr)
+        return 2
+    if args.file is not None:
+        try:
+            pairs = read_pairs(args.file)
+        except (OSError, ValueError) as error:
+            print(f"prm grade: {error}", file=sys.stderr)
+            return 2
+    else:
+        pairs = [(args.gold, args.pred)]
+    try:
+        grader = Grader(timeout=args.timeout, workers=args.workers)
+    except ValueError as error:
+        print(f"prm grade: {error}", file=sys.stderr)
+        return 2
+    with grader:
+        if args.solutions:
+            results = [grader.grade_solution(gold, pred) for gold, pred in pairs]
+        else:
+            results = grader.grade_many(pairs)
+    if args.file is None:
+        result = results[0]
+        print(f"{result.verdict.value}\t{result.reason}")
+        return 0 if result.verdict is not Verdict.UNGRADABLE else 1
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        with open(args.out, "w", encoding="utf-8") as handle:
+            for result in results:
+                handle.write(json.dumps({"verdict": result.verdict.value, "reason": result.reason}) + "\n")
+        logger.info("wrote %d verdicts to %s", len(results), args.out)
+    counts = collections.Counter(result.verdict.value for result in results)
+    for verdict in Verdict:
+        print(f"{verdict.value}\t{counts.get(verdict.value, 0)}")
+    print(f"total\t{len(results)}")
+    return 0
