@@ -1,0 +1,71 @@
+"""Step-level AUROC: how well step scores separate good steps from bad ones.
+
+Public: `auroc`, `step_auroc`.
+
+`auroc` is the exact rank statistic (Mann-Whitney U / (positives x negatives)) with ties counted
+one half, the same number as `sklearn.metrics.roc_auc_score`, in a few lines of numpy so that
+the toolkit does not need scikit-learn.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from prm.records import Label
+
+
+def auroc(scores: Sequence[float], positives: Sequence[bool]) -> float:
+    """Probability that a random positive outscores a random negative (ties count 1/2)."""
+    scores_array = np.asarray(scores, dtype=float)
+    positive = np.asarray(positives, dtype=bool)
+    if scores_array.shape != positive.shape:
+        raise ValueError(f"{scores_array.size} scores for {positive.size} labels")
+    num_positive = int(positive.sum())
+    num_negative = positive.size - num_positive
+    if num_positive == 0 or num_negative == 0:
+        raise ValueError(
+            f"AUROC needs both classes, got {num_positive} positive and {num_negative} negative steps"
+        )
+    ranks = _average_ranks(scores_array)
+    u_statistic = ranks[positive].sum() - num_positive * (num_positive + 1) / 2
+    return float(u_statistic / (num_positive * num_negative))
+
+
+def _average_ranks(values: np.ndarray) -> np.ndarray:
+    """1-based ranks, tied values sharing their average rank."""
+    order = np.argsort(values, kind="mergesort")
+    sorted_values = values[order]
+    boundaries = np.flatnonzero(np.diff(sorted_values)) + 1
+    starts = np.concatenate([[0], boundaries])
+    ends = np.concatenate([boundaries, [values.size]])
+    ranks = np.empty(values.size)
+    for start, end in zip(starts, ends):
+        ranks[order[start:end]] = (start + 1 + end) / 2
+    return ranks
+
+
+def step_auroc(
+    step_scores: Sequence[Sequence[float]],
+    labels: Sequence[Sequence[Label]],
+    threshold: float = 0.5,
+) -> tuple[float, int]:
+    """AUROC over all labelled steps of all solutions, and the number of steps it used.
+
+    labels: per solution, per step 1.0/0.0 (soft values count as good at >= threshold) or None
+    (unsupervised: skipped). Scores past the end of a solution's labels are an error.
+    """
+    if len(step_scores) != len(labels):
+        raise ValueError(f"{len(step_scores)} score lists for {len(labels)} label lists")
+    flat_scores, flat_good = [], []
+    for index, (scores, solution_labels) in enumerate(zip(step_scores, labels)):
+        if len(scores) != len(solution_labels):
+            raise ValueError(
+                f"solution {index}: {len(scores)} step scores for {len(solution_labels)} labels"
+            )
+        for score, label in zip(scores, solution_labels):
+            if label is not None:
+                flat_scores.append(score)
+                flat_good.append(label >= threshold)
+    return auroc(flat_scores, flat_good), len(flat_scores)

@@ -1,0 +1,289 @@
+"""Step-level beam search guided by a PRM, batched across problems; and diverse verifier
+tree search (DVTS).
+
+Public: `BeamSearchConfig`, `beam_search`.
+
+Each round makes ONE `engine.generate` call for all live paths of all problems in the batch
+(each path asks for N/M continuations that stop at the StepFormat delimiter) and ONE
+`scorer.score_steps` call for all new prefixes. A path ends when the policy stops by end of
+sequence (finish_reason "stop" with no stop string); finished paths are kept aside.
+
+- Beam search: the beam holds the M best paths (by the aggregated prefix score) of the new
+  paths and the finished paths already in it; finished paths keep their slot but are not
+  expanded, and the problem ends when all M slots hold finished paths (as in sequence beam
+  search). A wrong solution that finishes early therefore ends the search only if it
+  outscores the open paths.
+- DVTS (`diverse=True`): the first round's N samples form M independent subtrees of N/M; each
+  subtree keeps only its own best path, and ends once its best new path is finished.
+Budgets: `max_steps` rounds, and `max_tokens` generated tokens per problem (checked before
+each round). A problem that ends with no finished path returns its live paths, unfinished.
+
+Work per prefix: each new prefix is scored exactly once (a cache keyed on (problem, steps)
+also catches duplicate samples); scores of earlier steps are never asked for again. The scorer
+protocol still re-reads the whole prefix per call; reusing the parent's KV cache would need a
+stateful scorer method, e.g. `extend(state, new_step) -> (score, state)`, which the protocol
+does not have.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+from prm.engines.base import GenerationEngine, SamplingConfig, generate_seeded, row_seed
+from prm.records import Problem
+from prm.scores import AGGREGATIONS, StepScorer, aggregate
+from prm.steps import StepFormat
+from search.candidates import ExtractAnswer, GradeAnswer, ProblemCandidates, make_candidate
+
+
+@dataclass(frozen=True)
+class BeamSearchConfig:
+    """beam_width M paths live on per problem; n_candidates N new steps per round (N/M each).
+
+    max_step_tokens: max_new_tokens for one step. max_tokens: per-problem budget (None: none).
+    aggregation: how a prefix's step scores rank it (and rank the finished solutions).
+    problem_batch_size: problems searched together (None: all at once; 1: one at a time).
+    """
+
+    beam_width: int = 4
+    n_candidates: int = 16
+    max_steps: int = 12
+    max_step_tokens: int = 128
+    max_tokens: int | None = None
+    temperature: float = 0.7
+    top_p: float = 1.0
+    aggregation: str = "last"
+    diverse: bool = False
+    seed: int | None = 0
+    problem_batch_size: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("beam_width", "n_candidates", "max_steps", "max_step_tokens"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"BeamSearchConfig.{name} must be an int >= 1, got {value!r}")
+        if self.n_candidates % self.beam_width:
+            raise ValueError(
+                f"BeamSearchConfig.n_candidates ({self.n_candidates}) must be a multiple of "
+                f"beam_width ({self.beam_width}): each beam expands n_candidates / beam_width"
+            )
+        for name in ("max_tokens", "problem_batch_size"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise ValueError(f"BeamSearchConfig.{name} must be None or an int >= 1, got {value!r}")
+        if self.aggregation not in AGGREGATIONS:
+            raise ValueError(
+                f"BeamSearchConfig.aggregation must be one of {', '.join(AGGREGATIONS)}, "
+                f"got {self.aggregation!r}"
+            )
+
+    @property
+    def expansions(self) -> int:
+        return self.n_candidates // self.beam_width
+
+
+@dataclass
+class _Path:
+    steps: tuple[str, ...]
+    scores: tuple[float, ...]
+    tokens: int
+    subtree: int
+    finished: bool = False
+
+
+@dataclass
+class _State:
+    problem: Problem
+    policy_prompt: str
+    live: list[_Path] = field(default_factory=list)
+    finished: list[_Path] = field(default_factory=list)
+    beam_finished: list[_Path] = field(default_factory=list)
+    done_subtrees: set[int] = field(default_factory=set)
+    tokens: int = 0
+    rounds: int = 0
+    scored_prefixes: int = 0
+    scorer_tokens: int = 0
+    done: bool = False
+
+
+def beam_search(
+    engine: GenerationEngine,
+    scorer: StepScorer,
+    problems: Sequence[Problem],
+    config: BeamSearchConfig,
+    prompt_for: Callable[[Problem], str],
+    extract_answer: ExtractAnswer,
+    grade: GradeAnswer,
+    step_format: StepFormat = StepFormat(),
+    count_scorer_tokens: Callable[[str, Sequence[str]], int] | None = None,
+    on_batch: Callable[[int], None] | None = None,
+) -> list[ProblemCandidates]:
+    """Search every problem; per problem, its finished solutions (graded and scored).
+
+    count_scorer_tokens(prompt, steps): tokens the scorer reads for one prefix, for compute
+    accounting (omit it and `meta["scorer_tokens"]` stays 0).
+    """
+    size = config.problem_batch_size or max(len(problems), 1)
+    results: list[ProblemCandidates] = []
+    for start in range(0, len(problems), size):
+        states = [_State(p, prompt_for(p)) for p in problems[start : start + size]]
+        _search(engine, scorer, states, config, step_format, count_scorer_tokens)
+        results.extend(_result(s, config, extract_answer, grade, step_format) for s in states)
+        if on_batch is not None:
+            on_batch(len(results))
+    return results
+
+
+def _search(engine, scorer, states, config, step_format, count_scorer_tokens) -> None:
+    score_cache: dict[tuple[int, tuple[str, ...]], tuple[float, ...]] = {}
+    for round_index in range(config.max_steps):
+        active = [s for s in states if not s.done]
+        if not active:
+            return
+        first = round_index == 0
+        # Round 0 asks for N samples of each bare prompt (one root, split later into M
+        # subtrees); later rounds ask for N/M per live path.
+        parents = [(s, None) for s in active] if first else [(s, p) for s in active for p in s.live]
+        # One seed per (problem, round, beam slot): a problem's samples do not depend on which
+        # other problems share the batch, so batched and one-at-a-time runs agree.
+        seeds = None
+        if config.seed is not None:
+            seeds = [
+                row_seed(config.seed, s.problem.id, round_index, slot)
+                for s in active
+                for slot in range(1 if first else len(s.live))
+            ]
+        sampling = SamplingConfig(
+            n=config.n_candidates if first else config.expansions,
+            temperature=config.temperature,
+            top_p=config.top_p,
+            max_new_tokens=config.max_step_tokens,
+            stop=step_format.stop_strings,
+            seed=config.seed,
+        )
+        prompts = [_policy_text(s, p, step_format) for s, p in parents]
+        outputs = generate_seeded(engine, prompts, sampling, seeds)
+        children: dict[int, list[_Path]] = {id(s): [] for s in active}
+        for (state, parent), completions in zip(parents, outputs):
+            for j, completion in enumerate(completions):
+                state.tokens += completion.num_tokens
+                path = _grow(parent, completion, j // config.expansions if first else None)
+                if path is not None:
+                    children[id(state)].append(path)
+        _score(scorer, active, children, states, score_cache, count_scorer_tokens)
+        for state in active:
+            state.rounds += 1
+            _prune(state, children[id(state)], config)
+            over_budget = config.max_tokens is not None and state.tokens >= config.max_tokens
+            if not state.live or over_budget:
+                state.done = True
+
+
+def _policy_text(state: _State, parent: _Path | None, step_format: StepFormat) -> str:
+    if parent is None or not parent.steps:
+        return state.policy_prompt
+    return state.policy_prompt + step_format.join(parent.steps) + step_format.delimiter
+
+
+def _grow(parent: _Path | None, completion, subtree: int | None) -> _Path | None:
+    steps = parent.steps if parent is not None else ()
+    step = completion.text.strip()
+    finished = completion.finish_reason == "stop" and completion.stop_string is None
+    if not step and (not finished or not steps):
+        return None  # an empty step makes no progress; drop it rather than loop on it
+    return _Path(
+        steps=steps + (step,) if step else steps,
+        scores=parent.scores if parent is not None else (),
+        tokens=(parent.tokens if parent is not None else 0) + completion.num_tokens,
+        subtree=subtree if subtree is not None else parent.subtree,
+        finished=finished,
+    )
+
+
+def _score(scorer, active, children, states, cache, count_scorer_tokens) -> None:
+    index_of = {id(s): i for i, s in enumerate(states)}
+    todo: dict[tuple[int, tuple[str, ...]], _State] = {}
+    for state in active:
+        for path in children[id(state)]:
+            key = (index_of[id(state)], path.steps)
+            if key not in cache and len(path.scores) != len(path.steps):
+                todo.setdefault(key, state)
+    if todo:
+        keys = list(todo)
+        prompts = [todo[k].problem.question for k in keys]
+        scores = scorer.score_steps(prompts, [list(k[1]) for k in keys])
+        for key, state, values in zip(keys, todo.values(), scores):
+            if len(values) != len(key[1]):
+                raise ValueError(f"the PRM returned {len(values)} scores for {len(key[1])} steps")
+            cache[key] = tuple(float(v) for v in values)
+            state.scored_prefixes += 1
+            if count_scorer_tokens is not None:
+                state.scorer_tokens += count_scorer_tokens(state.problem.question, key[1])
+    for state in active:
+        for path in children[id(state)]:
+            key = (index_of[id(state)], path.steps)
+            if key in cache:
+                path.scores = cache[key]
+
+
+def _prune(state: _State, children: list[_Path], config: BeamSearchConfig) -> None:
+    def rank(path: _Path) -> float:
+        return aggregate(path.scores, config.aggregation)
+
+    # sorted() is stable, so equal scores keep their order: ties go to paths already in the
+    # beam, then to the earlier sample.
+    ordered = sorted(children, key=rank, reverse=True)
+    state.finished.extend(p for p in ordered if p.finished)
+    if not config.diverse:
+        pool = sorted(state.beam_finished + ordered, key=rank, reverse=True)
+        # Identical paths (duplicate samples) take one slot: the rest stay in `finished` only.
+        beam: list[_Path] = []
+        for path in pool:
+            if len(beam) < config.beam_width and all(path.steps != kept.steps for kept in beam):
+                beam.append(path)
+        state.beam_finished = [p for p in beam if p.finished]
+        state.live = [p for p in beam if not p.finished]
+        return
+    live = []
+    for subtree in sorted({p.subtree for p in ordered} - state.done_subtrees):
+        members = [p for p in ordered if p.subtree == subtree]
+        if members[0].finished:
+            state.done_subtrees.add(subtree)
+            continue
+        live.append(next(p for p in members if not p.finished))
+    state.live = live
+
+
+def _result(state, config, extract_answer, grade, step_format) -> ProblemCandidates:
+    paths = state.finished or state.live
+    paths = sorted(paths, key=lambda p: aggregate(p.scores, config.aggregation), reverse=True)
+    candidates = []
+    for path in paths:
+        candidate = make_candidate(
+            step_format.join(path.steps),
+            path.tokens,
+            state.problem.answer,
+            extract_answer,
+            grade,
+            step_format,
+            finished=path.finished,
+            steps=path.steps,
+        )
+        candidates.append(dataclasses.replace(candidate, step_scores=path.scores))
+    return ProblemCandidates(
+        problem_id=state.problem.id,
+        prompt=state.problem.question,
+        gold=state.problem.answer,
+        candidates=tuple(candidates),
+        generated_tokens=state.tokens,
+        meta={
+            "method": "dvts" if config.diverse else "beam",
+            "beam_width": config.beam_width,
+            "n_candidates": config.n_candidates,
+            "rounds": state.rounds,
+            "scored_prefixes": state.scored_prefixes,
+            "scorer_tokens": state.scorer_tokens,
+        },
+    )

@@ -1,0 +1,179 @@
+"""The records search produces: sampled solutions with their answers, grades and scores.
+
+Public: `Candidate`, `ProblemCandidates`, `make_candidate`, `score_keys`, `candidate_score`,
+`write_jsonl`, `read_jsonl`.
+
+A `ProblemCandidates` row holds every solution a method produced for one problem (N samples for
+best-of-n, the finished beams for beam search) with everything selection needs, so that rm@k,
+maj@k, weighted@k and pass@k can all be computed afterwards from one run, without a model.
+
+Score keys name where a solution score comes from: `"prm:min"`, `"prm:prod"`, `"prm:last"`,
+`"prm:mean"` (PRM step scores under that aggregation) and `"orm"` (the outcome scorer).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+from prm.scores import AGGREGATIONS, aggregate
+from prm.steps import StepFormat
+
+ExtractAnswer = Callable[[str], "str | None"]
+# grade(gold, pred) -> True (correct), False (incorrect) or None (ungradable / no gold).
+GradeAnswer = Callable[[str, str], "bool | None"]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One solution to a problem.
+
+    steps: the solution split by the StepFormat (stripped, blank steps dropped).
+    answer: the extracted final answer, or None when none could be found.
+    num_tokens: tokens the policy generated for this solution.
+    is_correct: graded against the gold answer; None when it could not be graded.
+    step_scores: PRM probabilities, one per step, or None when no PRM scored it.
+    outcome_score: ORM probability, or None when no ORM scored it.
+    finished: False for a solution cut off by a budget (length, beam-search step limit).
+    """
+
+    text: str
+    steps: tuple[str, ...]
+    answer: str | None
+    num_tokens: int
+    is_correct: bool | None = None
+    step_scores: tuple[float, ...] | None = None
+    outcome_score: float | None = None
+    finished: bool = True
+
+    @classmethod
+    def from_dict(cls, row: Mapping[str, Any]) -> "Candidate":
+        scores = row.get("step_scores")
+        return cls(
+            text=row["text"],
+            steps=tuple(row["steps"]),
+            answer=row.get("answer"),
+            num_tokens=int(row["num_tokens"]),
+            is_correct=row.get("is_correct"),
+            step_scores=None if scores is None else tuple(float(s) for s in scores),
+            outcome_score=row.get("outcome_score"),
+            finished=bool(row.get("finished", True)),
+        )
+
+
+@dataclass(frozen=True)
+class ProblemCandidates:
+    """All solutions one method produced for one problem.
+
+    prompt: the question as the reward models see it (not the policy's templated prompt).
+    group_ids: per candidate, its answer group under the grader's equivalence (-1: no answer);
+        empty until `search.voting.AnswerGrouper.group` has run.
+    generated_tokens: the policy tokens this problem cost in all (for beam search this counts
+        pruned branches too, so it is more than the sum over the kept candidates).
+    meta: compute accounting and method details (scored prefixes, rounds, ...).
+    """
+
+    problem_id: str
+    prompt: str
+    gold: str | None
+    candidates: tuple[Candidate, ...]
+    group_ids: tuple[int, ...] = ()
+    generated_tokens: int = 0
+    meta: Mapping[str, Any] = field(default_factory=dict, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        row = asdict(self)
+        row["meta"] = dict(self.meta)
+        return row
+
+    @classmethod
+    def from_dict(cls, row: Mapping[str, Any]) -> "ProblemCandidates":
+        return cls(
+            problem_id=str(row["problem_id"]),
+            prompt=row["prompt"],
+            gold=row.get("gold"),
+            candidates=tuple(Candidate.from_dict(c) for c in row["candidates"]),
+            group_ids=tuple(int(g) for g in row.get("group_ids", ())),
+            generated_tokens=int(row.get("generated_tokens", 0)),
+            meta=dict(row.get("meta", {})),
+        )
+
+
+def make_candidate(
+    text: str,
+    num_tokens: int,
+    gold: str | None,
+    extract_answer: ExtractAnswer,
+    grade: GradeAnswer,
+    step_format: StepFormat = StepFormat(),
+    finished: bool = True,
+    steps: Sequence[str] | None = None,
+) -> Candidate:
+    """A candidate with its steps, extracted answer and grade (None where ungradable)."""
+    if steps is None:
+        steps = step_format.split(text, drop_empty=True)
+    answer = extract_answer(text)
+    is_correct = None if gold is None or answer is None else grade(gold, answer)
+    if answer is None and gold is not None:
+        is_correct = False  # no answer is a wrong answer, not an ungradable one
+    return Candidate(
+        text=text,
+        steps=tuple(steps),
+        answer=answer,
+        num_tokens=int(num_tokens),
+        is_correct=is_correct,
+        finished=finished,
+    )
+
+
+def score_keys(results: Iterable[ProblemCandidates]) -> list[str]:
+    """The score keys every candidate of every problem has ("prm:<agg>" and/or "orm")."""
+    candidates = [c for r in results for c in r.candidates]
+    if not candidates:
+        return []
+    keys: list[str] = []
+    if all(c.step_scores is not None for c in candidates):
+        keys.extend(f"prm:{how}" for how in AGGREGATIONS)
+    if all(c.outcome_score is not None for c in candidates):
+        keys.append("orm")
+    return keys
+
+
+def candidate_score(candidate: Candidate, key: str) -> float:
+    """The solution score under a score key (see module docstring); unknown keys raise."""
+    if key == "orm":
+        if candidate.outcome_score is None:
+            raise ValueError("score key 'orm' needs outcome scores; run with an ORM (--orm)")
+        return float(candidate.outcome_score)
+    if key.startswith("prm:") and key[4:] in AGGREGATIONS:
+        if candidate.step_scores is None:
+            raise ValueError(f"score key {key!r} needs PRM step scores; run with a PRM (--prm)")
+        return aggregate(candidate.step_scores, key[4:])
+    allowed = ", ".join([f"prm:{a}" for a in AGGREGATIONS] + ["orm"])
+    raise ValueError(f"unknown score key {key!r}; choose one of {allowed}")
+
+
+def write_jsonl(results: Iterable[ProblemCandidates], path: str | Path) -> int:
+    """Write one JSON line per problem; returns the number of lines written."""
+    count = 0
+    with open(path, "w", encoding="utf-8") as handle:
+        for result in results:
+            handle.write(json.dumps(result.to_dict(), ensure_ascii=False) + "\n")
+            count += 1
+    return count
+
+
+def read_jsonl(path: str | Path) -> list[ProblemCandidates]:
+    """Read what `write_jsonl` wrote; a bad line raises naming the file and line."""
+    results = []
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                results.append(ProblemCandidates.from_dict(json.loads(line)))
+            except (ValueError, KeyError, TypeError) as error:
+                raise ValueError(f"{path}:{number}: not a search result row ({error})") from error
+    return results

@@ -1,0 +1,236 @@
+"""`prm search`: best-of-n and step-level beam search with reward models, with curves.
+
+Public: `add_arguments(parser)`, `run(args) -> int`.
+
+Writes to --out: `<method>.jsonl` (per-problem candidates, grades, scores, compute),
+`curves.csv` / `summary.json` (bootstrap accuracy-vs-k per selection rule, the beam-search
+results and the compute each method spent), `accuracy_vs_k.png` and `accuracy_vs_tokens.png`;
+and prints the accuracy table. `--results a.jsonl b.jsonl` skips generation and redraws the
+curves from saved best-of-n rows: rows are per problem, so shards (`--shard i/n`) merge
+exactly by listing (or concatenating) their `bon.jsonl` files. The wiring (models, grader, data) lives in `search.wiring`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from search.beam import BeamSearchConfig, beam_search
+from search.best_of_n import (
+    BestOfNConfig,
+    group_candidates,
+    sample_candidates,
+    score_candidates,
+    selection_accuracy,
+)
+from search.candidates import ProblemCandidates, read_jsonl, score_keys, write_jsonl
+from search.curves import CurveConfig, bootstrap_curves, format_table, write_curves_csv, write_curves_json
+from search.voting import AnswerGrouper
+
+log = logging.getLogger("prm.search")
+METHODS = ("bon", "beam", "dvts")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    data = parser.add_argument_group("data")
+    data.add_argument("--data", default=None, help="gsm8k, math500, synthetic, or a problems file")
+    data.add_argument(
+        "--results", nargs="+", default=None,
+        help="skip generation: curves, table and plots from best-of-n jsonl files (e.g. shards)",
+    )
+    data.add_argument("--data-root", default="../shared/data", help="folder holding gsm8k/ and math/")
+    data.add_argument("--limit", type=int, default=None, help="first N problems only")
+    data.add_argument("--shard", default=None, help="i/n: every n-th problem from the i-th (0-based)")
+    models = parser.add_argument_group("models")
+    models.add_argument("--policy", default="embedded", help="causal LM name or folder (default: embedded)")
+    models.add_argument("--prm", default=None, help="reward-model folder whose step head scores steps")
+    models.add_argument("--orm", default=None, help="reward-model folder whose outcome head scores solutions")
+    models.add_argument("--device", default="cpu")
+    models.add_argument("--no-chat-template", action="store_true", help="plain 'Question: ... Answer:' prompts")
+    models.add_argument("--engine-batch-size", type=int, default=32, help="sample rows decoded together")
+    search = parser.add_argument_group("search")
+    search.add_argument("--method", nargs="+", choices=METHODS, default=["bon"])
+    search.add_argument("--n", type=int, default=16, help="samples per problem (bon), candidates per step (beam)")
+    search.add_argument("--beam-width", type=int, default=4, help="M paths kept per problem (beam, dvts)")
+    search.add_argument("--max-steps", type=int, default=12, help="beam-search rounds")
+    search.add_argument("--max-step-tokens", type=int, default=128)
+    search.add_argument("--max-tokens", type=int, default=None, help="beam-search token budget per problem")
+    search.add_argument("--aggregation", default="last", help="beam ranking: min, prod, last, mean")
+    search.add_argument("--temperature", type=float, default=0.7)
+    search.add_argument("--top-p", type=float, default=1.0)
+    search.add_argument("--max-new-tokens", type=int, default=256, help="per best-of-n sample")
+    search.add_argument("--problem-batch-size", type=int, default=16, help="problems per engine call")
+    search.add_argument("--seed", type=int, default=0)
+    out = parser.add_argument_group("output")
+    out.add_argument("--draws", type=int, default=200, help="bootstrap draws per k")
+    out.add_argument("--out", default="runs/search", help="output folder")
+    out.add_argument("--no-plot", action="store_true")
+
+
+def run(args: argparse.Namespace) -> int:
+    from search import wiring
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if args.results:
+        results = [row for path in args.results for row in read_jsonl(path)]
+        log.info("%d problems from %s", len(results), ", ".join(args.results))
+        summary = {"data": args.results, "problems": len(results), "methods": {"bon": _bon_compute(args, results)}}
+        _report(args, out, results, summary)
+        return 0
+    if args.data is None:
+        raise SystemExit("prm search: give --data (gsm8k, math500, synthetic or a file) or --results")
+    problems = wiring.load_problems(args.data, args.data_root, args.limit, args.shard, args.seed)
+    log.info("%d problems from %s", len(problems), args.data)
+    if ("beam" in args.method or "dvts" in args.method) and args.prm is None:
+        raise SystemExit("prm search: --method beam/dvts needs --prm (the PRM guides the search)")
+    engine, prompt_for = wiring.build_policy(args)
+    prm, orm = wiring.load_scorers(args.prm, args.orm, args.device)
+    summary: dict[str, Any] = {"data": args.data, "problems": len(problems), "methods": {}}
+    with wiring.grader() as (extract_answer, grade):
+        grouper = AnswerGrouper(grade)
+        bon_results = None
+        if "bon" in args.method:
+            bon_results, compute = _best_of_n(args, engine, prompt_for, prm, orm, problems, extract_answer, grade, grouper)
+            write_jsonl(bon_results, out / "bon.jsonl")
+            summary["methods"]["bon"] = compute
+        for method in ("beam", "dvts"):
+            if method in args.method:
+                results, compute = _beam(args, method, engine, prompt_for, prm, problems, extract_answer, grade, grouper)
+                write_jsonl(results, out / f"{method}.jsonl")
+                summary["methods"][method] = compute
+    _report(args, out, bon_results, summary)
+    return 0
+
+
+def _best_of_n(args, engine, prompt_for, prm, orm, problems, extract_answer, grade, grouper):
+    from search import wiring
+
+    config = BestOfNConfig(
+        n=args.n,
+        temperature=args.temperature,
+        top_p=args.top_p,
+        max_new_tokens=args.max_new_tokens,
+        seed=args.seed,
+        problem_batch_size=args.problem_batch_size,
+    )
+    with wiring.progress(len(problems), "sampling") as advance:
+        start = time.perf_counter()
+        results = sample_candidates(engine, problems, config, prompt_for, extract_answer, grade, on_batch=advance)
+        sample_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    results = score_candidates(results, prm=prm, orm=orm)
+    score_seconds = time.perf_counter() - start
+    results = group_candidates(results, grouper)
+    scorer_tokens = sum(wiring.count_scorer_tokens(s, results) for s in (prm, orm) if s is not None)
+    return results, _bon_compute(args, results, scorer_tokens, sample_seconds, score_seconds)
+
+
+def _bon_compute(args, results, scorer_tokens=0, sample_seconds=0.0, score_seconds=0.0) -> dict[str, Any]:
+    keys = score_keys(results)
+    return {
+        "n": min((len(r.candidates) for r in results), default=0),
+        "generated_tokens_per_problem": _per_problem(sum(r.generated_tokens for r in results), results),
+        "scorer_tokens_per_problem": _per_problem(scorer_tokens, results),
+        "generation_seconds": sample_seconds,
+        "scoring_seconds": score_seconds,
+        "accuracy_at_n": {
+            "majority": selection_accuracy(results, "majority"),
+            "pass": selection_accuracy(results, "pass"),
+            **{f"rm:{k}": selection_accuracy(results, "rm", k) for k in keys},
+            **{f"weighted:{k}": selection_accuracy(results, "weighted", k) for k in keys},
+        },
+    }
+
+
+def _beam(args, method, engine, prompt_for, prm, problems, extract_answer, grade, grouper):
+    from search import wiring
+
+    config = BeamSearchConfig(
+        beam_width=args.beam_width,
+        n_candidates=args.n,
+        max_steps=args.max_steps,
+        max_step_tokens=args.max_step_tokens,
+        max_tokens=args.max_tokens,
+        temperature=args.temperature,
+        top_p=args.top_p,
+        aggregation=args.aggregation,
+        diverse=method == "dvts",
+        seed=args.seed,
+        problem_batch_size=args.problem_batch_size,
+    )
+    counter = wiring.scorer_token_counter(prm)
+    with wiring.progress(len(problems), method) as advance:
+        start = time.perf_counter()
+        results = beam_search(
+            engine, prm, problems, config, prompt_for, extract_answer, grade,
+            count_scorer_tokens=counter, on_batch=advance,
+        )
+        seconds = time.perf_counter() - start
+    results = group_candidates(results, grouper)
+    key = f"prm:{args.aggregation}"
+    compute = {
+        "beam_width": args.beam_width,
+        "n_candidates": args.n,
+        "generated_tokens_per_problem": _per_problem(sum(r.generated_tokens for r in results), results),
+        "scorer_tokens_per_problem": _per_problem(sum(r.meta["scorer_tokens"] for r in results), results),
+        "scored_prefixes_per_problem": _per_problem(sum(r.meta["scored_prefixes"] for r in results), results),
+        "seconds": seconds,
+        "problems_per_second": len(results) / seconds if seconds else None,
+        "accuracy": {
+            key: selection_accuracy(results, "rm", key),
+            "majority": selection_accuracy(results, "majority"),
+            f"weighted:{key}": selection_accuracy(results, "weighted", key),
+            "pass": selection_accuracy(results, "pass"),
+        },
+    }
+    return results, compute
+
+
+def _per_problem(total: float, results: list[ProblemCandidates]) -> float:
+    return total / len(results) if results else 0.0
+
+
+def _report(args, out: Path, bon_results, summary: dict[str, Any]) -> None:
+    extra_points = []
+    for method in ("beam", "dvts"):
+        if method in summary["methods"]:
+            compute = summary["methods"][method]
+            accuracy = compute["accuracy"][f"prm:{args.aggregation}"]
+            extra_points.append((method, compute["generated_tokens_per_problem"], accuracy))
+            print(
+                f"{method}: accuracy {100 * accuracy:.1f}% at "
+                f"{compute['generated_tokens_per_problem']:.0f} generated tokens/problem, "
+                f"{compute['scorer_tokens_per_problem']:.0f} scorer tokens/problem, "
+                f"{compute['seconds']:.1f} s"
+            )
+    if bon_results:
+        points = bootstrap_curves(bon_results, CurveConfig(draws=args.draws, seed=args.seed))
+        write_curves_csv(points, out / "curves.csv")
+        summary["curves"] = [p.__dict__ for p in points]
+        compute = summary["methods"]["bon"]
+        print(format_table(points))
+        print(
+            f"bon: {compute['generated_tokens_per_problem']:.0f} generated tokens/problem at n={compute['n']}, "
+            f"{compute['scorer_tokens_per_problem']:.0f} scorer tokens/problem, "
+            f"{compute['generation_seconds']:.1f} s sampling + {compute['scoring_seconds']:.1f} s scoring"
+        )
+        if not args.no_plot:
+            try:
+                from search.plots import plot_curves
+
+                name = args.data or "results"
+                plot_curves(points, out / "accuracy_vs_k.png", x="k", title=f"{name}: accuracy vs k")
+                plot_curves(
+                    points, out / "accuracy_vs_tokens.png", x="tokens", extra_points=extra_points,
+                    title=f"{name}: accuracy vs generated tokens",
+                )
+            except ImportError as error:
+                log.warning("no plots: %s", error)
+        write_curves_json(points, out / "curves.json", {"beam": extra_points})
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    log.info("wrote %s", out)

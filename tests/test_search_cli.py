@@ -1,0 +1,116 @@
+"""`prm search` and `prm eval` end to end, with the models, grader and data wiring faked."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+
+import pytest
+
+from prm import cli
+from prm.engines.scripted import ScriptedEngine
+from search import wiring
+from tests.test_search_fakes import KeywordORM, KeywordPRM, extract_answer, grade
+
+
+@pytest.fixture
+def fake_models(monkeypatch):
+    pytest.importorskip("prm.data.synthetic")
+    from prm.data.synthetic import SyntheticConfig, make_problems
+
+    by_question = {p.question: p for p in make_problems(5, SyntheticConfig(seed=0))}
+
+    def script(prompt, index):
+        question, prefix = prompt[2:].split("|", 1)
+        problem = by_question[question]
+        steps = problem.reference_solution.split("\n\n")
+        done = len([s for s in prefix.split("\n\n") if s])
+        rest = steps[done:] or ["The answer is " + problem.answer]
+        if index % 2:  # odd samples end on a wrong, "bad" answer
+            rest = rest[:-1] + ["bad: the answer is 999"]
+        return "\n\n".join(rest)
+
+    monkeypatch.setattr(wiring, "build_policy", lambda args: (ScriptedEngine(script), lambda p: f"Q:{p.question}|"))
+    monkeypatch.setattr(wiring, "load_scorers", lambda prm, orm, device: (KeywordPRM() if prm else None, KeywordORM() if orm else None))
+
+    @contextlib.contextmanager
+    def fake_grader(timeout=2.0):
+        yield extract_answer, grade
+
+    monkeypatch.setattr(wiring, "grader", fake_grader)
+
+
+def test_prm_search_writes_results_curves_plots_and_compute(fake_models, tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["search", "--data", "synthetic", "--limit", "4", "--method", "bon", "beam", "dvts",
+            "--prm", "P", "--orm", "O", "--n", "4", "--beam-width", "2", "--draws", "20", "--out", str(out)]
+    assert cli.main(argv) == 0
+    for name in ("bon.jsonl", "beam.jsonl", "dvts.jsonl", "curves.csv", "curves.json", "summary.json"):
+        assert (out / name).is_file(), name
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["problems"] == 4
+    bon = summary["methods"]["bon"]
+    assert bon["accuracy_at_n"]["pass"] == 1.0
+    assert bon["accuracy_at_n"]["rm:prm:min"] == 1.0  # the wrong answers carry a "bad" step
+    assert bon["generated_tokens_per_problem"] > 0
+    assert summary["methods"]["beam"]["accuracy"]["prm:last"] == 1.0
+    assert summary["methods"]["dvts"]["scored_prefixes_per_problem"] > 0
+    printed = capsys.readouterr().out
+    assert "majority" in printed and "beam: accuracy" in printed
+    pytest.importorskip("matplotlib")
+    assert (out / "accuracy_vs_k.png").is_file() and (out / "accuracy_vs_tokens.png").is_file()
+
+
+def test_shards_merge_through_results(fake_models, tmp_path, capsys):
+    base = ["search", "--data", "synthetic", "--limit", "4", "--prm", "P", "--n", "4", "--draws", "10", "--no-plot"]
+    assert cli.main(base + ["--out", str(tmp_path / "all")]) == 0
+    for shard in ("0/2", "1/2"):
+        assert cli.main(base + ["--shard", shard, "--out", str(tmp_path / shard.replace("/", "of"))]) == 0
+    merged = tmp_path / "merged"
+    shards = [str(tmp_path / name / "bon.jsonl") for name in ("0of2", "1of2")]
+    assert cli.main(["search", "--results", *shards, "--draws", "10", "--no-plot", "--out", str(merged)]) == 0
+    whole = json.loads((tmp_path / "all" / "summary.json").read_text())["methods"]["bon"]["accuracy_at_n"]
+    assert json.loads((merged / "summary.json").read_text())["methods"]["bon"]["accuracy_at_n"] == whole
+    rows = sorted(json.loads(line)["problem_id"] for path in shards for line in open(path))
+    assert rows == sorted(json.loads(line)["problem_id"] for line in open(tmp_path / "all" / "bon.jsonl"))
+
+
+def test_beam_without_prm_is_refused(fake_models, tmp_path):
+    with pytest.raises(SystemExit, match="needs --prm"):
+        cli.main(["search", "--data", "synthetic", "--limit", "2", "--method", "beam", "--out", str(tmp_path)])
+
+
+def test_shard_slice():
+    assert wiring.shard_slice(list(range(7)), "1/3") == [1, 4]
+    with pytest.raises(ValueError, match="i/n"):
+        wiring.shard_slice([1], "2")
+
+
+def _write_processbench(folder, name, rows):
+    (folder / f"{name}.json").write_text(json.dumps(rows))
+
+
+def test_prm_eval_processbench_and_auroc(fake_models, tmp_path, capsys):
+    pytest.importorskip("prm.data")
+    rows = [
+        {"id": f"x-{i}", "generator": "g", "problem": "p", "steps": steps, "final_answer_correct": label == -1, "label": label}
+        for i, (steps, label) in enumerate([(["ok", "ok"], -1), (["ok", "bad", "ok"], 1), (["bad"], 0), (["ok"], -1)])
+    ]
+    for name in ("gsm8k", "math"):
+        _write_processbench(tmp_path, name, rows)
+    report_path = tmp_path / "pb.json"
+    argv = ["eval", "processbench", "--prm", "P", "--data", str(tmp_path), "--subsets", "gsm8k", "math",
+            "--out", str(report_path)]
+    assert cli.main(argv) == 0
+    report = json.loads(report_path.read_text())
+    assert report["tuned_on"] == "gsm8k" and 0.2 < report["threshold"] <= 0.5
+    assert report["average_f1"] == 100.0
+    assert "average F1" in capsys.readouterr().out
+
+    stepwise = tmp_path / "steps.jsonl"
+    stepwise.write_text(
+        "\n".join(json.dumps({"prompt": "p", "completions": c, "labels": l}) for c, l in
+                  [(["ok", "bad"], [True, False]), (["good", "ok"], [True, True]), (["bad"], [False])]) + "\n"
+    )
+    assert cli.main(["eval", "auroc", "--prm", "P", "--data", str(stepwise), "--out", str(tmp_path / "a.json")]) == 0
+    assert json.loads((tmp_path / "a.json").read_text())["auroc"] == 1.0
