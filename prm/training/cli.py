@@ -1,0 +1,190 @@
+"""`prm train`: train a PRM and/or ORM from step-wise data files.
+
+Public: `add_arguments(parser)`, `run(args) -> int`.
+
+Examples:
+  prm train --data train.jsonl --objective hard --out runs/prm
+  prm train --data phase1.jsonl --format prm800k_critic --alternatives --neutral drop --out runs/p
+  prm train --data pairs.jsonl --format pairs --objective bradley_terry --out runs/orm
+Data comes through `prm.data.load_stepwise` (format named or recognised from the first row);
+`--format pairs` reads Bradley-Terry pairs (`orm.pairs`). Options that map to Trainer options
+keep their usual meaning; `--resume` continues from the latest checkpoint in --out (or a path).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger("prm.train")
+
+PAIRS_FORMAT = "pairs"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from prm.data.loading import STEPWISE_FORMATS
+    from prm.training.losses import OBJECTIVES
+
+    data = parser.add_argument_group("data")
+    data.add_argument("--data", required=True, nargs="+", help="training file(s): .jsonl/.json/.parquet")
+    data.add_argument("--eval-data", nargs="+", default=None, help="evaluation file(s), same format")
+    data.add_argument("--format", default=None, choices=[*STEPWISE_FORMATS, PAIRS_FORMAT],
+                      help="reader (default: recognised from the first row)")
+    data.add_argument("--neutral", choices=["positive", "negative", "drop"], default=None,
+                      help="PRM800K: label of a neutral (0) rating")
+    data.add_argument("--first-error", action="store_true",
+                      help="PRM800K: supervise each solution only up to its first error")
+    data.add_argument("--alternatives", action="store_true",
+                      help="PRM800K: also train on every rated non-chosen candidate step (the chosen "
+                           "path alone holds almost no bad steps)")
+    data.add_argument("--max-length", type=int, default=1024, help="tokens per solution; whole trailing steps are cut")
+    model = parser.add_argument_group("model")
+    model.add_argument("--model", default="embedded", help="backbone: 'embedded', a Hugging Face name or a folder")
+    model.add_argument("--step-tag", default="<|step|>", help="step tag (default: a new special token)")
+    model.add_argument("--existing-tag", action="store_true",
+                       help="the step tag is an existing string of the tokenizer (e.g. ' ки'); do not add it")
+    model.add_argument("--objective", default="hard", choices=OBJECTIVES)
+    model.add_argument("--step-weight", type=float, default=1.0, help="joint: weight of the step loss")
+    model.add_argument("--outcome-weight", type=float, default=1.0, help="joint: weight of the outcome loss")
+    model.add_argument("--lora-r", type=int, default=0, help="LoRA rank (0: train all weights)")
+    model.add_argument("--lora-alpha", type=int, default=16)
+    model.add_argument("--lora-dropout", type=float, default=0.05)
+    run = parser.add_argument_group("run")
+    run.add_argument("--out", required=True, help="output folder (checkpoints and the final model)")
+    run.add_argument("--epochs", type=float, default=1.0)
+    run.add_argument("--max-steps", type=int, default=-1, help="optimizer steps (overrides --epochs)")
+    run.add_argument("--lr", type=float, default=1e-5, help="learning rate")
+    run.add_argument("--weight-decay", type=float, default=0.0)
+    run.add_argument("--warmup-steps", type=float, default=0, help="steps, or a fraction of all steps if < 1")
+    run.add_argument("--batch-size", type=int, default=4, help="per device")
+    run.add_argument("--grad-accum", type=int, default=1, help="gradient accumulation steps")
+    run.add_argument("--no-group-by-length", action="store_true", help="sample batches at random")
+    run.add_argument("--save-steps", type=int, default=500)
+    run.add_argument("--save-total-limit", type=int, default=None)
+    run.add_argument("--logging-steps", type=int, default=10)
+    run.add_argument("--report-to", nargs="*", default=[], help="tensorboard, wandb, ... (default: none)")
+    run.add_argument("--resume", nargs="?", const=True, default=None,
+                     help="resume from the latest checkpoint in --out, or from the given checkpoint")
+    run.add_argument("--device", default="cpu", choices=["cpu", "auto"], help="auto: the GPU when there is one")
+    run.add_argument("--bf16", action="store_true")
+    run.add_argument("--gradient-checkpointing", action="store_true")
+    run.add_argument("--seed", type=int, default=0)
+
+
+def _read(paths: list[str], args: argparse.Namespace) -> list[Any]:
+    records: list[Any] = []
+    for path in paths:
+        if not Path(path).exists():
+            raise FileNotFoundError(f"data file {path} does not exist; pass an existing .jsonl/.json/.parquet file")
+        if args.format == PAIRS_FORMAT:
+            from orm.pairs import read_pairs
+
+            records.extend(read_pairs(path))
+            continue
+        from prm.data.loading import load_stepwise
+
+        policy: dict[str, Any] = {}
+        if args.neutral is not None:
+            policy["neutral"] = args.neutral
+        if args.first_error:
+            policy["cut_at_first_error"] = True
+        if args.alternatives:
+            policy["alternatives"] = True
+        records.extend(load_stepwise(path, format=args.format, **policy))
+        logger.info("read %s: %d records so far", path, len(records))
+    return records
+
+
+def _config(args: argparse.Namespace):
+    from prm.steps import StepFormat
+    from prm.training.losses import ObjectiveConfig
+    from prm.training.trainer import LoraOptions, TrainConfig
+
+    if args.objective == "bradley_terry" and args.format != PAIRS_FORMAT:
+        raise ValueError("--objective bradley_terry trains on pairs: add --format pairs (rows {prompt, chosen, rejected})")
+    if args.format == PAIRS_FORMAT and args.objective != "bradley_terry":
+        raise ValueError(f"--format pairs goes with --objective bradley_terry, not {args.objective!r}")
+    resume = args.resume
+    if resume is not None and resume is not True and not Path(resume).is_dir():
+        raise FileNotFoundError(f"--resume {resume}: no such checkpoint folder")
+    lora = LoraOptions(args.lora_r, args.lora_alpha, args.lora_dropout) if args.lora_r > 0 else None
+    return TrainConfig(
+        output_dir=args.out,
+        objective=ObjectiveConfig(args.objective, args.step_weight, args.outcome_weight),
+        step_format=StepFormat(tag=args.step_tag, tag_is_special=not args.existing_tag),
+        max_length=args.max_length,
+        epochs=args.epochs,
+        max_steps=args.max_steps,
+        learning_rate=args.lr,
+        weight_decay=args.weight_decay,
+        warmup_steps=args.warmup_steps,
+        batch_size=args.batch_size,
+        gradient_accumulation_steps=args.grad_accum,
+        group_by_length=not args.no_group_by_length,
+        seed=args.seed,
+        logging_steps=args.logging_steps,
+        save_steps=args.save_steps,
+        save_total_limit=args.save_total_limit,
+        report_to=tuple(args.report_to),
+        resume_from_checkpoint=resume,
+        lora=lora,
+        device=args.device,
+        bf16=args.bf16,
+        gradient_checkpointing=args.gradient_checkpointing,
+        show_progress=True,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    import sys
+
+    started = time.perf_counter()
+    try:
+        config = _config(args)
+        train_records = _read(args.data, args)
+        eval_records = _read(args.eval_data, args) if args.eval_data else None
+    except (ValueError, OSError) as error:  # DataError is a ValueError
+        print(f"prm train: error: {error}", file=sys.stderr)
+        return 2
+    if not train_records:
+        print(f"prm train: error: no records in {' '.join(args.data)}", file=sys.stderr)
+        return 2
+
+    if args.objective in ("hard", "soft", "joint"):
+        labels = [v for r in train_records for v in (r.labels or ()) if v is not None]
+        good = sum(v >= 0.5 for v in labels)
+        logger.info("%d step labels: %d good, %d bad", len(labels), good, len(labels) - good)
+        if labels and good in (0, len(labels)):
+            logger.warning("every step label is %s: the step head cannot learn to tell steps apart "
+                           "(PRM800K: add --alternatives)", "good" if good else "bad")
+
+    from transformers import set_seed
+
+    from prm.modeling.loading import load_causal_lm
+    from prm.training.trainer import train
+
+    set_seed(args.seed)
+    try:
+        model, tokenizer = load_causal_lm(args.model)
+        logger.info("backbone %s: %.1fM parameters", args.model, sum(p.numel() for p in model.parameters()) / 1e6)
+        result = train(config, train_records, eval_records, model=model, tokenizer=tokenizer)
+    except (ValueError, OSError) as error:
+        print(f"prm train: error: {error}", file=sys.stderr)
+        return 2
+    m = result.metrics
+    lines = [
+        f"objective        {args.objective} (heads: {', '.join(config.objective.heads)})",
+        f"rows             {m['train_rows']} of {m['train_records']} records "
+        f"({m['train_skipped_too_long']} too long, {m['train_skipped_unsupervised']} unlabelled, "
+        f"{m['train_dropped_steps']} trailing steps cut at {config.max_length} tokens)",
+        f"train loss       {m.get('train_loss', float('nan')):.4f} in {m.get('train_runtime', 0):.1f} s",
+    ]
+    if "eval_loss" in m:
+        lines.append(f"eval loss        {m['eval_loss']:.4f} ({m['eval_rows']} rows)")
+    lines.append(f"model            {result.output_dir} (load with prm.modeling.load_reward_model)")
+    lines.append(f"wall time        {time.perf_counter() - started:.1f} s")
+    print("\n".join(lines))
+    return 0

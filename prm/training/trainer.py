@@ -1,0 +1,293 @@
+"""Training through `transformers.Trainer`.
+
+Public: `LoraOptions`, `TrainConfig`, `TrainResult`, `RewardTrainer`, `train`.
+
+`train(config, train_records, eval_records, model=..., tokenizer=...)` wraps a causal LM into a
+`RewardModel` (adding the step tag), tokenizes the records into a `datasets.Dataset`, and runs a
+`RewardTrainer`: a Trainer whose only change is the loss (`prm.training.losses`). Checkpoints,
+resume, gradient accumulation, logging (`report_to`), multi-process runs (accelerate launch /
+torchrun: DDP, FSDP, DeepSpeed) and length-grouped sampling are the Trainer's own. Trainer
+checkpoints (`checkpoint-N/`) hold the whole `RewardModel` state dict (heads and resized
+embeddings included) next to optimizer state; the final folder is a plain Hugging Face folder
+written by `RewardModel.save_pretrained`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import torch
+from torch import nn
+from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments
+
+from prm.modeling.reward_model import (
+    REWARD_CONFIG_NAME,
+    TRAINER_BACKBONE_CONFIG,
+    RewardConfig,
+    RewardModel,
+    add_step_tag,
+)
+from prm.steps import StepFormat
+from prm.training.collate import RewardCollator
+from prm.training.datasets import build_dataset
+from prm.training.losses import ObjectiveConfig, loss_terms, reduce_terms
+
+_LABEL_KEYS = ("step_labels", "outcome_labels")
+DEVICES = ("cpu", "auto")
+
+
+@dataclass(frozen=True)
+class LoraOptions:
+    """LoRA on the backbone through peft (heads stay fully trainable); merged before saving."""
+
+    r: int = 8
+    alpha: int = 16
+    dropout: float = 0.05
+    target_modules: tuple[str, ...] | str = "all-linear"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.r, int) or self.r < 1:
+            raise ValueError(f"LoraOptions.r must be an int >= 1, got {self.r!r}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"LoraOptions.dropout must be in [0, 1), got {self.dropout!r}")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training run. Defaults run on a CPU.
+
+    extra_args: any other `transformers.TrainingArguments` field by name (an unknown name
+    raises when training starts). device: "cpu" (default) or "auto" (what accelerate finds).
+    """
+
+    output_dir: str
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    step_format: StepFormat = field(default_factory=StepFormat)
+    max_length: int | None = 1024
+    epochs: float = 1.0
+    max_steps: int = -1
+    learning_rate: float = 1e-5
+    weight_decay: float = 0.0
+    warmup_steps: float = 0
+    lr_scheduler: str = "linear"
+    batch_size: int = 4
+    eval_batch_size: int | None = None
+    gradient_accumulation_steps: int = 1
+    group_by_length: bool = True
+    seed: int = 0
+    logging_steps: int = 10
+    save_steps: int = 500
+    save_total_limit: int | None = None
+    eval_steps: int | None = None
+    report_to: tuple[str, ...] = ()
+    resume_from_checkpoint: str | bool | None = None
+    lora: LoraOptions | None = None
+    device: str = "cpu"
+    bf16: bool = False
+    gradient_checkpointing: bool = False
+    head_dropout: float = 0.0
+    show_progress: bool = False
+    extra_args: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.objective, ObjectiveConfig):
+            raise ValueError(f"TrainConfig.objective must be an ObjectiveConfig, got {self.objective!r}")
+        if self.device not in DEVICES:
+            raise ValueError(f"TrainConfig.device is {self.device!r}; allowed: {', '.join(DEVICES)}")
+        for name in ("batch_size", "gradient_accumulation_steps", "logging_steps", "save_steps"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"TrainConfig.{name} must be an int >= 1, got {value!r}")
+        if self.max_length is not None and self.max_length < 2:
+            raise ValueError(f"TrainConfig.max_length must be >= 2 or None, got {self.max_length!r}")
+        if self.learning_rate <= 0:
+            raise ValueError(f"TrainConfig.learning_rate must be > 0, got {self.learning_rate!r}")
+        if self.epochs <= 0 and self.max_steps <= 0:
+            raise ValueError("TrainConfig needs epochs > 0 or max_steps > 0")
+        object.__setattr__(self, "report_to", tuple(self.report_to))
+
+    def training_arguments(self, has_eval: bool) -> TrainingArguments:
+        """The TrainingArguments this config stands for (extra_args win)."""
+        args: dict[str, Any] = dict(
+            output_dir=self.output_dir,
+            num_train_epochs=self.epochs,
+            max_steps=self.max_steps,
+            learning_rate=self.learning_rate,
+            weight_decay=self.weight_decay,
+            warmup_steps=self.warmup_steps,
+            lr_scheduler_type=self.lr_scheduler,
+            per_device_train_batch_size=self.batch_size,
+            per_device_eval_batch_size=self.eval_batch_size or self.batch_size,
+            gradient_accumulation_steps=self.gradient_accumulation_steps,
+            train_sampling_strategy="group_by_length" if self.group_by_length else "random",
+            length_column_name="length",
+            seed=self.seed,
+            logging_steps=self.logging_steps,
+            save_strategy="steps",
+            save_steps=self.save_steps,
+            save_total_limit=self.save_total_limit,
+            eval_strategy="steps" if has_eval else "no",
+            eval_steps=self.eval_steps or self.save_steps,
+            report_to=list(self.report_to) or "none",
+            use_cpu=self.device == "cpu",
+            bf16=self.bf16,
+            activation_checkpointing=self.gradient_checkpointing,
+            # Every parameter takes part in every loss (see RewardTrainer.compute_loss).
+            ddp_find_unused_parameters=False,
+            remove_unused_columns=False,
+            disable_tqdm=not self.show_progress,
+        )
+        args.update(self.extra_args)
+        return TrainingArguments(**args)
+
+
+@dataclass
+class TrainResult:
+    """model and tokenizer after training; output_dir holds them as a plain HF folder."""
+
+    model: RewardModel
+    tokenizer: Any
+    output_dir: Path
+    metrics: dict[str, Any]
+
+
+class RewardTrainer(Trainer):
+    """A Trainer whose loss is a named objective over the reward model's two heads.
+
+    The item counts of each loss term are added up over processes before dividing, so a step on
+    N processes equals a step on one process with the same global batch. Within gradient
+    accumulation each micro-batch is a mean, as the Trainer does for models without loss kwargs.
+    """
+
+    loss_is_scaled_for_ga = False
+
+    def __init__(self, *args: Any, objective: ObjectiveConfig, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.objective = objective
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        labels = {k: inputs[k] for k in _LABEL_KEYS if k in inputs}
+        outputs = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"])
+        terms = loss_terms(self.objective, outputs, labels)
+        processes = self.accelerator.num_processes
+        global_count = None
+        if processes > 1:
+            global_count = lambda count: self.accelerator.gather(count.reshape(1)).sum()  # noqa: E731
+        loss = reduce_terms(terms, global_count, scale=float(processes))
+        # Keep both heads in the graph so that DDP finds a gradient for every parameter.
+        loss = loss + 0.0 * (outputs.step_logits.sum() + outputs.outcome_logits.sum())
+        return (loss, outputs) if return_outputs else loss
+
+    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
+        inputs = self._prepare_inputs(inputs)
+        with torch.no_grad():
+            loss = self.compute_loss(model, inputs)
+        return loss.detach(), None, None
+
+
+def _as_reward_model(model: nn.Module, tokenizer: Any, config: TrainConfig) -> RewardModel:
+    reward_config = RewardConfig(
+        step_format=config.step_format,
+        objective=config.objective.name,
+        trained_heads=config.objective.heads,
+        head_dropout=config.head_dropout,
+    )
+    if isinstance(model, RewardModel):
+        if model.step_format != config.step_format:
+            raise ValueError(
+                f"the reward model uses {model.step_format}, the config {config.step_format}; "
+                "train with the model's step format"
+            )
+        add_step_tag(tokenizer, model.backbone, config.step_format)
+        heads = tuple(sorted(set(model.reward_config.trained_heads) | set(config.objective.heads)))
+        model.reward_config = replace(reward_config, trained_heads=heads)
+        return model
+    return RewardModel.from_causal_lm(model, tokenizer, reward_config)
+
+
+def _apply_lora(model: RewardModel, options: LoraOptions) -> None:
+    try:
+        from peft import LoraConfig, get_peft_model
+    except ImportError as error:  # optional dependency
+        raise ImportError("LoRA needs peft: pip install 'prm-toolkit[lora]'") from error
+    target = options.target_modules if isinstance(options.target_modules, str) else list(options.target_modules)
+    lora = LoraConfig(
+        r=options.r, lora_alpha=options.alpha, lora_dropout=options.dropout, target_modules=target
+    )
+    model.backbone = get_peft_model(model.backbone, lora)
+
+
+class _KeepRewardConfig(TrainerCallback):
+    """Write reward_config.json and backbone_config.json into every Trainer checkpoint, so that
+    `RewardModel.from_pretrained("out/checkpoint-N")` reads it."""
+
+    def __init__(self, model: RewardModel) -> None:
+        self.model = model
+
+    def on_save(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            import json
+
+            folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            if folder.is_dir():
+                text = json.dumps(self.model.reward_config.to_dict(), indent=2) + "\n"
+                (folder / REWARD_CONFIG_NAME).write_text(text)
+                backbone = self.model.backbone
+                config = getattr(backbone, "get_base_model", lambda: backbone)().config
+                (folder / TRAINER_BACKBONE_CONFIG).write_text(config.to_json_string(use_diff=False))
+        return control
+
+
+def train(
+    config: TrainConfig,
+    train_records: Sequence[Any],
+    eval_records: Sequence[Any] | None = None,
+    *,
+    model: nn.Module,
+    tokenizer: Any,
+    callbacks: Sequence[TrainerCallback] = (),
+) -> TrainResult:
+    """Train `model` (a causal LM, a base model or a RewardModel) and save it to output_dir.
+
+    Records: `StepwiseSolution`s, or pairs for `bradley_terry` (see `prm.training.datasets`).
+    metrics: the Trainer's train metrics, eval loss when eval_records are given, and the
+    dataset reports (`train_rows`, `train_dropped_steps`, ...).
+    """
+    reward_model = _as_reward_model(model, tokenizer, config)
+    tag_ids = config.step_format.tag_ids(tokenizer)
+    train_set, train_report = build_dataset(
+        train_records, tokenizer, config.step_format, config.objective, config.max_length, tag_ids
+    )
+    eval_set = eval_report = None
+    if eval_records:
+        eval_set, eval_report = build_dataset(
+            eval_records, tokenizer, config.step_format, config.objective, config.max_length, tag_ids
+        )
+    if config.lora is not None:
+        _apply_lora(reward_model, config.lora)
+    trainer = RewardTrainer(
+        model=reward_model,
+        args=config.training_arguments(has_eval=eval_set is not None),
+        train_dataset=train_set,
+        eval_dataset=eval_set,
+        data_collator=RewardCollator.for_tokenizer(tokenizer),
+        processing_class=tokenizer,
+        callbacks=[_KeepRewardConfig(reward_model), *callbacks],
+        objective=config.objective,
+    )
+    if not config.show_progress:
+        trainer.remove_callback(PrinterCallback)  # library code does not print; logs still go to report_to
+    output = trainer.train(resume_from_checkpoint=config.resume_from_checkpoint)
+    metrics: dict[str, Any] = dict(output.metrics)
+    metrics.update({f"train_{k}": v for k, v in train_report.as_dict().items()})
+    if eval_set is not None:
+        metrics.update(trainer.evaluate())
+        metrics.update({f"eval_{k}": v for k, v in eval_report.as_dict().items()})
+    if config.lora is not None:
+        reward_model.backbone = reward_model.backbone.merge_and_unload()
+    out = Path(config.output_dir)
+    if trainer.args.should_save:
+        reward_model.save_pretrained(out, tokenizer)
+    return TrainResult(reward_model, tokenizer, out, metrics)
