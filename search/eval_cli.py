@@ -35,8 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     auroc.add_argument("--data", required=True, help="a step-labelled file (PRM800K, Math-Shepherd, TRL, ...)")
     auroc.add_argument("--format", default=None, help="reader name (default: detected from the first row)")
     auroc.add_argument(
-        "--alternatives", action="store_true",
-        help="PRM800K: also score every rated, non-chosen candidate step (most of the bad steps)",
+        "--alternatives", action=argparse.BooleanOptionalAction, default=None,
+        help="PRM800K: also score every rated, non-chosen candidate step (default: on; most of "
+        "the bad steps are those)",
     )
     for command in (bench, auroc):
         command.add_argument("--prm", required=True, help="reward-model folder (step head)")
@@ -104,7 +105,7 @@ def _processbench(args: argparse.Namespace, scorer: Any) -> dict[str, Any]:
 def _auroc(args: argparse.Namespace, scorer: Any) -> dict[str, Any]:
     from prm.data import load_stepwise
 
-    policy = {"alternatives": True} if args.alternatives else {}
+    policy = {} if args.alternatives is None else {"alternatives": args.alternatives}
     solutions = [s for s in load_stepwise(args.data, format=args.format, **policy) if s.labels is not None]
     solutions = solutions[: args.limit]
     if not solutions:

@@ -102,14 +102,14 @@ def test_prm800k_chosen_path_human_step_and_neutral_policies(tmp_path):
         _step([1], 0, texts=["# Answer\n\n2"]),
     ])
     path = _jsonl(tmp_path, "raw.jsonl", [row])
-    (record,) = read_prm800k(path)
+    (record,) = read_prm800k(path, PRM800KPolicy(alternatives=False))
     assert record.steps == ("s0", "my step", "s2", "# Answer\n\n2")
     assert record.labels == (1.0, None, 1.0, 1.0)
     assert (record.id, record.answer, record.prompt) == ("raw-1", "2", "What is 1+1?")
     assert record.meta["ratings"] == (1, None, 0, 1) and record.meta["human"] == (False, True, False, False)
-    assert read_prm800k(path, PRM800KPolicy(neutral="negative", unrated="positive"))[0].labels == (1.0, 1.0, 0.0, 1.0)
-    assert read_prm800k(path, PRM800KPolicy(neutral="drop"))[0].labels == (1.0, None, None, 1.0)
-    cut = read_prm800k(path, PRM800KPolicy(neutral="negative", cut_at_first_error=True))[0]
+    assert read_prm800k(path, PRM800KPolicy(alternatives=False, neutral="negative", unrated="positive"))[0].labels == (1.0, 1.0, 0.0, 1.0)
+    assert read_prm800k(path, PRM800KPolicy(alternatives=False, neutral="drop"))[0].labels == (1.0, None, None, 1.0)
+    cut = read_prm800k(path, PRM800KPolicy(alternatives=False, neutral="negative", cut_at_first_error=True))[0]
     assert cut.steps == ("s0", "my step", "s2") and cut.labels == (1.0, None, 0.0)
 
 
@@ -133,7 +133,7 @@ def test_prm800k_trajectory_ends(tmp_path):
     give_up = _raw([_step([1], 0, texts=["a"]), _step([1, -1], 7), _step(None, None)], finish="give_up")
     null_completions = _raw([_step([1], 0, texts=["a"]), _step(None, None)], finish="give_up")
     report = ReadReport()
-    one, two, three = read_prm800k(_jsonl(tmp_path, "raw.jsonl", [found_error, give_up, null_completions]), report=report)
+    one, two, three = read_prm800k(_jsonl(tmp_path, "raw.jsonl", [found_error, give_up, null_completions]), PRM800KPolicy(alternatives=False), report=report)
     assert (one.steps, one.labels) == (("a", "wrong"), (1.0, 0.0))
     assert (two.steps, two.labels) == (("a",), (1.0,))
     assert (three.steps, three.labels) == (("a",), (1.0,))
@@ -156,11 +156,11 @@ def test_prm800k_record_policies(tmp_path):
     ]
     path = _jsonl(tmp_path, "raw.jsonl", rows)
     report = ReadReport()
-    records = read_prm800k(path, report=report)
+    records = read_prm800k(path, PRM800KPolicy(alternatives=False), report=report)
     assert [r.id for r in records] == ["raw-1", "raw-4"]
     assert report.skipped == {"finish_reason bad_problem": 1, "initial-screening question": 1, "no chosen step": 1}
     report = ReadReport()
-    records = read_prm800k(path, PRM800KPolicy(bad_problem="keep", initial_screening="keep", quality_control="skip"), report=report)
+    records = read_prm800k(path, PRM800KPolicy(alternatives=False, bad_problem="keep", initial_screening="keep", quality_control="skip"), report=report)
     assert [r.id for r in records] == ["raw-1", "raw-2", "raw-3"]
     assert report.skipped == {"quality-control question": 1, "no chosen step": 1}
 
@@ -187,7 +187,7 @@ def test_prm800k_bad_fields(tmp_path, mutate, field, expected):
 
 def test_policy_validation():
     with pytest.raises(ValueError, match="PRM800KPolicy.neutral must be one of positive, negative, drop, got 'zero'"):
-        PRM800KPolicy(neutral="zero")
+        PRM800KPolicy(alternatives=False, neutral="zero")
     with pytest.raises(ValueError, match="quality_control must be one of skip, keep"):
         PRM800KPolicy(quality_control="drop")
 
@@ -221,7 +221,7 @@ def test_critic_reconstruction(tmp_path):
     assert records[0].meta["is_solution"] and records[0].meta["human"] == (False, True, False)
     assert report.skipped == {"conversation with no preferred step": 1}
     assert report.notes["conversations"] == 3 and report.notes["distinct problems"] == 2
-    main = read_prm800k_critic(path, PRM800KPolicy(neutral="negative", cut_at_first_error=True))
+    main = read_prm800k_critic(path, PRM800KPolicy(alternatives=False, neutral="negative", cut_at_first_error=True))
     assert [(r.steps, r.labels) for r in main] == [(("a", "mine", "so\n\n# Answer\n\n7"), (1.0, None, 1.0)), (("a2",), (0.0,))]
 
 

@@ -117,9 +117,12 @@ def test_raw_and_critic_agree_on_the_same_trajectories(shared_data):
 
 def test_stepwise_records(shared_data):
     report = ReadReport()
-    raw = load_stepwise(shared_data / "prm800k" / "raw_samples_openr.jsonl", report=report)
+    raw = load_stepwise(shared_data / "prm800k" / "raw_samples_openr.jsonl", report=report, alternatives=False)
     assert len(raw) == 5 and report.skipped == {"initial-screening question": 1}
-    (phase2,) = load_stepwise(shared_data / "prm800k" / "raw_sample_phase2_tongyx361.json")
+    # By default every rated, non-chosen candidate is its own record too (most bad steps are).
+    with_alternatives = load_stepwise(shared_data / "prm800k" / "raw_samples_openr.jsonl")
+    assert len(with_alternatives) == 35 and any(0.0 in r.labels for r in with_alternatives)
+    (phase2,) = load_stepwise(shared_data / "prm800k" / "raw_sample_phase2_tongyx361.json", alternatives=False)
     assert phase2.labels == (1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0) and phase2.meta["ratings"] == (1, 0, 1, 1, 1, 1, -1)
     shepherd = load_stepwise(shared_data / "math_shepherd" / "samples_openr.jsonl")
     patterns = ["".join("+" if v == 1.0 else "-" for v in r.labels) for r in shepherd]

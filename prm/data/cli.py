@@ -34,7 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     policy.add_argument("--neutral", choices=RATING_POLICIES, default="positive", help="label of a 0 rating")
     policy.add_argument("--unrated", choices=RATING_POLICIES, default="drop", help="label of a null rating")
     policy.add_argument("--cut-at-first-error", action="store_true", help="end each record at its first bad step")
-    policy.add_argument("--alternatives", action="store_true", help="also emit each rated non-chosen candidate")
+    policy.add_argument("--alternatives", action=argparse.BooleanOptionalAction, default=True,
+                        help="also emit each rated non-chosen candidate (default: on)")
     policy.add_argument("--bad-problem", choices=RECORD_POLICIES, default="skip")
     policy.add_argument("--initial-screening", choices=RECORD_POLICIES, default="skip")
     policy.add_argument("--quality-control", choices=RECORD_POLICIES, default="keep")

@@ -48,6 +48,8 @@ class PRM800KPolicy:
     unrated: label of a null rating (human steps, never-rated candidates), same choices.
     cut_at_first_error: end each record at its first 0.0-labelled step (inclusive).
     alternatives: also emit every rated, non-chosen candidate as chosen prefix + candidate.
+        On by default: in phase 1 almost every bad step is a rejected candidate, so the chosen
+        path alone carries (nearly) no negative label to learn from.
     bad_problem / initial_screening / quality_control: "skip" or "keep" such records
         (raw files only; the step-wise critic format does not carry these fields).
     """
@@ -55,7 +57,7 @@ class PRM800KPolicy:
     neutral: str = "positive"
     unrated: str = "drop"
     cut_at_first_error: bool = False
-    alternatives: bool = False
+    alternatives: bool = True
     bad_problem: str = "skip"
     initial_screening: str = "skip"
     quality_control: str = "keep"

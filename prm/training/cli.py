@@ -4,7 +4,7 @@ Public: `add_arguments(parser)`, `run(args) -> int`.
 
 Examples:
   prm train --data train.jsonl --objective hard --out runs/prm
-  prm train --data phase1.jsonl --format prm800k_critic --alternatives --neutral drop --out runs/p
+  prm train --data phase1.jsonl --format prm800k_critic --neutral drop --out runs/p
   prm train --data pairs.jsonl --format pairs --objective bradley_terry --out runs/orm
 Data comes through `prm.data.load_stepwise` (format named or recognised from the first row);
 `--format pairs` reads Bradley-Terry pairs (`orm.pairs`). Options that map to Trainer options
@@ -37,9 +37,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       help="PRM800K: label of a neutral (0) rating")
     data.add_argument("--first-error", action="store_true",
                       help="PRM800K: supervise each solution only up to its first error")
-    data.add_argument("--alternatives", action="store_true",
-                      help="PRM800K: also train on every rated non-chosen candidate step (the chosen "
-                           "path alone holds almost no bad steps)")
+    data.add_argument("--alternatives", action=argparse.BooleanOptionalAction, default=None,
+                      help="PRM800K: also train on every rated non-chosen candidate step (default: "
+                           "on; the chosen path alone holds almost no bad steps)")
     data.add_argument("--max-length", type=int, default=1024, help="tokens per solution; whole trailing steps are cut")
     model = parser.add_argument_group("model")
     model.add_argument("--model", default="embedded", help="backbone: 'embedded', a Hugging Face name or a folder")
@@ -91,8 +91,8 @@ def _read(paths: list[str], args: argparse.Namespace) -> list[Any]:
             policy["neutral"] = args.neutral
         if args.first_error:
             policy["cut_at_first_error"] = True
-        if args.alternatives:
-            policy["alternatives"] = True
+        if args.alternatives is not None:
+            policy["alternatives"] = args.alternatives
         records.extend(load_stepwise(path, format=args.format, **policy))
         logger.info("read %s: %d records so far", path, len(records))
     return records
@@ -159,7 +159,7 @@ def run(args: argparse.Namespace) -> int:
         logger.info("%d step labels: %d good, %d bad", len(labels), good, len(labels) - good)
         if labels and good in (0, len(labels)):
             logger.warning("every step label is %s: the step head cannot learn to tell steps apart "
-                           "(PRM800K: add --alternatives)", "good" if good else "bad")
+                           "(PRM800K: drop --no-alternatives)", "good" if good else "bad")
 
     from transformers import set_seed
 
