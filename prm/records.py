@@ -33,6 +33,17 @@ class Problem:
         if not isinstance(self.question, str) or not self.question:
             raise ValueError(f"Problem.question must be a non-empty str, got {self.question!r}")
 
+    def to_dict(self) -> dict[str, Any]:
+        """The on-disk problem row (the `problems` format of `prm.data`)."""
+        row: dict[str, Any] = {"id": self.id, "question": self.question, "answer": self.answer}
+        if self.reference_solution is not None:
+            row["reference_solution"] = self.reference_solution
+        if self.source:
+            row["source"] = self.source
+        if self.meta:
+            row["meta"] = dict(self.meta)
+        return row
+
 
 def _check_label(index: int, value: Any) -> Label:
     if value is None:

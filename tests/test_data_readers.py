@@ -315,7 +315,7 @@ def test_dispatcher_by_shape_and_options(tmp_path):
         load_stepwise(shepherd, neutral="drop")
     with pytest.raises(ValueError, match="cannot tell which reader fits"):
         load_problems(path)
-    with pytest.raises(ValueError, match="format must be one of gsm8k, math"):
+    with pytest.raises(ValueError, match="format must be one of problems, gsm8k, math"):
         load_problems(path, format="prm800k")
     with pytest.raises(ValueError, match="hub datasets only"):
         load_problems(path, split="test")

@@ -22,12 +22,13 @@ from prm.data.io import FILE_SUFFIXES, iter_rows
 from prm.data.math import parse_math_rows
 from prm.data.math_shepherd import parse_math_shepherd_rows
 from prm.data.processbench import parse_processbench_rows
+from prm.data.problems import parse_problem_rows
 from prm.data.prm800k import PRM800KPolicy, parse_prm800k_rows
 from prm.data.prm800k_critic import parse_prm800k_critic_rows
 from prm.data.trl_stepwise import parse_trl_stepwise_rows
 from prm.records import Problem, StepwiseSolution
 
-PROBLEM_FORMATS = ("gsm8k", "math")
+PROBLEM_FORMATS = ("problems", "gsm8k", "math")
 STEPWISE_FORMATS = ("prm800k", "prm800k_critic", "math_shepherd", "trl_stepwise", "processbench")
 _POLICY_FORMATS = ("prm800k", "prm800k_critic")
 _POLICY_FIELDS = tuple(f.name for f in dataclasses.fields(PRM800KPolicy))
@@ -50,6 +51,8 @@ def detect_format(row: Any) -> str | None:
         return "trl_stepwise"
     if {"problem", "steps", "label"} <= keys:
         return "processbench"
+    if "question" in keys and "answer" in keys and ({"id", "reference_solution", "meta"} & keys):
+        return "problems"
     if "question" in keys and ({"answer", "ground_truth"} & keys):
         return "gsm8k"
     if {"problem", "solution"} <= keys:
@@ -151,7 +154,7 @@ def _parser(format: str, id_prefix: str, subset: str | None, policy: dict) -> Ca
         return lambda rows, on_error, report: parse_processbench_rows(rows, subset=subset, on_error=on_error, report=report)
     if format == "trl_stepwise":
         return lambda rows, on_error, report: parse_trl_stepwise_rows(rows, on_error=on_error, report=report)
-    parse = {"gsm8k": parse_gsm8k_rows, "math": parse_math_rows, "math_shepherd": parse_math_shepherd_rows}[format]
+    parse = {"problems": parse_problem_rows, "gsm8k": parse_gsm8k_rows, "math": parse_math_rows, "math_shepherd": parse_math_shepherd_rows}[format]
     return lambda rows, on_error, report: parse(rows, id_prefix=id_prefix, on_error=on_error, report=report)
 
 

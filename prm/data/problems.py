@@ -1,0 +1,70 @@
+"""The toolkit's own problem rows: `Problem.to_dict()` written as JSON lines.
+
+Public: `read_problems(path, on_error=..., report=...)`, `parse_problem_rows(rows, ...)`,
+`write_problems(problems, path)`.
+
+Row: `{"id": str, "question": str, "answer": str | null, "reference_solution"?: str,
+"source"?: str, "meta"?: object}`. Synthetic problems keep what their step truth needs in
+`meta`, so a problem file written here can be labelled, searched and checked later.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from prm.data.errors import DataError, Location, ReadReport, check_on_error, collect, require, require_object
+from prm.data.io import iter_rows
+from prm.records import Problem
+
+
+def read_problems(path: str | Path, on_error: str = "raise", report: ReadReport | None = None) -> list[Problem]:
+    """Problems of a file written by `write_problems` (or by hand in that shape)."""
+    check_on_error(on_error)
+    report = report if report is not None else ReadReport()
+    return parse_problem_rows(iter_rows(path, on_error, report), on_error=on_error, report=report)
+
+
+def parse_problem_rows(
+    rows: Iterable[tuple[Location, Any]],
+    id_prefix: str = "problems",
+    on_error: str = "raise",
+    report: ReadReport | None = None,
+) -> list[Problem]:
+    """Problems from (location, row) pairs; a row without "id" gets `<id_prefix>-<index>`."""
+    check_on_error(on_error)
+    report = report if report is not None else ReadReport()
+    counter = iter(range(1 << 62))
+
+    def parse(where: Location, row: Any) -> Problem:
+        index = next(counter)
+        row = require_object(where, row)
+        question = require(where, row, "question", str)
+        if not question.strip():
+            raise DataError(where, "question", "a non-empty string", question)
+        answer = require(where, row, "answer", (str, int, float), optional=True)
+        meta = require(where, row, "meta", dict, optional=True)
+        identifier = require(where, row, "id", (str, int), optional=True)
+        return Problem(
+            id=f"{id_prefix}-{index}" if identifier is None else str(identifier),
+            question=question,
+            answer=None if answer is None else str(answer),
+            reference_solution=require(where, row, "reference_solution", str, optional=True),
+            source=require(where, row, "source", str, optional=True) or "",
+            meta=meta or {},
+        )
+
+    return collect(rows, parse, on_error, report)
+
+
+def write_problems(problems: Sequence[Problem], path: str | Path) -> Path:
+    """Write problems as JSON lines (atomically: a temp file renamed into place)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".tmp")
+    with temporary.open("w", encoding="utf-8") as handle:
+        for problem in problems:
+            handle.write(json.dumps(problem.to_dict(), ensure_ascii=False) + "\n")
+    temporary.replace(path)
+    return path
