@@ -1,10 +1,18 @@
 """The generation-engine protocol that labeling and search use.
 
-Public: `SamplingConfig`, `Completion`, `GenerationEngine`.
+Public: `SamplingConfig`, `Completion`, `GenerationEngine`, `generate_seeded`, `row_seed`.
+
+Per-prompt seeds: an engine may accept `generate(prompts, sampling, seeds=[...])`, one seed per
+prompt, so that completion j of a prompt depends only on (seeds[i], j) and not on what else
+shares the batch (a resumed or sharded run then reproduces an uninterrupted one).
+`generate_seeded` passes the seeds where the engine accepts them and falls back to the plain call
+(seeded by `sampling.seed` only) where it does not.
 """
 
 from __future__ import annotations
 
+import hashlib
+import inspect
 from dataclasses import dataclass
 from typing import Literal, Protocol, Sequence, runtime_checkable
 
@@ -61,3 +69,31 @@ class GenerationEngine(Protocol):
     ) -> list[list[Completion]]:
         """For each prompt, `sampling.n` completions, in prompt order."""
         ...
+
+
+def row_seed(*parts: object) -> int:
+    """A stable 63-bit seed from any parts (str/int), the same on every machine and run."""
+    digest = hashlib.sha256("\x1f".join(str(p) for p in parts).encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
+
+
+def _accepts_seeds(engine: object) -> bool:
+    try:
+        parameters = inspect.signature(engine.generate).parameters  # type: ignore[attr-defined]
+    except (TypeError, ValueError):
+        return False
+    return "seeds" in parameters or any(p.kind is p.VAR_KEYWORD for p in parameters.values())
+
+
+def generate_seeded(
+    engine: GenerationEngine,
+    prompts: Sequence[str],
+    sampling: SamplingConfig,
+    seeds: Sequence[int] | None,
+) -> list[list[Completion]]:
+    """`engine.generate` with one seed per prompt where the engine supports it."""
+    if seeds is not None and len(seeds) != len(prompts):
+        raise ValueError(f"got {len(seeds)} seeds for {len(prompts)} prompts; give one per prompt")
+    if seeds is not None and _accepts_seeds(engine):
+        return engine.generate(prompts, sampling, seeds=seeds)  # type: ignore[call-arg]
+    return engine.generate(prompts, sampling)

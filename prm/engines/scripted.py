@@ -33,7 +33,13 @@ class ScriptedEngine:
         options = self._script[prompt]
         return options[index % len(options)]
 
-    def generate(self, prompts: Sequence[str], sampling: SamplingConfig) -> list[list[Completion]]:
+    def generate(
+        self,
+        prompts: Sequence[str],
+        sampling: SamplingConfig,
+        seeds: Sequence[int] | None = None,
+    ) -> list[list[Completion]]:
+        """Scripted completions; `seeds` (one per prompt) are accepted and ignored."""
         results = []
         for prompt in prompts:
             self.calls.append((prompt, sampling.n))

@@ -1,0 +1,187 @@
+"""`prm label`: sample solutions and/or label their steps by Monte Carlo rollouts.
+
+Public: `add_arguments`, `run`.
+
+Examples:
+    prm label --problems ../shared/data/gsm8k/test.jsonl --limit 20 --samples 4 --rollouts 8 \\
+        --method math_shepherd --out runs/labels.jsonl
+    prm label --solutions solutions.jsonl --method binary_search --early-stop --out labels.jsonl
+    prm label ... --shard 0/4 --out part0.jsonl   # then: prm merge part*.jsonl --out all.jsonl
+
+The output resumes by default: rerun the same command after an interruption. The engine is
+chosen by --engine; `simulated` is a noisy solver for the synthetic task (benchmarks, tests).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+from labeling.estimators import METHODS, EstimatorConfig
+from labeling.pipeline import LabelingJob, job_inputs, make_processor, problem_units, solution_units
+from labeling.rollouts import RolloutConfig
+from labeling.runner import parse_shard, run_units, shard_units
+from labeling.sampling import DEFAULT_TEMPLATE, preference_pairs
+from labeling.store import ResumableJsonl, fingerprint
+
+log = logging.getLogger("prm.label")
+ENGINES = ("transformers", "vllm", "simulated")
+# Options that do not change which rows are written (so a resume may differ in them).
+_NOT_FINGERPRINTED = {
+    "out", "shard", "resume", "pairs_out", "progress", "command", "group_size", "batch_size",
+    "no_shared_prefill", "sim_call_seconds", "vllm_memory",
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--problems", help="GSM8K/MATH problem file, or 'synthetic' (sample, then label)")
+    source.add_argument("--solutions", help="step-wise JSON-lines solutions to label (no sampling)")
+    parser.add_argument("--out", required=True, help="output JSON lines (with a .meta.json sidecar)")
+    parser.add_argument("--limit", type=int, default=None, help="first N problems/solutions only (synthetic: how many)")
+    parser.add_argument("--synthetic-steps", type=int, default=5, help="operations per synthetic problem")
+    parser.add_argument("--policy", default="embedded", help="model name or folder for the policy")
+    parser.add_argument("--engine", choices=ENGINES, default="transformers")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--dtype", default="float32")
+    parser.add_argument("--batch-size", type=int, default=32, help="sample rows decoded together (transformers)")
+    parser.add_argument("--vllm-memory", type=float, default=None, help="vLLM: memory fraction to reserve (CPU: of RAM)")
+    parser.add_argument("--no-shared-prefill", action="store_true", help="prefill every sample separately")
+    parser.add_argument("--chat-template", action="store_true", help="format the policy prompt with the chat template")
+    parser.add_argument("--prompt-template", default=DEFAULT_TEMPLATE, help="policy prompt with {question}")
+    parser.add_argument("--samples", type=int, default=4, help="solutions per problem (K)")
+    parser.add_argument("--method", choices=METHODS + ("none",), default="math_shepherd")
+    parser.add_argument("--rollouts", type=int, default=8, help="rollouts per estimated prefix (N)")
+    parser.add_argument("--early-stop", action="store_true", help="stop a prefix at its first correct rollout")
+    parser.add_argument("--round-size", type=int, default=2, help="rollouts per round with --early-stop")
+    parser.add_argument("--label-type", choices=("hard", "soft"), default="hard")
+    parser.add_argument("--min-correct", type=int, default=1, help="binary_search: correct rollouts that make a prefix good")
+    parser.add_argument("--verify-correct", action="store_true", help="binary_search: also search right answers")
+    parser.add_argument("--max-new-tokens", type=int, default=256)
+    parser.add_argument("--temperature", type=float, default=0.7)
+    parser.add_argument("--top-p", type=float, default=1.0)
+    parser.add_argument("--seed", type=int, default=0, help="engine seed (vLLM); rollout seeds derive from record keys")
+    parser.add_argument("--group-size", type=int, default=8, help="units per engine batch (and per fsync'd write)")
+    parser.add_argument("--shard", default="0/1", help="i/n: this job's share of the inputs")
+    parser.add_argument("--no-resume", dest="resume", action="store_false", help="overwrite an existing output")
+    parser.add_argument("--pairs-out", default=None, help="also write ORM chosen/rejected pairs here")
+    parser.add_argument("--sim-error-rate", type=float, default=0.15, help="simulated engine: per-step error rate")
+    parser.add_argument("--sim-call-seconds", type=float, default=0.0, help="simulated engine: latency per call")
+    parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+
+
+def _load_inputs(args):
+    if args.solutions:
+        from prm.data.loading import load_stepwise
+
+        solutions = load_stepwise(args.solutions)
+        return None, solutions[: args.limit] if args.limit is not None else solutions
+    if args.problems == "synthetic":
+        from prm.data.synthetic import SyntheticConfig, make_problems
+
+        config = SyntheticConfig(num_steps=args.synthetic_steps, seed=args.seed)
+        return make_problems(args.limit if args.limit is not None else 100, config), None
+    from prm.data.loading import load_problems
+
+    problems = load_problems(args.problems)
+    return (problems[: args.limit] if args.limit is not None else problems), None
+
+
+def _engine_and_grader(args, problems):
+    if args.engine == "simulated":
+        from labeling.simulated import NoisySolverEngine, grade_answer_statement
+
+        if problems is None:
+            raise ValueError("--engine simulated samples synthetic problems only: use --problems synthetic")
+        engine = NoisySolverEngine(problems, args.sim_error_rate, call_seconds=args.sim_call_seconds)
+        return engine, grade_answer_statement, None
+    from prm.grading import grade_solution
+
+    if args.engine == "vllm":
+        from prm.engines.vllm import VLLMEngine, VLLMEngineConfig
+
+        config = VLLMEngineConfig(seed=args.seed, dtype=args.dtype, memory_utilization=args.vllm_memory)
+        engine = VLLMEngine(args.policy, config)
+        tokenizer = engine.llm.get_tokenizer()
+    else:
+        from prm.engines.hf import TransformersEngine, TransformersEngineConfig
+
+        config = TransformersEngineConfig(batch_size=args.batch_size, share_prefill=not args.no_shared_prefill)
+        engine = TransformersEngine.from_pretrained(args.policy, config, dtype=args.dtype, device=args.device)
+        tokenizer = engine.tokenizer
+    return engine, grade_solution, tokenizer
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        shard_index, shard_count = parse_shard(args.shard)
+        estimator = None
+        if args.method != "none":
+            estimator = EstimatorConfig(
+                args.method, args.rollouts, args.early_stop, args.round_size, args.label_type,
+                args.verify_correct, args.min_correct,
+            )
+        rollout = RolloutConfig(args.temperature, args.top_p, args.max_new_tokens)
+        problems, solutions = _load_inputs(args)
+    except ValueError as error:
+        log.error("%s", error)
+        return 2
+    units = problem_units(problems, args.samples) if problems is not None else solution_units(solutions)
+    options = {k: v for k, v in sorted(vars(args).items()) if k not in _NOT_FINGERPRINTED}
+    print_key = fingerprint(job_inputs(units), options)
+    mine = shard_units(units, shard_index, shard_count)
+    header = {
+        "command": "label",
+        "options": options,
+        "shard": [shard_index, shard_count],
+        "units": len(mine),
+        "unit_field": "problem_id" if problems is not None else "id",
+    }
+    try:
+        store = ResumableJsonl(args.out, print_key, header, resume=args.resume)
+        engine, grade, tokenizer = _engine_and_grader(args, problems)
+        template = args.prompt_template
+        if args.chat_template:
+            from prm.engines.hf import chat_prompt
+
+            template = chat_prompt(tokenizer, "{question}")
+        job = LabelingJob(args.samples, estimator, rollout, template)
+    except ValueError as error:
+        log.error("%s", error)
+        return 2
+    log.info(
+        "%s: %d units in shard %d/%d, %d already written; fingerprint %s",
+        args.out, len(mine), shard_index, shard_count, sum(set(u.ids) <= store.done_ids for u in mine), print_key,
+    )
+    summary = run_units(mine, make_processor(job, engine, grade), store, args.group_size, _progress_bar(len(mine), args.progress))
+    log.info("done: %s", json.dumps(summary))
+    if args.pairs_out:
+        pairs = preference_pairs(store.rows)
+        Path(args.pairs_out).write_text("".join(json.dumps(p) + "\n" for p in pairs), encoding="utf-8")
+        log.info("wrote %d ORM pairs to %s", len(pairs), args.pairs_out)
+    print(json.dumps(summary, indent=1))
+    return 0
+
+
+def _progress_bar(total: int, enabled: bool):
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, unit="unit", disable=not enabled, dynamic_ncols=True)
+    totals = {"rollouts": 0, "generated_tokens": 0}
+
+    def update(done: int, cost) -> None:
+        if not cost and bar.n == 0:
+            # Units already written by an earlier run: not part of this run's rate or ETA.
+            bar.initial = bar.n = bar.last_print_n = done
+            bar.refresh()
+            return
+        for key in totals:
+            totals[key] += int(cost.get(key, 0))
+        bar.update(done)
+        bar.set_postfix(rollouts=totals["rollouts"], tokens=totals["generated_tokens"], refresh=False)
+        if bar.n >= total:
+            bar.close()
+
+    return update

@@ -1,0 +1,127 @@
+"""Sample K solutions per problem from a policy in the step format, and grade them.
+
+Public: `DEFAULT_TEMPLATE`, `policy_prompt`, `SampledSolution`, `sample_solutions`,
+`preference_pairs`.
+
+The same output is ORM data: each solution's grade is its correctness label, and
+`preference_pairs` turns the solutions of a problem into chosen (correct) / rejected
+(incorrect) pairs. Solutions are split into steps with `StepFormat.split(drop_empty=True)`;
+one that stops at the length limit or gives no gradable answer has outcome "excluded".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping, Sequence
+
+from labeling.rollouts import Grade, RolloutConfig, outcome_of
+from prm.engines.base import GenerationEngine, generate_seeded, row_seed
+from prm.records import Problem
+from prm.steps import StepFormat
+
+DEFAULT_TEMPLATE = (
+    "Solve the problem step by step. Separate the steps with a blank line and give the final "
+    "answer as \\boxed{...}.\n\nProblem: {question}\n\nSolution:\n\n"
+)
+
+
+def policy_prompt(question: str, template: str = DEFAULT_TEMPLATE) -> str:
+    """The policy's prompt: `template` with "{question}" replaced (no other braces are read)."""
+    if "{question}" not in template:
+        raise ValueError(f"the prompt template must contain {{question}}, got {template[:80]!r}")
+    return template.replace("{question}", question)
+
+
+@dataclass(frozen=True)
+class SampledSolution:
+    """Solution `index` of `problem`: the text as generated, its steps and its grade."""
+
+    key: str
+    problem: Problem
+    index: int
+    text: str
+    steps: tuple[str, ...]
+    outcome: str
+    finish_reason: str
+    num_tokens: int
+
+    @property
+    def correct(self) -> bool | None:
+        return None if self.outcome == "excluded" else self.outcome == "correct"
+
+
+def solution_key(problem_id: str, index: int) -> str:
+    """The record id of solution `index` of a problem."""
+    return f"{problem_id}#{index}"
+
+
+def sample_solutions(
+    problems: Sequence[Problem],
+    engine: GenerationEngine,
+    grade: Grade,
+    samples: int,
+    rollout: RolloutConfig,
+    step_format: StepFormat = StepFormat(),
+    template: str = DEFAULT_TEMPLATE,
+) -> list[list[SampledSolution]]:
+    """`samples` graded solutions per problem, in problem order, from one engine call.
+
+    Seeds derive from the problem id, so a problem's solutions do not depend on its batch."""
+    if samples < 1:
+        raise ValueError(f"samples must be >= 1, got {samples}")
+    prompts = [policy_prompt(p.question, template) for p in problems]
+    seeds = [row_seed(p.id, "solutions") for p in problems]
+    completions = generate_seeded(engine, prompts, rollout.sampling(samples), seeds)
+    result = []
+    for problem, outputs in zip(problems, completions):
+        solutions = []
+        for index, completion in enumerate(outputs):
+            if completion.finish_reason == "length":
+                outcome = "excluded"
+            else:
+                outcome = outcome_of(grade(problem.answer, completion.text))
+            solutions.append(
+                SampledSolution(
+                    key=solution_key(problem.id, index),
+                    problem=problem,
+                    index=index,
+                    text=completion.text,
+                    steps=tuple(step_format.split(completion.text, drop_empty=True)),
+                    outcome=outcome,
+                    finish_reason=completion.finish_reason,
+                    num_tokens=completion.num_tokens,
+                )
+            )
+        result.append(solutions)
+    return result
+
+
+def preference_pairs(
+    rows: Iterable[Mapping[str, Any]], max_pairs_per_problem: int | None = None, step_format: StepFormat = StepFormat()
+) -> list[dict[str, Any]]:
+    """ORM preference pairs from step-wise rows with "problem_id" and "correct": every correct
+    solution against every incorrect one of the same problem (ungraded ones are skipped), in
+    input order, at most `max_pairs_per_problem` per problem."""
+    by_problem: dict[str, list[Mapping[str, Any]]] = {}
+    for row in rows:
+        by_problem.setdefault(str(row.get("problem_id", row.get("id"))), []).append(row)
+    pairs = []
+    for problem_id, group in by_problem.items():
+        chosen = [r for r in group if r.get("correct") is True]
+        rejected = [r for r in group if r.get("correct") is False]
+        made = 0
+        for good in chosen:
+            for bad in rejected:
+                if max_pairs_per_problem is not None and made >= max_pairs_per_problem:
+                    break
+                pairs.append(
+                    {
+                        "id": f"{good['id']}>{bad['id']}",
+                        "problem_id": problem_id,
+                        "prompt": good["prompt"],
+                        "chosen": step_format.join(good["completions"]),
+                        "rejected": step_format.join(bad["completions"]),
+                    }
+                )
+                made += 1
+    return pairs

@@ -1,0 +1,146 @@
+"""Generation engines: the transformers engine on a tiny in-process model, the scripted engine,
+per-prompt seeds and the lazy vLLM engine's import boundary."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from prm.engines.base import GenerationEngine, SamplingConfig, generate_seeded, row_seed
+from prm.engines.scripted import ScriptedEngine
+from tests.tiny import tiny_causal_lm, tiny_tokenizer
+
+torch = pytest.importorskip("torch")
+
+PROMPTS = ["What is 3 + 4?", "Tom has 12 apples and"]
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    tokenizer = tiny_tokenizer()
+    model = tiny_causal_lm(tokenizer)
+    model.eval()
+    return model, tokenizer
+
+
+def _engine(tiny, **options):
+    from prm.engines.hf import TransformersEngine, TransformersEngineConfig
+
+    model, tokenizer = tiny
+    return TransformersEngine(model, tokenizer, TransformersEngineConfig(**options))
+
+
+def test_shapes_token_counts_and_length_finish(tiny):
+    engine = _engine(tiny, batch_size=4)
+    out = engine.generate(PROMPTS, SamplingConfig(n=3, temperature=1.0, max_new_tokens=6, seed=1))
+    assert isinstance(engine, GenerationEngine)
+    assert [len(row) for row in out] == [3, 3]
+    for row in out:
+        for completion in row:
+            assert 1 <= completion.num_tokens <= 6
+            assert completion.finish_reason in ("stop", "length")
+            if completion.finish_reason == "length":
+                assert completion.num_tokens == 6 and completion.stop_string is None
+
+
+def test_greedy_matches_transformers_generate(tiny):
+    model, tokenizer = tiny
+    engine = _engine(tiny)
+    out = engine.generate(["Tom has"], SamplingConfig(n=2, temperature=0.0, max_new_tokens=8))
+    ids = tokenizer("Tom has", return_tensors="pt")
+    with torch.no_grad():
+        reference = model.generate(**ids, max_new_tokens=8, do_sample=False)
+    expected = tokenizer.decode(reference[0, ids.input_ids.shape[1] :], skip_special_tokens=True)
+    assert [c.text for c in out[0]] == [expected, expected]
+
+
+def test_stop_string_ends_sequence_early(tiny):
+    engine = _engine(tiny)
+    greedy = SamplingConfig(n=1, temperature=0.0, max_new_tokens=8)
+    full = engine.generate(["Tom has"], greedy)[0][0].text
+    stop = full[3:7]
+    assert stop and stop in full
+    cut = engine.generate(["Tom has"], SamplingConfig(n=1, temperature=0.0, max_new_tokens=8, stop=(stop,)))[0][0]
+    assert cut.finish_reason == "stop" and cut.stop_string == stop
+    assert cut.text == full[: full.find(stop)]
+    assert cut.num_tokens < 8
+
+
+def test_seeded_sampling_is_reproducible_and_seed_dependent(tiny):
+    engine = _engine(tiny)
+    sampling = SamplingConfig(n=4, temperature=1.0, max_new_tokens=8, seed=7)
+    first = engine.generate(PROMPTS, sampling)
+    assert engine.generate(PROMPTS, sampling) == first
+    other = engine.generate(PROMPTS, SamplingConfig(n=4, temperature=1.0, max_new_tokens=8, seed=8))
+    assert other != first
+    texts = [c.text for c in first[0]]
+    assert len(set(texts)) > 1  # the n samples of one prompt differ
+
+
+def test_per_prompt_seeds_make_rows_independent_of_the_batch(tiny):
+    engine = _engine(tiny)
+    sampling = SamplingConfig(n=3, temperature=1.0, max_new_tokens=8)
+    together = engine.generate(PROMPTS, sampling, seeds=[11, 12])
+    alone = engine.generate(PROMPTS[1:], sampling, seeds=[12])
+    assert together[1] == alone[0]
+    assert generate_seeded(engine, PROMPTS, sampling, [11, 12]) == together
+
+
+@pytest.mark.parametrize("temperature", [0.0, 1.0])
+def test_shared_prefill_equals_separate_prefill(tiny, temperature):
+    sampling = SamplingConfig(n=3, temperature=temperature, max_new_tokens=8, seed=3)
+    shared = _engine(tiny, share_prefill=True, batch_size=8).generate(PROMPTS, sampling)
+    separate = _engine(tiny, share_prefill=False, batch_size=8).generate(PROMPTS, sampling)
+    small_batches = _engine(tiny, share_prefill=True, batch_size=2).generate(PROMPTS, sampling)
+    assert shared == separate == small_batches
+
+
+def test_tiny_top_p_is_greedy(tiny):
+    engine = _engine(tiny)
+    greedy = engine.generate(PROMPTS, SamplingConfig(n=2, temperature=0.0, max_new_tokens=6))
+    nucleus = engine.generate(PROMPTS, SamplingConfig(n=2, temperature=1.0, top_p=1e-6, max_new_tokens=6))
+    assert nucleus == greedy
+
+
+def test_chat_template_applied_when_asked(tiny):
+    from prm.engines.hf import chat_prompt
+
+    model, tokenizer = tiny
+    greedy = SamplingConfig(n=1, temperature=0.0, max_new_tokens=6)
+    chat = _engine(tiny, chat_template=True).generate(["What is 3 + 4?"], greedy)
+    formatted = chat_prompt(tokenizer, "What is 3 + 4?")
+    assert formatted.startswith("<|user|>What is 3 + 4?")
+    plain = _engine(tiny).generate([formatted], greedy)
+    assert chat == plain
+
+
+def test_bad_options_raise_with_the_value(tiny):
+    from prm.engines.hf import TransformersEngineConfig
+
+    with pytest.raises(ValueError, match="batch_size"):
+        TransformersEngineConfig(batch_size=0)
+    with pytest.raises(ValueError, match="seeds"):
+        _engine(tiny).generate(PROMPTS, SamplingConfig(), seeds=[1])
+
+
+def test_scripted_engine_accepts_seeds_and_counts_tokens():
+    engine = ScriptedEngine(lambda prompt, j: f"a b c{j}\n\nd")
+    out = generate_seeded(engine, ["p"], SamplingConfig(n=2, stop=("\n\n",)), [5])
+    assert [c.text for c in out[0]] == ["a b c0", "a b c1"]
+    assert engine.generated_tokens == 6
+    assert row_seed("k", 1) == row_seed("k", 1) != row_seed("k", 2)
+
+
+def test_vllm_engine_is_lazy():
+    import importlib.util
+    import subprocess
+    from pathlib import Path
+
+    code = "import sys, prm.engines, prm.engines.vllm, labeling.cli; assert 'vllm' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[1])
+    if importlib.util.find_spec("vllm") is None:
+        from prm.engines.vllm import VLLMEngine
+
+        with pytest.raises(ImportError, match="pip install"):
+            VLLMEngine("some-model")
