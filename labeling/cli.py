@@ -49,7 +49,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=32, help="sample rows decoded together (transformers)")
     parser.add_argument("--vllm-memory", type=float, default=None, help="vLLM: memory fraction to reserve (CPU: of RAM)")
     parser.add_argument("--no-shared-prefill", action="store_true", help="prefill every sample separately")
-    parser.add_argument("--chat-template", action="store_true", help="format the policy prompt with the chat template")
+    parser.add_argument("--chat-template", action=argparse.BooleanOptionalAction, default=None,
+                        help="wrap the prompt template in the policy's chat template (default: where it has one)")
     parser.add_argument("--prompt-template", default=DEFAULT_TEMPLATE, help="policy prompt with {question}")
     parser.add_argument("--samples", type=int, default=4, help="solutions per problem (K)")
     parser.add_argument("--method", choices=METHODS + ("none",), default="math_shepherd")
@@ -143,10 +144,10 @@ def run(args: argparse.Namespace) -> int:
         store = ResumableJsonl(args.out, print_key, header, resume=args.resume)
         engine, grade, tokenizer = _engine_and_grader(args, problems)
         template = args.prompt_template
-        if args.chat_template:
-            from prm.engines.hf import chat_prompt
+        if tokenizer is not None:
+            from prm.engines.prompts import resolve_template
 
-            template = chat_prompt(tokenizer, "{question}")
+            template = resolve_template(tokenizer, template, args.chat_template)
         job = LabelingJob(args.samples, estimator, rollout, template)
     except ValueError as error:
         log.error("%s", error)

@@ -16,21 +16,9 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from labeling.rollouts import Grade, RolloutConfig, outcome_of
 from prm.engines.base import GenerationEngine, generate_seeded, row_seed
+from prm.engines.prompts import DEFAULT_TEMPLATE, policy_prompt
 from prm.records import Problem
 from prm.steps import StepFormat
-
-DEFAULT_TEMPLATE = (
-    "Solve the problem step by step. Separate the steps with a blank line and give the final "
-    "answer as \\boxed{...}.\n\nProblem: {question}\n\nSolution:\n\n"
-)
-
-
-def policy_prompt(question: str, template: str = DEFAULT_TEMPLATE) -> str:
-    """The policy's prompt: `template` with "{question}" replaced (no other braces are read)."""
-    if "{question}" not in template:
-        raise ValueError(f"the prompt template must contain {{question}}, got {template[:80]!r}")
-    return template.replace("{question}", question)
-
 
 @dataclass(frozen=True)
 class SampledSolution:

@@ -1,11 +1,13 @@
 """Supervised fine-tuning of a policy on (prompt, reference solution) pairs.
 
-Public: `SFTConfig`, `policy_prompt`, `sft_examples`, `finetune_policy`.
+Public: `SFTConfig`, `sft_examples`, `finetune_policy`.
 
 The demo warms the embedded SmolLM2-135M up on the synthetic task's reference solutions before
 sampling from it (untrained, it gets ~5% of one-step sums right). This goes through the same
 `transformers.Trainer` machinery as reward-model training; the loss covers the solution tokens
-only, never the prompt's.
+only, never the prompt's. Prompts come from `prm.engines.prompts` with the template that
+sampling will use, and are tokenized as the engines tokenize them, so the policy is fine-tuned on
+exactly the text it later continues.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+from prm.engines.prompts import DEFAULT_TEMPLATE, policy_prompt
 from prm.records import Problem
 from prm.steps import StepFormat
 
@@ -27,7 +30,6 @@ class SFTConfig:
     max_length: int = 256
     seed: int = 0
     logging_steps: int = 10
-    use_chat_template: bool = True
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "max_length", "logging_steps"):
@@ -40,34 +42,27 @@ class SFTConfig:
             )
 
 
-def policy_prompt(tokenizer: Any, question: str, use_chat_template: bool = True) -> str:
-    """The text a policy continues for a question: its chat template where it has one."""
-    if use_chat_template and getattr(tokenizer, "chat_template", None):
-        return tokenizer.apply_chat_template(
-            [{"role": "user", "content": question}], tokenize=False, add_generation_prompt=True
-        )
-    return f"Question: {question}\nAnswer:\n"
-
-
 def sft_examples(
     tokenizer: Any,
     problems: Sequence[Problem],
+    template: str = DEFAULT_TEMPLATE,
     step_format: StepFormat = StepFormat(),
     max_length: int = 256,
-    use_chat_template: bool = True,
 ) -> list[dict[str, list[int]]]:
     """Tokenized rows: input_ids and labels (-100 over the prompt), cut to max_length.
 
-    The reference solution is re-joined with the step format's delimiter and ends with EOS so
-    that the policy learns to stop. Problems without a reference solution raise.
+    template: the resolved policy template (`prm.engines.prompts.resolve_template`).
+    The prompt is tokenized with the tokenizer's special tokens, as the engines do; the
+    reference solution is re-joined with the step format's delimiter and ends with EOS so that
+    the policy learns to stop. Problems without a reference solution raise.
     """
     rows = []
     for problem in problems:
         if not problem.reference_solution:
             raise ValueError(f"problem {problem.id!r} has no reference_solution to fine-tune on")
-        prompt = policy_prompt(tokenizer, problem.question, use_chat_template)
+        prompt = policy_prompt(problem.question, template)
         solution = step_format.join(step_format.split(problem.reference_solution, drop_empty=True))
-        prompt_ids = tokenizer.encode(prompt, add_special_tokens=False)
+        prompt_ids = tokenizer.encode(prompt, add_special_tokens=True)
         solution_ids = tokenizer.encode(solution, add_special_tokens=False)
         if tokenizer.eos_token_id is not None:
             solution_ids.append(tokenizer.eos_token_id)
@@ -102,6 +97,7 @@ def finetune_policy(
     problems: Sequence[Problem],
     output_dir: str,
     config: SFTConfig = SFTConfig(),
+    template: str = DEFAULT_TEMPLATE,
     step_format: StepFormat = StepFormat(),
     callbacks: Sequence[Any] = (),
 ) -> dict[str, float]:
@@ -109,7 +105,7 @@ def finetune_policy(
     from datasets import Dataset
     from transformers import Trainer, TrainingArguments
 
-    rows = sft_examples(tokenizer, problems, step_format, config.max_length, config.use_chat_template)
+    rows = sft_examples(tokenizer, problems, template, step_format, config.max_length)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     args = TrainingArguments(
         output_dir=output_dir,

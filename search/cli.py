@@ -50,7 +50,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     models.add_argument("--prm", default=None, help="reward-model folder whose step head scores steps")
     models.add_argument("--orm", default=None, help="reward-model folder whose outcome head scores solutions")
     models.add_argument("--device", default="cpu")
-    models.add_argument("--no-chat-template", action="store_true", help="plain 'Question: ... Answer:' prompts")
+    models.add_argument("--chat-template", action=argparse.BooleanOptionalAction, default=None,
+                        help="wrap the prompt template in the policy's chat template (default: where it has one)")
+    models.add_argument("--prompt-template", default=None,
+                        help="policy prompt with {question} (default: prm.engines.prompts.DEFAULT_TEMPLATE)")
     models.add_argument("--engine-batch-size", type=int, default=32, help="sample rows decoded together")
     search = parser.add_argument_group("search")
     search.add_argument("--method", nargs="+", choices=METHODS, default=["bon"])

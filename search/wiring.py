@@ -58,16 +58,16 @@ def load_problems(
 
 
 def build_policy(args: Any) -> tuple[Any, Callable[[Problem], str]]:
-    """The transformers engine for --policy and the prompt builder (chat template unless
-    --no-chat-template; the same prompt the demo's SFT step trains on)."""
+    """The transformers engine for --policy and the prompt builder (prm.engines.prompts: the
+    same prompt `prm label` and the demo's SFT step use)."""
     from prm.engines.hf import TransformersEngine, TransformersEngineConfig
-    from prm.sft import policy_prompt
+    from prm.engines.prompts import DEFAULT_TEMPLATE, policy_prompt, resolve_template
 
     engine = TransformersEngine.from_pretrained(
         args.policy, config=TransformersEngineConfig(batch_size=args.engine_batch_size), device=args.device
     )
-    use_chat = not args.no_chat_template
-    return engine, lambda problem: policy_prompt(engine.tokenizer, problem.question, use_chat)
+    template = resolve_template(engine.tokenizer, args.prompt_template or DEFAULT_TEMPLATE, args.chat_template)
+    return engine, lambda problem: policy_prompt(problem.question, template)
 
 
 def load_scorers(prm: str | None, orm: str | None, device: str = "cpu") -> tuple[Any, Any]:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from prm.engines.base import Completion, SamplingConfig, row_seed
+from prm.engines.prompts import chat_prompt
 
 
 @dataclass(frozen=True)
@@ -41,17 +42,6 @@ class TransformersEngineConfig:
             )
         if self.system_prompt is not None and not self.chat_template:
             raise ValueError("TransformersEngineConfig.system_prompt needs chat_template=True")
-
-
-def chat_prompt(tokenizer: Any, question: str, system_prompt: str | None = None) -> str:
-    """The question as a chat-formatted generation prompt (text, special tokens included)."""
-    if not getattr(tokenizer, "chat_template", None):
-        raise ValueError(
-            "the tokenizer has no chat template; run without chat templating (plain prompts)"
-        )
-    messages = [] if system_prompt is None else [{"role": "system", "content": system_prompt}]
-    messages.append({"role": "user", "content": question})
-    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
 
 @dataclass
