@@ -243,22 +243,29 @@ class TransformersEngine:
 
     def _sample(self, logits, generators, sampling):
         """Next token per row: (rows,) int64 on CPU. Inverse-CDF sampling with one uniform per
-        row from that row's own generator, so rows never share a random stream."""
+        row from that row's own generator, so rows never share a random stream.
+
+        logits: (rows, vocab) on the model's device; the work stays there. The vocabulary is
+        sorted only for top-p < 1: inverse-CDF sampling needs no order, and a sort of every
+        row's full vocabulary at every step cost as much as the forward pass itself.
+        """
         import torch
 
-        logits = logits.float().cpu()
+        logits = logits.float()
         if sampling.temperature == 0:
-            return logits.argmax(-1)
+            return logits.argmax(-1).cpu()
         probs = torch.softmax(logits / sampling.temperature, dim=-1)
-        sorted_probs, order = probs.sort(dim=-1, descending=True)
+        order = None
         if sampling.top_p < 1.0:
             # Keep the smallest prefix whose mass reaches top_p (the top token always stays).
-            before = sorted_probs.cumsum(-1) - sorted_probs
-            sorted_probs = sorted_probs.masked_fill(before >= sampling.top_p, 0.0)
-        cdf = sorted_probs.cumsum(-1)
-        uniforms = torch.cat([torch.rand(1, generator=g) for g in generators])
+            probs, order = probs.sort(dim=-1, descending=True)
+            before = probs.cumsum(-1) - probs
+            probs = probs.masked_fill(before >= sampling.top_p, 0.0)
+        cdf = probs.cumsum(-1)
+        uniforms = torch.cat([torch.rand(1, generator=g) for g in generators]).to(cdf.device)
         picks = torch.searchsorted(cdf, (uniforms * cdf[:, -1]).unsqueeze(-1)).clamp(max=cdf.shape[1] - 1)
-        return order.gather(1, picks).squeeze(-1)
+        tokens = picks if order is None else order.gather(1, picks)
+        return tokens.squeeze(-1).cpu()
 
     def _finish(self, ids: list[int], token: int, sampling, max_stop: int, last: bool) -> Completion | None:
         """The completion if this row is done after `token`, else None."""
