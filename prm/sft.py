@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from prm.engines.prompts import DEFAULT_TEMPLATE, policy_prompt
+from prm.engines.prompts import DEFAULT_TEMPLATE, encode_prompt, policy_prompt
 from prm.records import Problem
 from prm.steps import StepFormat
 
@@ -62,7 +62,7 @@ def sft_examples(
             raise ValueError(f"problem {problem.id!r} has no reference_solution to fine-tune on")
         prompt = policy_prompt(problem.question, template)
         solution = step_format.join(step_format.split(problem.reference_solution, drop_empty=True))
-        prompt_ids = tokenizer.encode(prompt, add_special_tokens=True)
+        prompt_ids = encode_prompt(tokenizer, prompt, add_special_tokens=True)
         solution_ids = tokenizer.encode(solution, add_special_tokens=False)
         if tokenizer.eos_token_id is not None:
             solution_ids.append(tokenizer.eos_token_id)

@@ -55,3 +55,29 @@ def test_templates_resolve_once_for_every_stage():
 
     with pytest.raises(ValueError, match="question"):
         resolve_template(tok, "no placeholder")
+
+
+def _tokenizer_that_merges_blank_lines():
+    """Byte-level BPE trained where blank lines are common, so "\n\n" alone is one token."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=300, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    bpe.train_from_iterator(["3 + 4 = 7.\n\nThe answer is 7.\n\n"] * 50, trainer=trainer)
+    return PreTrainedTokenizerFast(tokenizer_object=bpe)
+
+
+def test_trailing_delimiter_is_tokenized_as_inside_text():
+    from prm.engines.prompts import encode_prompt
+
+    tok = _tokenizer_that_merges_blank_lines()
+    prefix = "3 + 4 = 7.\n\n"
+    plain = tok.encode(prefix, add_special_tokens=False)
+    inside = tok.encode(prefix + "The answer is 7.", add_special_tokens=False)
+    assert inside[: len(plain)] != plain  # the bug: alone, the blank line is a token never seen mid-text
+    healed = encode_prompt(tok, prefix, add_special_tokens=False)
+    assert inside[: len(healed)] == healed and tok.decode(healed) == prefix
+    assert encode_prompt(tok, "3 + 4", add_special_tokens=False) == tok.encode("3 + 4", add_special_tokens=False)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from prm.engines.base import Completion, SamplingConfig, row_seed
-from prm.engines.prompts import chat_prompt
+from prm.engines.prompts import chat_prompt, encode_prompt
 
 
 @dataclass(frozen=True)
@@ -102,7 +102,7 @@ class TransformersEngine:
             seeds = [row_seed(base, i) for i in range(len(prompts))]
         texts = [self._format(p) for p in prompts]
         special = not self.config.chat_template
-        encoded = [self.tokenizer.encode(t, add_special_tokens=special) for t in texts]
+        encoded = [encode_prompt(self.tokenizer, t, add_special_tokens=special) for t in texts]
         for index, ids in enumerate(encoded):
             if not ids:
                 raise ValueError(f"prompt {index} ({prompts[index]!r}) encodes to no tokens; give a non-empty prompt")

@@ -97,8 +97,15 @@ class VLLMEngine:
             max_tokens=sampling.max_new_tokens,
             stop=list(sampling.stop) or None,
         )
-        texts = [self._format(p) for p in prompts]
-        outputs = self.llm.generate(texts, params, use_tqdm=False)
+        from prm.engines.prompts import encode_prompt
+
+        tokenizer = self.llm.get_tokenizer()
+        special = not self.config.chat_template
+        requests = [
+            {"prompt_token_ids": encode_prompt(tokenizer, self._format(p), add_special_tokens=special)}
+            for p in prompts
+        ]
+        outputs = self.llm.generate(requests, params, use_tqdm=False)
         return [[_completion(o) for o in request.outputs] for request in outputs]
 
     def _format(self, prompt: str) -> str:
