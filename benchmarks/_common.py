@@ -1,7 +1,7 @@
 """Helpers shared by the quality benchmarks: problem splits, seeded samples, label counts.
 
 Public: `split_by_problem`, `split_summary`, `kept_labels`, `sample_balanced`,
-`sample_processbench`, `distinct_step_labels`, `parse_count`.
+`sample_processbench`, `parse_count` (`distinct_step_labels` lives in `search.auroc`).
 
 Everything here is deterministic for a given seed, so two runs of a benchmark with the same
 flags see the same problems, records and ProcessBench cases.
@@ -14,6 +14,7 @@ from collections import Counter
 from typing import Any, Callable, Sequence
 
 from prm.records import Label, StepwiseSolution
+from search.auroc import distinct_step_labels
 
 
 def parse_count(text: str) -> int:
@@ -51,25 +52,6 @@ def split_by_problem(
     train = [r for r in records if r.prompt not in heldout_set]
     heldout = [r for r in records if r.prompt in heldout_set]
     return train, heldout, train_problems, heldout_problems
-
-
-def distinct_step_labels(records: Sequence[StepwiseSolution]) -> list[list[Label]]:
-    """Per record, its labels with every step already seen in an earlier record set to None.
-
-    A step is (prompt, the steps up to and including it). PRM800K alternative records repeat
-    the chosen prefix of their conversation, and a causal reward model scores a repeated prefix
-    identically, so counting it once per record would weight those steps many times over.
-    """
-    seen: set[tuple[str, tuple[str, ...]]] = set()
-    out: list[list[Label]] = []
-    for record in records:
-        labels: list[Label] = []
-        for index, label in enumerate(record.labels or (None,) * len(record.steps)):
-            key = (record.prompt, tuple(record.steps[: index + 1]))
-            labels.append(None if key in seen else label)
-            seen.add(key)
-        out.append(labels)
-    return out
 
 
 def _label_counts(label_lists: Sequence[Sequence[Label]]) -> dict[str, int]:

@@ -43,8 +43,8 @@ from typing import Any, Sequence
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from search.auroc import distinct_step_labels  # noqa: E402
 from benchmarks._common import (  # noqa: E402
-    distinct_step_labels,
     parse_count,
     sample_balanced,
     sample_processbench,

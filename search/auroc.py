@@ -1,6 +1,6 @@
 """Step-level AUROC: how well step scores separate good steps from bad ones.
 
-Public: `auroc`, `step_auroc`.
+Public: `auroc`, `step_auroc`, `distinct_step_labels`.
 
 `auroc` is the exact rank statistic (Mann-Whitney U / (positives x negatives)) with ties counted
 one half, the same number as `sklearn.metrics.roc_auc_score`, in a few lines of numpy so that
@@ -13,7 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
-from prm.records import Label
+from prm.records import Label, StepwiseSolution
 
 
 def auroc(scores: Sequence[float], positives: Sequence[bool]) -> float:
@@ -69,3 +69,22 @@ def step_auroc(
                 flat_scores.append(score)
                 flat_good.append(label >= threshold)
     return auroc(flat_scores, flat_good), len(flat_scores)
+
+
+def distinct_step_labels(records: Sequence[StepwiseSolution]) -> list[list[Label]]:
+    """Per record, its labels with every step already seen in an earlier record set to None.
+
+    A step is (prompt, the steps up to and including it). PRM800K alternative records repeat
+    the chosen prefix of their conversation, and a causal reward model scores a repeated prefix
+    identically, so counting it once per record would weight those steps many times over.
+    """
+    seen: set[tuple[str, tuple[str, ...]]] = set()
+    out: list[list[Label]] = []
+    for record in records:
+        labels: list[Label] = []
+        for index, label in enumerate(record.labels or (None,) * len(record.steps)):
+            key = (record.prompt, tuple(record.steps[: index + 1]))
+            labels.append(None if key in seen else label)
+            seen.add(key)
+        out.append(labels)
+    return out

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from prm.records import StepwiseSolution
-from search.auroc import step_auroc
+from search.auroc import distinct_step_labels, step_auroc
 from search.processbench import SUBSETS, processbench_report
 
 log = logging.getLogger("prm.eval")
@@ -38,6 +38,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--alternatives", action=argparse.BooleanOptionalAction, default=None,
         help="PRM800K: also score every rated, non-chosen candidate step (default: on; most of "
         "the bad steps are those)",
+    )
+    auroc.add_argument(
+        "--every-step", action="store_true",
+        help="count a step once per record that holds it (default: once per distinct prompt+prefix; "
+        "PRM800K alternatives repeat their conversation's chosen prefix many times)",
     )
     for command in (bench, auroc):
         command.add_argument("--prm", required=True, help="reward-model folder (step head)")
@@ -111,6 +116,9 @@ def _auroc(args: argparse.Namespace, scorer: Any) -> dict[str, Any]:
     if not solutions:
         raise SystemExit(f"prm eval auroc: {args.data} has no step-labelled solutions")
     scores = score_solutions(scorer, solutions, args.batch_size, "auroc")
-    value, steps = step_auroc(scores, [s.labels for s in solutions])
-    print(f"step AUROC {value:.4f} over {steps} labelled steps of {len(solutions)} solutions")
-    return {"auroc": value, "steps": steps, "solutions": len(solutions), "data": args.data}
+    labels = [s.labels for s in solutions] if args.every_step else distinct_step_labels(solutions)
+    value, steps = step_auroc(scores, labels)
+    counted = "record steps" if args.every_step else "distinct labelled steps"
+    print(f"step AUROC {value:.4f} over {steps} {counted} of {len(solutions)} solutions")
+    return {"auroc": value, "steps": steps, "distinct_steps": not args.every_step,
+            "solutions": len(solutions), "data": args.data}

@@ -52,3 +52,13 @@ def test_real_prm800k_labels_oracle_auroc_is_one(shared_data):
     assert value == 1.0
     assert count == sum(v is not None for s in solutions for v in s.labels)
     assert 0 < sum(v is not None and v < 0.5 for s in solutions for v in s.labels) < count
+
+
+def test_distinct_step_labels_count_a_shared_prefix_once():
+    from prm.records import StepwiseSolution
+    from search.auroc import distinct_step_labels
+
+    chosen = StepwiseSolution(prompt="Q", steps=("a", "b"), labels=(1.0, 1.0))
+    alternative = StepwiseSolution(prompt="Q", steps=("a", "c"), labels=(1.0, 0.0))
+    other = StepwiseSolution(prompt="P", steps=("a",), labels=(0.0,))
+    assert distinct_step_labels([chosen, alternative, other]) == [[1.0, 1.0], [None, 0.0], [0.0]]
