@@ -51,7 +51,7 @@ def read_prm800k_critic(
     on_error: str = "raise",
     report: ReadReport | None = None,
 ) -> list[StepwiseSolution]:
-    """Preferred-path records (and optional alternatives) of a stepwise-critic file."""
+    """Preferred-path records and (by default) alternative records of a stepwise-critic file."""
     check_on_error(on_error)
     report = report if report is not None else ReadReport()
     rows = iter_rows(path, on_error, report)
