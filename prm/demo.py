@@ -45,7 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     task.add_argument("--max-ops", type=int, default=2, help="most operations per problem")
     task.add_argument("--max-operand", type=int, default=9)
     sizes = parser.add_argument_group("stage sizes")
-    sizes.add_argument("--sft-problems", type=int, default=192, help="warm-up fine-tuning problems")
+    sizes.add_argument("--sft-problems", type=int, default=256, help="warm-up fine-tuning problems")
     sizes.add_argument("--sft-epochs", type=float, default=1.0)
     sizes.add_argument("--sft-lr", type=float, default=2e-4)
     sizes.add_argument("--eval-problems", type=int, default=24, help="held-out problems for before/after accuracy")
