@@ -169,8 +169,19 @@ def test_kill_at_random_points_then_resume_equals_uninterrupted(tmp_path):
     rng = random.Random(0)
     kills, progress = 0, []
     while kills < 10:
+        before = len(read_rows(out))
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.2, 0.7))
+        if kills % 3 == 2:
+            time.sleep(rng.uniform(0.0, 0.5))  # anywhere, start-up included
+        else:
+            # Wait for this run's first new row, then kill a random moment later: the kills
+            # land mid-run however fast the machine is, and the run cannot finish before ten.
+            deadline = time.monotonic() + 60
+            while process.poll() is None and time.monotonic() < deadline:
+                if len(read_rows(out)) > before:
+                    break
+                time.sleep(0.005)
+            time.sleep(rng.uniform(0.0, 0.04))
         if process.poll() is not None:
             assert process.returncode == 0, f"the labeler failed with exit code {process.returncode}"
             break  # finished between two kills: nothing left to interrupt
