@@ -138,6 +138,20 @@ def _config(args: argparse.Namespace):
     )
 
 
+def close_process_group() -> None:
+    """End a torchrun/accelerate process group cleanly (a no-op in one process).
+
+    The Trainer joins a process group but never leaves it; a gloo worker that then exits with
+    the group alive was seen to abort at teardown ("terminate called without an active
+    exception"), failing a run whose training had finished.
+    """
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def run(args: argparse.Namespace) -> int:
     import sys
 
@@ -174,6 +188,8 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as error:
         print(f"prm train: error: {error}", file=sys.stderr)
         return 2
+    finally:
+        close_process_group()
     m = result.metrics
     lines = [
         f"objective        {args.objective} (heads: {', '.join(config.objective.heads)})",
