@@ -121,7 +121,7 @@ def finetune_policy(
         use_cpu=not _cuda_available(),
         dataloader_num_workers=0,
         disable_tqdm=False,
-        **_length_grouping(),
+        train_sampling_strategy="group_by_length",
     )
     trainer = Trainer(
         model=model,
@@ -133,17 +133,6 @@ def finetune_policy(
     result = trainer.train()
     model.eval()
     return dict(result.metrics)
-
-
-def _length_grouping() -> dict[str, Any]:
-    """Length-grouped batches: `train_sampling_strategy` in transformers 5, `group_by_length` before."""
-    import inspect
-
-    from transformers import TrainingArguments
-
-    if "train_sampling_strategy" in inspect.signature(TrainingArguments.__init__).parameters:
-        return {"train_sampling_strategy": "group_by_length"}
-    return {"group_by_length": True}
 
 
 def _cuda_available() -> bool:

@@ -111,12 +111,9 @@ class VLLMEngine:
     def _format(self, prompt: str) -> str:
         if not self.config.chat_template:
             return prompt
-        messages = []
-        if self.config.system_prompt is not None:
-            messages.append({"role": "system", "content": self.config.system_prompt})
-        messages.append({"role": "user", "content": prompt})
-        tokenizer = self.llm.get_tokenizer()
-        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        from prm.engines.prompts import chat_prompt
+
+        return chat_prompt(self.llm.get_tokenizer(), prompt, self.config.system_prompt)
 
 
 def _completion(output: Any) -> Completion:
