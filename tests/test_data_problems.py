@@ -25,3 +25,9 @@ def test_bad_problem_row_names_file_line_and_field(tmp_path):
     path.write_text('{"id": "a", "question": "Q", "answer": "1"}\n{"id": "b", "question": 3, "answer": "1"}\n')
     with pytest.raises(DataError, match=r"bad.jsonl.*line 2.*question"):
         read_problems(path)
+
+
+def test_rows_without_id_get_the_same_ids_from_either_entry_point(tmp_path):
+    path = tmp_path / "mine.jsonl"
+    path.write_text('{"question": "Q", "answer": "1", "reference_solution": "1."}\n')
+    assert [p.id for p in read_problems(path)] == [p.id for p in load_problems(path)] == ["mine-0"]

@@ -23,7 +23,8 @@ def read_problems(path: str | Path, on_error: str = "raise", report: ReadReport 
     """Problems of a file written by `write_problems` (or by hand in that shape)."""
     check_on_error(on_error)
     report = report if report is not None else ReadReport()
-    return parse_problem_rows(iter_rows(path, on_error, report), on_error=on_error, report=report)
+    rows = iter_rows(path, on_error, report)
+    return parse_problem_rows(rows, id_prefix=Path(path).stem, on_error=on_error, report=report)
 
 
 def parse_problem_rows(
