@@ -16,6 +16,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "data": ("prm.data.cli", "parse data files and print record counts per reader"),
     "grade": ("prm.grading.cli", "grade predicted answers against gold answers"),
     "demo": ("prm.demo", "run the whole loop on the embedded default model"),
+    "sft": ("prm.sft_cli", "fine-tune a policy on reference solutions (warm-up before sampling)"),
     "train": ("prm.training.cli", "train a PRM and/or ORM"),
     "score": ("prm.scoring_cli", "score step-wise solutions with a reward model"),
     "label": ("labeling.cli", "sample solutions and label their steps by Monte Carlo rollouts"),

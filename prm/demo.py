@@ -114,7 +114,7 @@ def _warm_up(args, out: Path, problems) -> dict[str, Any]:
     from prm.engines.hf import TransformersEngine, TransformersEngineConfig
     from prm.engines.prompts import resolve_template
     from prm.modeling.loading import load_causal_lm
-    from prm.sft import SFTConfig, finetune_policy
+    from prm.sft import SFTConfig, finetune_policy, sample_accuracy
 
     policy_dir = out / "policy"
     if (policy_dir / "warmup.json").exists():
@@ -124,7 +124,7 @@ def _warm_up(args, out: Path, problems) -> dict[str, Any]:
     model, tokenizer = load_causal_lm(args.model)
     template = resolve_template(tokenizer, DEMO_TEMPLATE, chat=False)
     engine = TransformersEngine(model, tokenizer, TransformersEngineConfig(batch_size=32))
-    before = _accuracy(engine, problems["eval"], template, args)
+    before = sample_accuracy(engine, problems["eval"], template, args.max_new_tokens)
     print(f"      accuracy before: {100 * before:.1f}% of {len(problems['eval'])} held-out problems (1 sample each, T=0.7)")
     started = time.perf_counter()
     model.train()
@@ -133,7 +133,7 @@ def _warm_up(args, out: Path, problems) -> dict[str, Any]:
         SFTConfig(epochs=args.sft_epochs, learning_rate=args.sft_lr, batch_size=8, seed=args.seed), template,
     )
     seconds = time.perf_counter() - started
-    after = _accuracy(engine, problems["eval"], template, args)
+    after = sample_accuracy(engine, problems["eval"], template, args.max_new_tokens)
     print(f"      accuracy after:  {100 * after:.1f}% ({seconds:.0f} s of fine-tuning)")
     model.save_pretrained(policy_dir)
     tokenizer.save_pretrained(policy_dir)
@@ -141,18 +141,6 @@ def _warm_up(args, out: Path, problems) -> dict[str, Any]:
               "sft_loss": metrics.get("train_loss"), "eval_problems": len(problems["eval"])}
     (policy_dir / "warmup.json").write_text(json.dumps(result, indent=2) + "\n")
     return result
-
-
-def _accuracy(engine, problems, template, args) -> float:
-    from labeling.rollouts import RolloutConfig
-    from labeling.sampling import sample_solutions
-    from prm.grading import grade_solution
-
-    sampled = sample_solutions(
-        problems, engine, lambda gold, text: grade_solution(gold, text), samples=1,
-        rollout=RolloutConfig(temperature=0.7, max_new_tokens=args.max_new_tokens), template=template,
-    )
-    return sum(bool(s.correct) for row in sampled for s in row) / max(1, len(problems))
 
 
 def _label(args, out: Path) -> list[str]:

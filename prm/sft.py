@@ -1,13 +1,15 @@
 """Supervised fine-tuning of a policy on (prompt, reference solution) pairs.
 
-Public: `SFTConfig`, `sft_examples`, `finetune_policy`.
+Public: `SFTConfig`, `reference_steps`, `sft_examples`, `finetune_policy`, `sample_accuracy`.
 
 The demo warms the embedded SmolLM2-135M up on the synthetic task's reference solutions before
 sampling from it (untrained, it gets ~5% of one-step sums right). This goes through the same
 `transformers.Trainer` machinery as reward-model training; the loss covers the solution tokens
 only, never the prompt's. Prompts come from `prm.engines.prompts` with the template that
 sampling will use, and are tokenized as the engines tokenize them, so the policy is fine-tuned on
-exactly the text it later continues.
+exactly the text it later continues. GSM8K's reference solutions are re-cut into one step per
+line with a boxed final answer (`prm.data.gsm8k.solution_steps`); other sources are split with
+the step format as they are. `prm sft` (`prm.sft_cli`) runs this from the command line.
 """
 
 from __future__ import annotations
@@ -42,6 +44,19 @@ class SFTConfig:
             )
 
 
+def reference_steps(problem: Problem, step_format: StepFormat = StepFormat()) -> list[str]:
+    """The steps of the problem's reference solution, as the policy should write them."""
+    if not problem.reference_solution:
+        raise ValueError(
+            f"problem {problem.id!r} has no reference_solution (fine-tuning and perturbation labels need one)"
+        )
+    if problem.source == "gsm8k":
+        from prm.data.gsm8k import solution_steps
+
+        return solution_steps(problem.reference_solution, problem.answer)
+    return step_format.split(problem.reference_solution, drop_empty=True)
+
+
 def sft_examples(
     tokenizer: Any,
     problems: Sequence[Problem],
@@ -58,10 +73,8 @@ def sft_examples(
     """
     rows = []
     for problem in problems:
-        if not problem.reference_solution:
-            raise ValueError(f"problem {problem.id!r} has no reference_solution to fine-tune on")
+        solution = step_format.join(reference_steps(problem, step_format))
         prompt = policy_prompt(problem.question, template)
-        solution = step_format.join(step_format.split(problem.reference_solution, drop_empty=True))
         prompt_ids = encode_prompt(tokenizer, prompt, add_special_tokens=True)
         solution_ids = tokenizer.encode(solution, add_special_tokens=False)
         if tokenizer.eos_token_id is not None:
@@ -133,6 +146,19 @@ def finetune_policy(
     result = trainer.train()
     model.eval()
     return dict(result.metrics)
+
+
+def sample_accuracy(engine: Any, problems: Sequence[Problem], template: str, max_new_tokens: int = 256) -> float:
+    """Share of problems whose one sampled solution (T=0.7) grades correct."""
+    from labeling.rollouts import RolloutConfig
+    from labeling.sampling import sample_solutions
+    from prm.grading import grade_solution
+
+    sampled = sample_solutions(
+        problems, engine, lambda gold, text: grade_solution(gold, text), samples=1,
+        rollout=RolloutConfig(temperature=0.7, max_new_tokens=max_new_tokens), template=template,
+    )
+    return sum(bool(s.correct) for row in sampled for s in row) / max(1, len(problems))
 
 
 def _cuda_available() -> bool:

@@ -16,7 +16,12 @@ from typing import Any, Callable, Iterator, Sequence
 from prm.records import Problem
 from search.candidates import ProblemCandidates
 
-NAMED_DATA = {"gsm8k": ("gsm8k/test.jsonl", "gsm8k"), "math500": ("math/math500_test.jsonl", "math")}
+NAMED_DATA = {
+    "gsm8k": ("gsm8k/test.jsonl", "gsm8k"),
+    "gsm8k-train": ("gsm8k/train.jsonl", "gsm8k"),
+    "math500": ("math/math500_test.jsonl", "math"),
+    "math-train": ("math/math_train.jsonl", "math"),
+}
 
 
 def shard_slice(items: Sequence[Any], shard: str | None) -> list[Any]:
@@ -50,7 +55,7 @@ def load_problems(
             path, format = Path(data), None
         if not path.exists():
             raise SystemExit(
-                f"prm search: {path} not found; pass --data gsm8k|math500|synthetic|PATH and point "
+                f"{path} not found; pass --data {'|'.join(NAMED_DATA)}|synthetic|PATH and point "
                 "--data-root at the folder holding gsm8k/ and math/"
             )
         problems = read(path, format=format)

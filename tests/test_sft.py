@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import torch
 
 from prm.records import Problem
@@ -81,3 +83,51 @@ def test_trailing_delimiter_is_tokenized_as_inside_text():
     healed = encode_prompt(tok, prefix, add_special_tokens=False)
     assert inside[: len(healed)] == healed and tok.decode(healed) == prefix
     assert encode_prompt(tok, "3 + 4", add_special_tokens=False) == tok.encode("3 + 4", add_special_tokens=False)
+
+
+def test_gsm8k_reference_becomes_one_step_per_line_with_a_boxed_answer():
+    from prm.data.gsm8k import parse_gsm8k_rows
+    from prm.sft import reference_steps
+
+    answer = "Natalia sold 48/2 = <<48/2=24>>24 clips in May.\n\nShe sold 48+24 = <<48+24=72>>72 clips.\n#### 72"
+    [problem] = parse_gsm8k_rows([(None, {"question": "How many clips?", "answer": answer})])
+    assert reference_steps(problem) == [
+        "Natalia sold 48/2 = 24 clips in May.", "She sold 48+24 = 72 clips.", "The answer is \\boxed{72}.",
+    ]
+    # other sources are split by the step format, unchanged
+    assert reference_steps(_problems(1)[0]) == ["0 + 1 = 1.", "The answer is 1."]
+
+
+def test_prm_sft_cli_saves_a_policy_that_loads(tmp_path):
+    from prm.cli import main
+    from prm.data import write_problems
+    from prm.modeling.loading import load_causal_lm
+
+    tok = tiny_tokenizer()
+    base = tmp_path / "base"
+    tiny_causal_lm(tok).save_pretrained(base)
+    tok.save_pretrained(base)
+    write_problems(_problems(8), tmp_path / "train.jsonl")
+    write_problems([Problem(id="h", question="What is 9 + 9?", answer="18")], tmp_path / "held.jsonl")
+    out = tmp_path / "policy"
+    code = main(["sft", "--data", str(tmp_path / "train.jsonl"), "--model", str(base), "--out", str(out),
+                 "--eval-data", str(tmp_path / "held.jsonl"), "--eval-problems", "1", "--max-new-tokens", "4",
+                 "--batch-size", "4", "--lr", "1e-3"])
+    assert code == 0
+    report = json.loads((out / "sft.json").read_text())
+    assert report["problems"] == 8 and report["eval_problems"] == 1
+    assert 0.0 <= report["accuracy_after"] <= 1.0
+    model, _ = load_causal_lm(out)
+    assert model.config.vocab_size == tok.vocab_size or model.config.vocab_size >= len(tok)
+
+
+def test_prm_sft_refuses_held_out_questions_it_trains_on(tmp_path):
+    import pytest
+
+    from prm.cli import main
+    from prm.data import write_problems
+
+    write_problems(_problems(2), tmp_path / "train.jsonl")
+    with pytest.raises(SystemExit, match="also training questions"):
+        main(["sft", "--data", str(tmp_path / "train.jsonl"), "--eval-data", str(tmp_path / "train.jsonl"),
+              "--eval-problems", "1", "--out", str(tmp_path / "out")])

@@ -1,13 +1,16 @@
 """GSM8K reader: `{"question", "answer"}` rows -> `Problem`.
 
 Public: `read_gsm8k(path, on_error=..., report=...)`, `parse_gsm8k_rows(rows, ...)`,
-`gsm8k_gold(answer_text)`.
+`gsm8k_gold(answer_text)`, `solution_steps(reference_solution, answer)`.
 
 The gold answer is the text after the last `####`, stripped, with thousands separators
 removed (`2,125` -> `2125`; `-3` stays `-3`). The worked solution before `####` (calculator
 annotations `<<...>>` kept) becomes `reference_solution`. The paper's
 `example_model_solutions.jsonl` (`question`, `ground_truth` ending in `A: <answer>`, and four
-model solutions) is read too: its model solutions go to `meta`.
+model solutions) is read too: its model solutions go to `meta`. `solution_steps` turns a
+reference solution into the steps a policy is fine-tuned on: one step per line, calculator
+annotations removed, and a last step stating the answer as `\\boxed{...}` (what the prompt asks
+for and what the grader reads).
 """
 
 from __future__ import annotations
@@ -30,6 +33,19 @@ def gsm8k_gold(answer_text: str) -> str | None:
     if marker < 0:
         return None
     return _strip_thousands(answer_text[marker + 4 :].strip())
+
+
+_CALCULATOR = re.compile(r"<<[^<>]*>>")
+
+
+def solution_steps(reference_solution: str, answer: str | None) -> list[str]:
+    """One step per non-empty line, `<<48/2=24>>` annotations removed, then "The answer is
+    \\boxed{answer}." when the answer is known."""
+    steps = [" ".join(_CALCULATOR.sub("", line).split()) for line in reference_solution.splitlines()]
+    steps = [step for step in steps if step]
+    if answer is not None:
+        steps.append(f"The answer is \\boxed{{{answer}}}.")
+    return steps
 
 
 def _strip_thousands(answer: str) -> str:
