@@ -7,9 +7,12 @@ Examples:
         --method math_shepherd --out runs/labels.jsonl
     prm label --solutions solutions.jsonl --method binary_search --early-stop --out labels.jsonl
     prm label ... --shard 0/4 --out part0.jsonl   # then: prm merge part*.jsonl --out all.jsonl
+    prm label --problems ../shared/data/gsm8k/train.jsonl --method perturb --samples 2 --out labels.jsonl
 
 The output resumes by default: rerun the same command after an interruption. The engine is
 chosen by --engine; `simulated` is a noisy solver for the synthetic task (benchmarks, tests).
+`--method perturb` generates nothing: it labels each reference solution and --samples copies with
+one step's result changed (`labeling.perturb`).
 """
 
 from __future__ import annotations
@@ -53,7 +56,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="wrap the prompt template in the policy's chat template (default: where it has one)")
     parser.add_argument("--prompt-template", default=DEFAULT_TEMPLATE, help="policy prompt with {question}")
     parser.add_argument("--samples", type=int, default=4, help="solutions per problem (K)")
-    parser.add_argument("--method", choices=METHODS + ("none",), default="math_shepherd")
+    parser.add_argument("--method", choices=METHODS + ("none", "perturb"), default="math_shepherd",
+                        help="none: sample only; perturb: plant wrong results in reference solutions (no policy)")
     parser.add_argument("--rollouts", type=int, default=8, help="rollouts per estimated prefix (N)")
     parser.add_argument("--early-stop", action="store_true", help="stop a prefix at its first correct rollout")
     parser.add_argument("--round-size", type=int, default=2, help="rollouts per round with --early-stop")
@@ -115,7 +119,29 @@ def _engine_and_grader(args, problems):
     return engine, grade_solution, tokenizer
 
 
+def _perturb(args: argparse.Namespace) -> int:
+    from labeling.perturb import PerturbConfig, perturbed_rows
+    from prm.data.io import write_jsonl
+
+    if not args.problems or args.pairs_out or args.shard != "0/1":
+        log.error("--method perturb labels --problems' reference solutions; --pairs-out and --shard do not apply")
+        return 2
+    try:
+        problems, _ = _load_inputs(args)
+        rows = list(perturbed_rows(problems, PerturbConfig(negatives=args.samples, seed=args.seed)))
+    except ValueError as error:
+        log.error("%s", error)
+        return 2
+    write_jsonl(rows, args.out)
+    bad = sum(not row["correct"] for row in rows)
+    print(f"prm label: {len(rows)} solutions from {len(problems)} reference solutions "
+          f"({len(rows) - len(problems)} perturbed, {bad} with a wrong final answer) -> {args.out}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.method == "perturb":
+        return _perturb(args)
     try:
         shard_index, shard_count = parse_shard(args.shard)
         estimator = None

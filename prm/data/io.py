@@ -1,7 +1,7 @@
 """Strict row readers for JSON lines, JSON and parquet files.
 
 Public: `iter_rows(path, on_error=..., report=...)`, `read_rows(path, ...)`,
-`lfs_pointer(path)`, `strict_loads(text)`, `FILE_SUFFIXES`.
+`lfs_pointer(path)`, `strict_loads(text)`, `write_jsonl(rows, path)`, `FILE_SUFFIXES`.
 
 Every row comes with its `Location` (file and 1-based line, or row for parquet). Strict means:
 NaN / Infinity / numbers that overflow to infinity are rejected, and so are duplicate keys in an
@@ -18,7 +18,7 @@ import json
 import math
 import re
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 from prm.data.errors import DataError, Location, ReadReport, check_on_error, handle
 
@@ -114,6 +114,18 @@ def lfs_pointer(path: str | Path) -> dict[str, str] | None:
         if key:
             fields[key] = value
     return fields
+
+
+def write_jsonl(rows: Iterable[Any], path: str | Path) -> Path:
+    """Write rows as JSON lines, atomically (a temp file renamed into place); returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".tmp")
+    with temporary.open("w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+    temporary.replace(path)
+    return path
 
 
 def _check_file(path: Path) -> None:

@@ -10,12 +10,11 @@ Row: `{"id": str, "question": str, "answer": str | null, "reference_solution"?: 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from prm.data.errors import DataError, Location, ReadReport, check_on_error, collect, require, require_object
-from prm.data.io import iter_rows
+from prm.data.io import iter_rows, write_jsonl
 from prm.records import Problem
 
 
@@ -61,11 +60,4 @@ def parse_problem_rows(
 
 def write_problems(problems: Sequence[Problem], path: str | Path) -> Path:
     """Write problems as JSON lines (atomically: a temp file renamed into place)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    with temporary.open("w", encoding="utf-8") as handle:
-        for problem in problems:
-            handle.write(json.dumps(problem.to_dict(), ensure_ascii=False) + "\n")
-    temporary.replace(path)
-    return path
+    return write_jsonl((problem.to_dict() for problem in problems), path)
