@@ -170,6 +170,14 @@ class PRMScorer(RewardRunner):
         self._require("outcome")
         return [outcome for _, outcome in self.run(prompts, steps)]
 
+    def score_steps_and_outcomes(
+        self, prompts: Sequence[str], steps: Sequence[Sequence[str]]
+    ) -> list[tuple[list[float], float]]:
+        """Per solution: (step probabilities, outcome probability), both from one forward pass."""
+        self._require("step")
+        self._require("outcome")
+        return [(list(probs), outcome) for probs, outcome in self.run(prompts, steps)]
+
     def score(
         self,
         solutions: Iterable[StepwiseSolution | tuple[str, Sequence[str]]],

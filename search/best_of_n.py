@@ -125,14 +125,24 @@ def score_candidates(
     the scorers.
     """
     flat = [(i, j) for i, r in enumerate(results) for j, c in enumerate(r.candidates) if c.steps]
+    # One model with both heads (a joint PRM+ORM) passed as both: one forward pass per solution.
+    joint = prm is not None and prm is orm and hasattr(prm, "score_steps_and_outcomes")
     step_scores: dict[tuple[int, int], tuple[float, ...]] = {}
     outcome_scores: dict[tuple[int, int], float] = {}
     for start in range(0, len(flat), batch_size):
         chunk = flat[start : start + batch_size]
         prompts = [results[i].prompt for i, _ in chunk]
         steps = [list(results[i].candidates[j].steps) for i, j in chunk]
-        if prm is not None:
+        if joint:
+            pairs = prm.score_steps_and_outcomes(prompts, steps)
+            scores = [step for step, _ in pairs]
+            outcome_scores.update((key, float(outcome)) for key, (_, outcome) in zip(chunk, pairs))
+        elif prm is not None:
             scores = prm.score_steps(prompts, steps)
+        if orm is not None and not joint:
+            for key, score in zip(chunk, orm.score_outcomes(prompts, steps)):
+                outcome_scores[key] = float(score)
+        if prm is not None:
             for key, solution_scores, solution_steps in zip(chunk, scores, steps):
                 if len(solution_scores) != len(solution_steps):
                     raise ValueError(
@@ -140,9 +150,6 @@ def score_candidates(
                         f"{len(solution_steps)} steps of problem {results[key[0]].problem_id!r}"
                     )
                 step_scores[key] = tuple(float(s) for s in solution_scores)
-        if orm is not None:
-            for key, score in zip(chunk, orm.score_outcomes(prompts, steps)):
-                outcome_scores[key] = float(score)
     scored = []
     for i, result in enumerate(results):
         candidates = tuple(

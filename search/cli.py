@@ -7,7 +7,9 @@ Writes to --out: `<method>.jsonl` (per-problem candidates, grades, scores, compu
 results and the compute each method spent), `accuracy_vs_k.png` and `accuracy_vs_tokens.png`;
 and prints the accuracy table. `--results a.jsonl b.jsonl` skips generation and redraws the
 curves from saved best-of-n rows: rows are per problem, so shards (`--shard i/n`) merge
-exactly by listing (or concatenating) their `bon.jsonl` files. The wiring (models, grader, data) lives in `search.wiring`.
+exactly by listing (or concatenating) their `bon.jsonl` files. With --prm/--orm as well, the
+saved samples are scored again by those models (a new verifier on the same samples, no
+generation) and written to the new --out's `bon.jsonl`. The wiring (models, grader, data) lives in `search.wiring`.
 """
 
 from __future__ import annotations
@@ -37,10 +39,12 @@ METHODS = ("bon", "beam", "dvts")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     data = parser.add_argument_group("data")
-    data.add_argument("--data", default=None, help="gsm8k, math500, synthetic, or a problems file")
+    data.add_argument("--data", default=None,
+                      help="gsm8k, math500 (test splits), gsm8k-train, math-train, synthetic, or a problems file")
     data.add_argument(
         "--results", nargs="+", default=None,
-        help="skip generation: curves, table and plots from best-of-n jsonl files (e.g. shards)",
+        help="skip generation: curves, table and plots from best-of-n jsonl files (e.g. shards); "
+             "with --prm/--orm, rescore their samples",
     )
     data.add_argument("--data-root", default="../shared/data", help="folder holding gsm8k/ and math/")
     data.add_argument("--limit", type=int, default=None, help="first N problems only")
@@ -82,7 +86,10 @@ def run(args: argparse.Namespace) -> int:
     if args.results:
         results = [row for path in args.results for row in read_jsonl(path)]
         log.info("%d problems from %s", len(results), ", ".join(args.results))
-        summary = {"data": args.results, "problems": len(results), "methods": {"bon": _bon_compute(args, results)}}
+        compute = _rescore(args, out, results) if args.prm or args.orm else {}
+        results = compute.pop("results", results)
+        summary = {"data": args.results, "problems": len(results),
+                   "methods": {"bon": _bon_compute(args, results, **compute)}}
         _report(args, out, results, summary)
         return 0
     if args.data is None:
@@ -131,6 +138,21 @@ def _best_of_n(args, engine, prompt_for, prm, orm, problems, extract_answer, gra
     results = group_candidates(results, grouper)
     scorer_tokens = sum(wiring.count_scorer_tokens(s, results) for s in (prm, orm) if s is not None)
     return results, _bon_compute(args, results, scorer_tokens, sample_seconds, score_seconds)
+
+
+def _rescore(args, out: Path, results: list[ProblemCandidates]) -> dict[str, Any]:
+    """Saved samples scored again with --prm/--orm (their old scores replaced), saved to bon.jsonl."""
+    from search import wiring
+
+    if any(Path(path).resolve() == (out / "bon.jsonl").resolve() for path in args.results):
+        raise SystemExit("prm search: --out would overwrite the --results file being rescored; pick another --out")
+    prm, orm = wiring.load_scorers(args.prm, args.orm, args.device)
+    start = time.perf_counter()
+    results = score_candidates(results, prm=prm, orm=orm)
+    seconds = time.perf_counter() - start
+    write_jsonl(results, out / "bon.jsonl")
+    scorer_tokens = sum(wiring.count_scorer_tokens(s, results) for s in (prm, orm) if s is not None)
+    return {"results": results, "scorer_tokens": scorer_tokens, "score_seconds": seconds}
 
 
 def _bon_compute(args, results, scorer_tokens=0, sample_seconds=0.0, score_seconds=0.0) -> dict[str, Any]:

@@ -101,6 +101,17 @@ def test_score_aggregates_and_reports_outcome_only_when_trained():
     assert all(r.outcome_score is not None for r in joint.score(zip(PROMPTS, STEPS)))
 
 
+def test_steps_and_outcomes_in_one_forward_equal_the_separate_calls():
+    model, tokenizer = _model(heads=("step", "outcome"))
+    scorer = PRMScorer(model, tokenizer)
+    steps, outcomes = scorer.score_steps(PROMPTS, STEPS), scorer.score_outcomes(PROMPTS, STEPS)
+    forwards = _Forwards(model)
+    assert scorer.score_steps_and_outcomes(PROMPTS, STEPS) == list(zip(steps, outcomes))
+    assert sum(len(batch) for batch in forwards.batches) == len(PROMPTS)  # one row per solution
+    with pytest.raises(ValueError, match="outcome head was not trained"):
+        PRMScorer(*_model(heads=("step",))).score_steps_and_outcomes(PROMPTS, STEPS)
+
+
 def test_empty_solution_and_bad_inputs():
     scorer = PRMScorer(*_model())
     assert scorer.score_steps([PROMPTS[0]], [[]]) == [[]]

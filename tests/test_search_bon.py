@@ -66,6 +66,29 @@ def test_scores_and_aggregations():
         candidate_score(candidate, "prm:max")
 
 
+def test_one_model_with_both_heads_is_read_once_per_solution():
+    from tests.test_search_fakes import KeywordORM
+
+    class Joint(KeywordPRM, KeywordORM):
+        def __init__(self):
+            super().__init__()
+            self.joint_calls = 0
+
+        def score_steps_and_outcomes(self, prompts, steps):
+            self.joint_calls += 1
+            return list(zip(KeywordPRM.score_steps(self, prompts, steps), KeywordORM.score_outcomes(self, prompts, steps)))
+
+        def score_steps(self, prompts, steps):
+            raise AssertionError("a separate step pass")
+
+    engine = ScriptedEngine(SCRIPT)
+    sampled = sample_candidates(engine, PROBLEMS, BestOfNConfig(n=4), lambda p: "P: " + p.question, extract_answer, grade)
+    joint = Joint()
+    together = score_candidates(sampled, prm=joint, orm=joint, batch_size=3)
+    apart = score_candidates(sampled, prm=KeywordPRM(), orm=KeywordORM(), batch_size=3)
+    assert together == apart and joint.joint_calls == 3  # 7 solutions with steps, batches of 3
+
+
 def test_selection_rules():
     _, results = run()
     first, second = results

@@ -75,6 +75,24 @@ def test_shards_merge_through_results(fake_models, tmp_path, capsys):
     assert rows == sorted(json.loads(line)["problem_id"] for line in open(tmp_path / "all" / "bon.jsonl"))
 
 
+def test_results_rescored_with_a_new_verifier(fake_models, tmp_path, capsys):
+    first = tmp_path / "sampled"
+    base = ["--draws", "10", "--no-plot"]
+    assert cli.main(["search", "--data", "synthetic", "--limit", "4", "--n", "4", "--out", str(first), *base]) == 0
+    unscored = json.loads((first / "summary.json").read_text())["methods"]["bon"]["accuracy_at_n"]
+    assert "rm:prm:min" not in unscored
+    again = tmp_path / "rescored"
+    saved = str(first / "bon.jsonl")
+    assert cli.main(["search", "--results", saved, "--prm", "P", "--orm", "O", "--out", str(again), *base]) == 0
+    bon = json.loads((again / "summary.json").read_text())["methods"]["bon"]
+    assert bon["accuracy_at_n"]["rm:prm:min"] == 1.0 and bon["accuracy_at_n"]["pass"] == unscored["pass"]
+    assert bon["scorer_tokens_per_problem"] == 0  # the fake scorers cannot count tokens
+    rows = [json.loads(line) for line in open(again / "bon.jsonl")]
+    assert all(c["step_scores"] for row in rows for c in row["candidates"])
+    with pytest.raises(SystemExit, match="overwrite"):
+        cli.main(["search", "--results", saved, "--prm", "P", "--out", str(first), *base])
+
+
 def test_beam_without_prm_is_refused(fake_models, tmp_path):
     with pytest.raises(SystemExit, match="needs --prm"):
         cli.main(["search", "--data", "synthetic", "--limit", "2", "--method", "beam", "--out", str(tmp_path)])
