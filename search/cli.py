@@ -9,7 +9,8 @@ and prints the accuracy table. `--results a.jsonl b.jsonl` skips generation and 
 curves from saved best-of-n rows: rows are per problem, so shards (`--shard i/n`) merge
 exactly by listing (or concatenating) their `bon.jsonl` files. With --prm/--orm as well, the
 saved samples are scored again by those models (a new verifier on the same samples, no
-generation) and written to the new --out's `bon.jsonl`. The wiring (models, grader, data) lives in `search.wiring`.
+generation) and written to the new --out's `bon.jsonl`; --beam-results adds saved beam/DVTS runs
+to the summary and to the accuracy-vs-tokens plot. The wiring (models, grader, data) lives in `search.wiring`.
 """
 
 from __future__ import annotations
@@ -45,6 +46,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--results", nargs="+", default=None,
         help="skip generation: curves, table and plots from best-of-n jsonl files (e.g. shards); "
              "with --prm/--orm, rescore their samples",
+    )
+    data.add_argument(
+        "--beam-results", nargs="+", default=None,
+        help="with --results: beam/dvts jsonl files to add to the summary and the accuracy-vs-tokens plot "
+             "(give the --aggregation they were run with)",
     )
     data.add_argument("--data-root", default="../shared/data", help="folder holding gsm8k/ and math/")
     data.add_argument("--limit", type=int, default=None, help="first N problems only")
@@ -90,8 +96,16 @@ def run(args: argparse.Namespace) -> int:
         results = compute.pop("results", results)
         summary = {"data": args.results, "problems": len(results),
                    "methods": {"bon": _bon_compute(args, results, **compute)}}
+        for path in args.beam_results or ():
+            searched = read_jsonl(path)
+            meta = searched[0].meta if searched else {}
+            name = f"{meta.get('method', 'beam')} M={meta.get('beam_width')},N={meta.get('n_candidates')}"
+            summary["methods"][name] = _beam_compute(args, searched, seconds=None)
+            summary["methods"][name]["results"] = str(path)
         _report(args, out, results, summary)
         return 0
+    if args.beam_results:
+        raise SystemExit("prm search: --beam-results goes with --results (saved best-of-n samples)")
     if args.data is None:
         raise SystemExit("prm search: give --data (gsm8k, math500, synthetic or a file) or --results")
     problems = wiring.load_problems(args.data, args.data_root, args.limit, args.shard, args.seed)
@@ -197,13 +211,18 @@ def _beam(args, method, engine, prompt_for, prm, problems, extract_answer, grade
         )
         seconds = time.perf_counter() - start
     results = group_candidates(results, grouper)
+    return results, _beam_compute(args, results, seconds)
+
+
+def _beam_compute(args, results: list[ProblemCandidates], seconds: float | None) -> dict[str, Any]:
     key = f"prm:{args.aggregation}"
-    compute = {
-        "beam_width": args.beam_width,
-        "n_candidates": args.n,
+    meta = results[0].meta if results else {}
+    return {
+        "beam_width": meta.get("beam_width", args.beam_width),
+        "n_candidates": meta.get("n_candidates", args.n),
         "generated_tokens_per_problem": _per_problem(sum(r.generated_tokens for r in results), results),
-        "scorer_tokens_per_problem": _per_problem(sum(r.meta["scorer_tokens"] for r in results), results),
-        "scored_prefixes_per_problem": _per_problem(sum(r.meta["scored_prefixes"] for r in results), results),
+        "scorer_tokens_per_problem": _per_problem(sum(r.meta.get("scorer_tokens", 0) for r in results), results),
+        "scored_prefixes_per_problem": _per_problem(sum(r.meta.get("scored_prefixes", 0) for r in results), results),
         "seconds": seconds,
         "problems_per_second": len(results) / seconds if seconds else None,
         "accuracy": {
@@ -213,7 +232,6 @@ def _beam(args, method, engine, prompt_for, prm, problems, extract_answer, grade
             "pass": selection_accuracy(results, "pass"),
         },
     }
-    return results, compute
 
 
 def _per_problem(total: float, results: list[ProblemCandidates]) -> float:
@@ -222,17 +240,17 @@ def _per_problem(total: float, results: list[ProblemCandidates]) -> float:
 
 def _report(args, out: Path, bon_results, summary: dict[str, Any]) -> None:
     extra_points = []
-    for method in ("beam", "dvts"):
-        if method in summary["methods"]:
-            compute = summary["methods"][method]
-            accuracy = compute["accuracy"][f"prm:{args.aggregation}"]
-            extra_points.append((method, compute["generated_tokens_per_problem"], accuracy))
-            print(
-                f"{method}: accuracy {100 * accuracy:.1f}% at "
-                f"{compute['generated_tokens_per_problem']:.0f} generated tokens/problem, "
-                f"{compute['scorer_tokens_per_problem']:.0f} scorer tokens/problem, "
-                f"{compute['seconds']:.1f} s"
-            )
+    for method, compute in summary["methods"].items():
+        if method == "bon":
+            continue
+        accuracy = compute["accuracy"][f"prm:{args.aggregation}"]
+        extra_points.append((method, compute["generated_tokens_per_problem"], accuracy))
+        print(
+            f"{method}: accuracy {100 * accuracy:.1f}% at "
+            f"{compute['generated_tokens_per_problem']:.0f} generated tokens/problem, "
+            f"{compute['scorer_tokens_per_problem']:.0f} scorer tokens/problem"
+            + (f", {compute['seconds']:.1f} s" if compute["seconds"] is not None else "")
+        )
     if bon_results:
         points = bootstrap_curves(bon_results, CurveConfig(draws=args.draws, seed=args.seed))
         write_curves_csv(points, out / "curves.csv")

@@ -93,6 +93,25 @@ def test_results_rescored_with_a_new_verifier(fake_models, tmp_path, capsys):
         cli.main(["search", "--results", saved, "--prm", "P", "--out", str(first), *base])
 
 
+def test_saved_beam_runs_join_the_summary_and_plot(fake_models, tmp_path, capsys):
+    base = ["--data", "synthetic", "--limit", "4", "--prm", "P", "--draws", "10", "--no-plot"]
+    assert cli.main(["search", *base, "--n", "4", "--out", str(tmp_path / "bon")]) == 0
+    assert cli.main(["search", *base, "--method", "beam", "--n", "4", "--beam-width", "2",
+                     "--out", str(tmp_path / "beam")]) == 0
+    live = json.loads((tmp_path / "beam" / "summary.json").read_text())["methods"]["beam"]
+    out = tmp_path / "joined"
+    assert cli.main(["search", "--results", str(tmp_path / "bon" / "bon.jsonl"), "--beam-results",
+                     str(tmp_path / "beam" / "beam.jsonl"), "--aggregation", "last", "--draws", "10", "--no-plot",
+                     "--out", str(out)]) == 0
+    joined = json.loads((out / "summary.json").read_text())["methods"]["beam M=2,N=4"]
+    assert joined["accuracy"] == live["accuracy"] and joined["seconds"] is None
+    assert joined["generated_tokens_per_problem"] == live["generated_tokens_per_problem"]
+    assert json.loads((out / "curves.json").read_text())["beam"][0][0] == "beam M=2,N=4"
+    assert "beam M=2,N=4: accuracy" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="goes with --results"):
+        cli.main(["search", *base, "--beam-results", "x.jsonl", "--out", str(out)])
+
+
 def test_beam_without_prm_is_refused(fake_models, tmp_path):
     with pytest.raises(SystemExit, match="needs --prm"):
         cli.main(["search", "--data", "synthetic", "--limit", "2", "--method", "beam", "--out", str(tmp_path)])
