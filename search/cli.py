@@ -30,7 +30,7 @@ from search.best_of_n import (
     score_candidates,
     selection_accuracy,
 )
-from search.candidates import ProblemCandidates, read_jsonl, score_keys, write_jsonl
+from search.candidates import ProblemCandidates, candidate_score, read_jsonl, score_keys, write_jsonl
 from search.curves import CurveConfig, bootstrap_curves, format_table, write_curves_csv, write_curves_json
 from search.voting import AnswerGrouper
 
@@ -177,6 +177,7 @@ def _bon_compute(args, results, scorer_tokens=0, sample_seconds=0.0, score_secon
         "scorer_tokens_per_problem": _per_problem(scorer_tokens, results),
         "generation_seconds": sample_seconds,
         "scoring_seconds": score_seconds,
+        "verifier_auroc": _verifier_auroc(results, keys),
         "accuracy_at_n": {
             "majority": selection_accuracy(results, "majority"),
             "pass": selection_accuracy(results, "pass"),
@@ -184,6 +185,18 @@ def _bon_compute(args, results, scorer_tokens=0, sample_seconds=0.0, score_secon
             **{f"weighted:{k}": selection_accuracy(results, "weighted", k) for k in keys},
         },
     }
+
+
+def _verifier_auroc(results: list[ProblemCandidates], keys: list[str]) -> dict[str, float | None]:
+    """Per score key, the AUROC of solution scores against correctness, pooled over problems: does
+    the verifier rank right solutions above wrong ones at all (None without both kinds)?"""
+    from search.auroc import auroc
+
+    candidates = [c for r in results for c in r.candidates]
+    correct = [bool(c.is_correct) for c in candidates]
+    if all(correct) or not any(correct):
+        return {key: None for key in keys}
+    return {key: auroc([candidate_score(c, key) for c in candidates], correct) for key in keys}
 
 
 def _beam(args, method, engine, prompt_for, prm, problems, extract_answer, grade, grouper):
@@ -262,6 +275,10 @@ def _report(args, out: Path, bon_results, summary: dict[str, Any]) -> None:
             f"{compute['scorer_tokens_per_problem']:.0f} scorer tokens/problem, "
             f"{compute['generation_seconds']:.1f} s sampling + {compute['scoring_seconds']:.1f} s scoring"
         )
+        known = {k: v for k, v in compute["verifier_auroc"].items() if v is not None}
+        if known:
+            print("verifier AUROC (solution score vs correct, all samples): "
+                  + ", ".join(f"{k} {v:.3f}" for k, v in known.items()))
         if not args.no_plot:
             try:
                 from search.plots import plot_curves

@@ -52,6 +52,7 @@ def test_prm_search_writes_results_curves_plots_and_compute(fake_models, tmp_pat
     bon = summary["methods"]["bon"]
     assert bon["accuracy_at_n"]["pass"] == 1.0
     assert bon["accuracy_at_n"]["rm:prm:min"] == 1.0  # the wrong answers carry a "bad" step
+    assert bon["verifier_auroc"]["prm:min"] == 1.0 and set(bon["verifier_auroc"]) >= {"orm", "prm:last"}
     assert bon["generated_tokens_per_problem"] > 0
     assert summary["methods"]["beam"]["accuracy"]["prm:last"] == 1.0
     assert summary["methods"]["dvts"]["scored_prefixes_per_problem"] > 0
@@ -81,6 +82,7 @@ def test_results_rescored_with_a_new_verifier(fake_models, tmp_path, capsys):
     assert cli.main(["search", "--data", "synthetic", "--limit", "4", "--n", "4", "--out", str(first), *base]) == 0
     unscored = json.loads((first / "summary.json").read_text())["methods"]["bon"]["accuracy_at_n"]
     assert "rm:prm:min" not in unscored
+    assert json.loads((first / "summary.json").read_text())["methods"]["bon"]["verifier_auroc"] == {}
     again = tmp_path / "rescored"
     saved = str(first / "bon.jsonl")
     assert cli.main(["search", "--results", saved, "--prm", "P", "--orm", "O", "--out", str(again), *base]) == 0
