@@ -283,7 +283,7 @@ def _report(args, out: Path, bon_results, summary: dict[str, Any]) -> None:
             try:
                 from search.plots import plot_curves
 
-                name = args.data or "results"
+                name = args.data or str(Path(args.results[0]).parent)
                 plot_curves(points, out / "accuracy_vs_k.png", x="k", title=f"{name}: accuracy vs k")
                 plot_curves(
                     points, out / "accuracy_vs_tokens.png", x="tokens", extra_points=extra_points,
