@@ -98,7 +98,9 @@ def run(args: argparse.Namespace) -> int:
                    "methods": {"bon": _bon_compute(args, results, **compute)}}
         for path in args.beam_results or ():
             searched = read_jsonl(path)
-            meta = searched[0].meta if searched else {}
+            if not searched:
+                raise SystemExit(f"prm search: {path} holds no beam-search rows")
+            meta = searched[0].meta
             name = f"{meta.get('method', 'beam')} M={meta.get('beam_width')},N={meta.get('n_candidates')}"
             summary["methods"][name] = _beam_compute(args, searched, seconds=None)
             summary["methods"][name]["results"] = str(path)
