@@ -1,6 +1,6 @@
 """Best-of-n: sample N solutions per problem, score them, pick one.
 
-Public: `BestOfNConfig`, `SELECTIONS`, `sample_candidates`, `score_candidates`,
+Public: `BestOfNConfig`, `SELECTIONS`, `sample_candidates`, `score_candidates`, `scorer_passes`,
 `group_candidates`, `select`, `selection_accuracy`.
 
 `sample_candidates` makes one `engine.generate` call per batch of problems (all problems'
@@ -113,6 +113,14 @@ def sample_candidates(
     return results
 
 
+def scorer_passes(prm: StepScorer | None, orm: OutcomeScorer | None) -> list[StepScorer | OutcomeScorer]:
+    """The scorers `score_candidates` runs a forward pass of, once per solution each: a model with
+    both heads (a joint PRM+ORM) passed as both is read once, for its step and outcome scores."""
+    if prm is not None and prm is orm and hasattr(prm, "score_steps_and_outcomes"):
+        return [prm]
+    return [s for s in (prm, orm) if s is not None]
+
+
 def score_candidates(
     results: Sequence[ProblemCandidates],
     prm: StepScorer | None = None,
@@ -125,8 +133,7 @@ def score_candidates(
     the scorers.
     """
     flat = [(i, j) for i, r in enumerate(results) for j, c in enumerate(r.candidates) if c.steps]
-    # One model with both heads (a joint PRM+ORM) passed as both: one forward pass per solution.
-    joint = prm is not None and prm is orm and hasattr(prm, "score_steps_and_outcomes")
+    joint = prm is orm and scorer_passes(prm, orm) == [prm]
     step_scores: dict[tuple[int, int], tuple[float, ...]] = {}
     outcome_scores: dict[tuple[int, int], float] = {}
     for start in range(0, len(flat), batch_size):

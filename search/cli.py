@@ -28,6 +28,7 @@ from search.best_of_n import (
     group_candidates,
     sample_candidates,
     score_candidates,
+    scorer_passes,
     selection_accuracy,
 )
 from search.candidates import ProblemCandidates, candidate_score, read_jsonl, score_keys, write_jsonl
@@ -148,12 +149,20 @@ def _best_of_n(args, engine, prompt_for, prm, orm, problems, extract_answer, gra
         start = time.perf_counter()
         results = sample_candidates(engine, problems, config, prompt_for, extract_answer, grade, on_batch=advance)
         sample_seconds = time.perf_counter() - start
+    results, scorer_tokens, score_seconds = _score(results, prm, orm)
+    results = group_candidates(results, grouper)
+    return results, _bon_compute(args, results, scorer_tokens, sample_seconds, score_seconds)
+
+
+def _score(results: list[ProblemCandidates], prm, orm) -> tuple[list[ProblemCandidates], int, float]:
+    """(scored results, tokens the scorers read, seconds): each scorer pass counted once."""
+    from search import wiring
+
     start = time.perf_counter()
     results = score_candidates(results, prm=prm, orm=orm)
-    score_seconds = time.perf_counter() - start
-    results = group_candidates(results, grouper)
-    scorer_tokens = sum(wiring.count_scorer_tokens(s, results) for s in (prm, orm) if s is not None)
-    return results, _bon_compute(args, results, scorer_tokens, sample_seconds, score_seconds)
+    seconds = time.perf_counter() - start
+    scorer_tokens = sum(wiring.count_scorer_tokens(s, results) for s in scorer_passes(prm, orm))
+    return results, scorer_tokens, seconds
 
 
 def _rescore(args, out: Path, results: list[ProblemCandidates]) -> dict[str, Any]:
@@ -163,11 +172,8 @@ def _rescore(args, out: Path, results: list[ProblemCandidates]) -> dict[str, Any
     if any(Path(path).resolve() == (out / "bon.jsonl").resolve() for path in args.results):
         raise SystemExit("prm search: --out would overwrite the --results file being rescored; pick another --out")
     prm, orm = wiring.load_scorers(args.prm, args.orm, args.device)
-    start = time.perf_counter()
-    results = score_candidates(results, prm=prm, orm=orm)
-    seconds = time.perf_counter() - start
+    results, scorer_tokens, seconds = _score(results, prm, orm)
     write_jsonl(results, out / "bon.jsonl")
-    scorer_tokens = sum(wiring.count_scorer_tokens(s, results) for s in (prm, orm) if s is not None)
     return {"results": results, "scorer_tokens": scorer_tokens, "score_seconds": seconds}
 
 

@@ -11,6 +11,7 @@ from search.best_of_n import (
     group_candidates,
     sample_candidates,
     score_candidates,
+    scorer_passes,
     select,
     selection_accuracy,
 )
@@ -87,6 +88,10 @@ def test_one_model_with_both_heads_is_read_once_per_solution():
     together = score_candidates(sampled, prm=joint, orm=joint, batch_size=3)
     apart = score_candidates(sampled, prm=KeywordPRM(), orm=KeywordORM(), batch_size=3)
     assert together == apart and joint.joint_calls == 3  # 7 solutions with steps, batches of 3
+    assert scorer_passes(joint, joint) == [joint]  # what prm search counts scorer tokens over
+    prm, orm, both = KeywordPRM(), KeywordORM(), KeywordPRM()
+    assert scorer_passes(prm, orm) == [prm, orm] and scorer_passes(both, both) == [both, both]
+    assert scorer_passes(None, orm) == [orm] and scorer_passes(None, None) == []
 
 
 def test_selection_rules():
