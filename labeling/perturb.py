@@ -9,8 +9,8 @@ step's result is changed: that step is the first error and it and every later st
 bad, as a Monte Carlo estimate would label them (nothing continues from a wrong value to the
 answer except by luck). The wrong value is carried into the later steps wherever the old one
 appears, so when the answer depended on it the final answer changes too, and the outcome label
-says whether the final answer (the last step's `\\boxed{}`, else its last number) still equals
-the gold one.
+says whether the final answer (the last step's, as `prm.grading.extract_answer` reads it, else
+its last number) still equals the gold one.
 
 It costs no generation at all, which makes it the cheap way to give a PRM arithmetic-checking
 labels on a CPU; its errors are planted, not the policy's own, so use it to bootstrap or to
@@ -29,7 +29,6 @@ from prm.records import Problem
 
 # The result of a step: the last number after "=", with an optional currency sign.
 _RESULT = re.compile(r"=\s*\$?\s*(-?\d[\d,]*(?:\.\d+)?)")
-_BOXED = re.compile(r"\\boxed\{([^{}]*)\}")
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
 
 
@@ -95,12 +94,15 @@ def _row(problem: Problem, steps: list[str], first_error: int | None, copy: int)
 
 
 def _final_answer(steps: list[str]) -> str | None:
-    """The last step's `\\boxed{}` content, else its last number."""
+    """The last step's answer as the grader extracts it (`\\boxed{}`, "The answer is"), else its
+    last number."""
+    from prm.grading import extract_answer
+
     if not steps:
         return None
-    boxed = _BOXED.findall(steps[-1])
-    if boxed:
-        return boxed[-1].strip()
+    stated = extract_answer(steps[-1])
+    if stated is not None:
+        return stated
     numbers = _NUMBER.findall(steps[-1])
     return numbers[-1].replace(",", "") if numbers else None
 
