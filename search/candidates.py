@@ -156,13 +156,12 @@ def candidate_score(candidate: Candidate, key: str) -> float:
 
 
 def write_jsonl(results: Iterable[ProblemCandidates], path: str | Path) -> int:
-    """Write one JSON line per problem; returns the number of lines written."""
-    count = 0
-    with open(path, "w", encoding="utf-8") as handle:
-        for result in results:
-            handle.write(json.dumps(result.to_dict(), ensure_ascii=False) + "\n")
-            count += 1
-    return count
+    """Write one JSON line per problem, atomically (`prm.data.io.write_jsonl`); returns the count."""
+    from prm.data.io import write_jsonl as write_rows
+
+    rows = [result.to_dict() for result in results]
+    write_rows(rows, path)
+    return len(rows)
 
 
 def read_jsonl(path: str | Path) -> list[ProblemCandidates]:
