@@ -14,6 +14,7 @@ import sys
 # name -> (module, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "data": ("prm.data.cli", "parse data files and print record counts per reader"),
+    "synthetic": ("prm.data.synthetic_cli", "write disjoint synthetic problem sets with exact step truth"),
     "grade": ("prm.grading.cli", "grade predicted answers against gold answers"),
     "demo": ("prm.demo", "run the whole loop on the embedded default model"),
     "sft": ("prm.sft_cli", "fine-tune a policy on reference solutions (warm-up before sampling)"),

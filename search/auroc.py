@@ -1,6 +1,6 @@
 """Step-level AUROC: how well step scores separate good steps from bad ones.
 
-Public: `auroc`, `step_auroc`, `distinct_step_labels`.
+Public: `auroc`, `step_auroc`, `distinct_step_labels`, `within_problem_auroc`.
 
 `auroc` is the exact rank statistic (Mann-Whitney U / (positives x negatives)) with ties counted
 one half, the same number as `sklearn.metrics.roc_auc_score`, in a few lines of numpy so that
@@ -22,6 +22,8 @@ def auroc(scores: Sequence[float], positives: Sequence[bool]) -> float:
     positive = np.asarray(positives, dtype=bool)
     if scores_array.shape != positive.shape:
         raise ValueError(f"{scores_array.size} scores for {positive.size} labels")
+    if np.isnan(scores_array).any():
+        raise ValueError(f"AUROC of NaN scores: {int(np.isnan(scores_array).sum())} of {scores_array.size} are NaN")
     num_positive = int(positive.sum())
     num_negative = positive.size - num_positive
     if num_positive == 0 or num_negative == 0:
@@ -88,3 +90,17 @@ def distinct_step_labels(records: Sequence[StepwiseSolution]) -> list[list[Label
             seen.add(key)
         out.append(labels)
     return out
+
+
+def within_problem_auroc(
+    groups: Sequence[tuple[Sequence[float], Sequence[bool]]],
+) -> tuple[float | None, int]:
+    """Mean AUROC of solution scores against correctness inside each problem that has both
+    right and wrong solutions, and how many problems that was (None when none has both).
+
+    groups: per problem, (scores, correct). Unlike a pooled AUROC, this does not reward a
+    verifier for knowing which problems are easy: best-of-n needs the right solution ranked
+    first within its own problem.
+    """
+    values = [auroc(scores, correct) for scores, correct in groups if 0 < sum(map(bool, correct)) < len(correct)]
+    return (float(np.mean(values)) if values else None), len(values)

@@ -282,6 +282,8 @@ def _result(state, config, extract_answer, grade, step_format) -> ProblemCandida
             "method": "dvts" if config.diverse else "beam",
             "beam_width": config.beam_width,
             "n_candidates": config.n_candidates,
+            "aggregation": config.aggregation,
+            "temperature": config.temperature,
             "rounds": state.rounds,
             "scored_prefixes": state.scored_prefixes,
             "scorer_tokens": state.scorer_tokens,

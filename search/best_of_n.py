@@ -8,7 +8,8 @@ prompts together); `score_candidates` makes one scorer call per batch of solutio
 works on the finished records only, so every method (rm@n per score key, majority, weighted
 majority, the pass@n oracle) is read off the same samples:
 
-- `"rm"`: the candidate with the highest score (earliest on ties);
+- `"rm"`: the candidate with the highest score (earliest on ties) among those with an answer
+  (any candidate when none has one);
 - `"majority"`: `search.voting.vote` over answer groups;
 - `"weighted"`: the same vote with each candidate weighted by its score;
 - `"pass"`: the oracle, a correct candidate when there is one (an upper bound, not a method).
@@ -205,7 +206,8 @@ def select(result: ProblemCandidates, method: str, score_key: str | None = None)
     scores = [candidate_score(c, score_key) for c in candidates]
     if method == "weighted":
         return vote(result.group_ids, scores)
-    return max(range(len(scores)), key=lambda j: (scores[j], -j))
+    # A candidate without an answer is never picked while one with an answer exists.
+    return max(range(len(scores)), key=lambda j: (candidates[j].answer is not None, scores[j], -j))
 
 
 def selection_accuracy(

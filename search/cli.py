@@ -32,7 +32,14 @@ from search.best_of_n import (
     selection_accuracy,
 )
 from search.candidates import ProblemCandidates, candidate_score, read_jsonl, score_keys, write_jsonl
-from search.curves import CurveConfig, bootstrap_curves, format_table, write_curves_csv, write_curves_json
+from search.curves import (
+    CurveConfig,
+    evaluate_curves,
+    format_differences,
+    format_table,
+    write_curves_csv,
+    write_curves_json,
+)
 from search.voting import AnswerGrouper
 
 log = logging.getLogger("prm.search")
@@ -80,7 +87,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     search.add_argument("--problem-batch-size", type=int, default=16, help="problems per engine call")
     search.add_argument("--seed", type=int, default=0)
     out = parser.add_argument_group("output")
-    out.add_argument("--draws", type=int, default=200, help="bootstrap draws per k")
+    out.add_argument("--draws", type=int, default=200,
+                     help="subsets per problem for the vote estimators at 1 < k < n (pass@k and rm@k are exact)")
+    out.add_argument("--bootstrap", type=int, default=10_000, help="problem resamples for the 95%% intervals")
+    out.add_argument("--plot-methods", nargs="*", default=None,
+                     help="rules drawn on the plots (default: pass, majority, weighted and best-of-n with "
+                          "--aggregation, orm; 'all' for every rule)")
     out.add_argument("--out", default="runs/search", help="output folder")
     out.add_argument("--no-plot", action="store_true")
 
@@ -186,6 +198,7 @@ def _bon_compute(args, results, scorer_tokens=0, sample_seconds=0.0, score_secon
         "generation_seconds": sample_seconds,
         "scoring_seconds": score_seconds,
         "verifier_auroc": _verifier_auroc(results, keys),
+        "within_problem_auroc": _within_problem_auroc(results, keys),
         "accuracy_at_n": {
             "majority": selection_accuracy(results, "majority"),
             "pass": selection_accuracy(results, "pass"),
@@ -205,6 +218,20 @@ def _verifier_auroc(results: list[ProblemCandidates], keys: list[str]) -> dict[s
     if all(correct) or not any(correct):
         return {key: None for key in keys}
     return {key: auroc([candidate_score(c, key) for c in candidates], correct) for key in keys}
+
+
+def _within_problem_auroc(results: list[ProblemCandidates], keys: list[str]) -> dict[str, Any]:
+    """Per score key, the mean within-problem AUROC (problems with right and wrong samples)."""
+    from search.auroc import within_problem_auroc
+
+    report: dict[str, Any] = {}
+    for key in keys:
+        groups = [([candidate_score(c, key) for c in r.candidates], [bool(c.is_correct) for c in r.candidates])
+                  for r in results]
+        value, problems = within_problem_auroc(groups)
+        report[key] = value
+        report["problems"] = problems
+    return report
 
 
 def _beam(args, method, engine, prompt_for, prm, problems, extract_answer, grade, grouper):
@@ -236,9 +263,11 @@ def _beam(args, method, engine, prompt_for, prm, problems, extract_answer, grade
 
 
 def _beam_compute(args, results: list[ProblemCandidates], seconds: float | None) -> dict[str, Any]:
-    key = f"prm:{args.aggregation}"
     meta = results[0].meta if results else {}
+    aggregation = meta.get("aggregation", args.aggregation)
+    key = f"prm:{aggregation}"
     return {
+        "aggregation": aggregation,
         "beam_width": meta.get("beam_width", args.beam_width),
         "n_candidates": meta.get("n_candidates", args.n),
         "generated_tokens_per_problem": _per_problem(sum(r.generated_tokens for r in results), results),
@@ -246,6 +275,9 @@ def _beam_compute(args, results: list[ProblemCandidates], seconds: float | None)
         "scored_prefixes_per_problem": _per_problem(sum(r.meta.get("scored_prefixes", 0) for r in results), results),
         "seconds": seconds,
         "problems_per_second": len(results) / seconds if seconds else None,
+        "per_problem_hits": {
+            r.problem_id: float(_picked_correct(r, key)) for r in results
+        },
         "accuracy": {
             key: selection_accuracy(results, "rm", key),
             "majority": selection_accuracy(results, "majority"),
@@ -255,17 +287,27 @@ def _beam_compute(args, results: list[ProblemCandidates], seconds: float | None)
     }
 
 
+def _picked_correct(result: ProblemCandidates, key: str) -> bool:
+    from search.best_of_n import select
+
+    index = select(result, "rm", key)
+    return index is not None and result.candidates[index].is_correct is True
+
+
 def _per_problem(total: float, results: list[ProblemCandidates]) -> float:
     return total / len(results) if results else 0.0
 
 
 def _report(args, out: Path, bon_results, summary: dict[str, Any]) -> None:
     extra_points = []
+    beams = {}
     for method, compute in summary["methods"].items():
         if method == "bon":
             continue
-        accuracy = compute["accuracy"][f"prm:{args.aggregation}"]
+        key = f"prm:{compute.get('aggregation', args.aggregation)}"
+        accuracy = compute["accuracy"][key]
         extra_points.append((method, compute["generated_tokens_per_problem"], accuracy))
+        beams[method] = compute
         print(
             f"{method}: accuracy {100 * accuracy:.1f}% at "
             f"{compute['generated_tokens_per_problem']:.0f} generated tokens/problem, "
@@ -273,32 +315,87 @@ def _report(args, out: Path, bon_results, summary: dict[str, Any]) -> None:
             + (f", {compute['seconds']:.1f} s" if compute["seconds"] is not None else "")
         )
     if bon_results:
-        points = bootstrap_curves(bon_results, CurveConfig(draws=args.draws, seed=args.seed))
+        report = evaluate_curves(bon_results, CurveConfig(draws=args.draws, seed=args.seed, bootstrap=args.bootstrap))
+        points = report.points
         write_curves_csv(points, out / "curves.csv")
         summary["curves"] = [p.__dict__ for p in points]
+        summary["differences"] = [d.__dict__ for d in report.differences]
+        summary["curve_settings"] = dict(report.config)
+        per_problem = dict(report.per_problem)
         compute = summary["methods"]["bon"]
         print(format_table(points))
+        if report.differences:
+            print(format_differences(report.differences))
+        for method, beam in beams.items():
+            difference = _beam_minus_majority(bon_results, beam, args)
+            if difference is not None:
+                beam["minus_majority_at_n"] = difference
+                print(f"{method} - majority@{compute['n']}: {100 * difference['mean']:+.1f} points "
+                      f"[{100 * difference['ci95'][0]:+.1f}, {100 * difference['ci95'][1]:+.1f}] "
+                      f"over {difference['problems']} shared problems")
+                per_problem[f"{method}@beam"] = difference.pop("per_problem")
         print(
             f"bon: {compute['generated_tokens_per_problem']:.0f} generated tokens/problem at n={compute['n']}, "
             f"{compute['scorer_tokens_per_problem']:.0f} scorer tokens/problem, "
             f"{compute['generation_seconds']:.1f} s sampling + {compute['scoring_seconds']:.1f} s scoring"
         )
         known = {k: v for k, v in compute["verifier_auroc"].items() if v is not None}
+        within = compute.get("within_problem_auroc", {})
         if known:
-            print("verifier AUROC (solution score vs correct, all samples): "
+            print("verifier AUROC, pooled (solution score vs correct, all samples): "
                   + ", ".join(f"{k} {v:.3f}" for k, v in known.items()))
+            print(f"verifier AUROC within problems (mean over {within.get('problems', 0)} problems with right "
+                  "and wrong samples): "
+                  + ", ".join(f"{k} {within[k]:.3f}" for k in known if within.get(k) is not None))
+        (out / "per_problem.json").write_text(json.dumps(per_problem) + "\n", encoding="utf-8")
         if not args.no_plot:
             try:
-                from search.plots import plot_curves
+                from search.plots import headline_methods, plot_curves
 
-                name = args.data or str(Path(args.results[0]).parent)
-                plot_curves(points, out / "accuracy_vs_k.png", x="k", title=f"{name}: accuracy vs k")
+                chosen = headline_methods(points, args.aggregation, args.plot_methods)
+                shown = [p for p in points if p.method in chosen]
+                title = _plot_title(args, compute["n"], len(bon_results))
+                plot_curves(shown, out / "accuracy_vs_k.png", x="k", title=f"{title}: accuracy vs k")
                 plot_curves(
-                    points, out / "accuracy_vs_tokens.png", x="tokens", extra_points=extra_points,
-                    title=f"{name}: accuracy vs generated tokens",
+                    shown, out / "accuracy_vs_tokens.png", x="tokens", extra_points=extra_points,
+                    title=f"{title}: accuracy vs generated tokens",
                 )
             except ImportError as error:
                 log.warning("no plots: %s", error)
-        write_curves_json(points, out / "curves.json", {"beam": extra_points})
+        write_curves_json(points, out / "curves.json", {"beam": extra_points, "differences": summary["differences"]})
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     log.info("wrote %s", out)
+
+
+def _plot_title(args, n: int, problems: int) -> str:
+    """Data, policy and N, in words (not a folder path)."""
+    data = args.data or "saved samples"
+    if data not in ("gsm8k", "math500", "synthetic", "gsm8k-train", "math-train"):
+        data = Path(data).stem
+    policy = Path(args.policy).name if args.policy else "policy"
+    return f"{data} ({problems} problems), policy {policy}, N={n}"
+
+
+def _beam_minus_majority(bon_results, beam: dict[str, Any], args) -> dict[str, Any] | None:
+    """A beam/DVTS run's accuracy minus best-of-n majority@N on the problems both ran, paired
+    over problems (95% bootstrap interval); None when they share no problem."""
+    import numpy as np
+
+    from search.best_of_n import select
+
+    searched = beam.get("per_problem_hits")
+    if not searched:
+        return None
+    majority = {}
+    for result in bon_results:
+        index = select(result, "majority")
+        majority[result.problem_id] = float(index is not None and result.candidates[index].is_correct is True)
+    shared = [pid for pid in searched if pid in majority]
+    if not shared:
+        return None
+    delta = np.array([searched[pid] - majority[pid] for pid in shared])
+    rng = np.random.default_rng(args.seed + 2)
+    means = delta[rng.integers(0, len(delta), size=(args.bootstrap, len(delta)))].mean(axis=1)
+    low, high = np.quantile(means, [0.025, 0.975])
+    return {"mean": float(delta.mean()), "ci95": [float(low), float(high)], "problems": len(shared),
+            "per_problem": {pid: searched[pid] for pid in shared}}

@@ -20,7 +20,7 @@ from typing import Any, Sequence
 
 from prm.records import StepwiseSolution
 from search.auroc import distinct_step_labels, step_auroc
-from search.processbench import SUBSETS, processbench_report
+from search.processbench import SUBSETS, processbench_report, stratified_subset
 
 log = logging.getLogger("prm.eval")
 
@@ -31,6 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     bench.add_argument("--data", default="../shared/data/processbench", help="folder with <subset>.json")
     bench.add_argument("--subsets", nargs="+", default=list(SUBSETS), choices=SUBSETS)
     bench.add_argument("--threshold", type=float, default=None, help="fixed threshold (default: tune on gsm8k)")
+    bench.add_argument("--seed", type=int, default=0, help="seed of the stratified --limit sample")
     auroc = sub.add_parser("auroc", help="step-level AUROC against step labels")
     auroc.add_argument("--data", required=True, help="a step-labelled file (PRM800K, Math-Shepherd, TRL, ...)")
     auroc.add_argument("--format", default=None, help="reader name (default: detected from the first row)")
@@ -44,10 +45,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="count a step once per record that holds it (default: once per distinct prompt+prefix; "
         "PRM800K alternatives repeat their conversation's chosen prefix many times)",
     )
+    labels = sub.add_parser("labels", help="step labels against the synthetic task's exact step truth")
+    labels.add_argument("--labels", required=True, nargs="+", help="labelled solutions (prm label output)")
+    labels.add_argument("--problems", required=True, nargs="+", help="the synthetic problem files they answer")
+    truth = sub.add_parser("truth", help="scored synthetic samples against the exact step truth")
+    truth.add_argument("--results", required=True, nargs="+", help="prm search result files (bon.jsonl, beam.jsonl)")
+    truth.add_argument("--problems", required=True, nargs="+", help="the synthetic problem files they answer")
+    truth.add_argument("--keys", nargs="+", default=["prm:min"], help="solution score keys to judge")
+    for command in (labels, truth):
+        command.add_argument("--out", default=None, help="write the report as JSON here")
     for command in (bench, auroc):
         command.add_argument("--prm", required=True, help="reward-model folder (step head)")
         command.add_argument("--device", default="cpu")
-        command.add_argument("--limit", type=int, default=None, help="first N solutions per file")
+        command.add_argument("--limit", type=int, default=None,
+                             help="processbench: a seeded sample of N solutions per subset, stratified by "
+                                  "erroneous/correct; auroc: the first N solutions")
         command.add_argument("--batch-size", type=int, default=32, help="solutions per scorer call")
         command.add_argument("--out", default=None, help="write the report as JSON here")
 
@@ -55,9 +67,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from search import wiring
 
-    scorer, _ = wiring.load_scorers(args.prm, None, args.device)
     start = time.perf_counter()
-    report = _processbench(args, scorer) if args.what == "processbench" else _auroc(args, scorer)
+    if args.what in ("labels", "truth"):
+        report = _labels(args) if args.what == "labels" else _truth(args)
+    else:
+        scorer, _ = wiring.load_scorers(args.prm, None, args.device)
+        report = _processbench(args, scorer) if args.what == "processbench" else _auroc(args, scorer)
     report["seconds"] = time.perf_counter() - start
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
@@ -86,15 +101,26 @@ def _processbench(args: argparse.Namespace, scorer: Any) -> dict[str, Any]:
 
     if args.threshold is None and "gsm8k" not in args.subsets:
         raise SystemExit("prm eval processbench: tuning needs the gsm8k subset; add it or pass --threshold")
-    subsets = {}
+    subsets, sampled = {}, {}
     for name in args.subsets:
         path = Path(args.data) / f"{name}.json"
         if not path.is_file():
             raise SystemExit(f"prm eval processbench: {path} not found; point --data at the ProcessBench folder")
-        solutions = read_processbench(path)[: args.limit]
+        solutions = read_processbench(path)
+        chosen = stratified_subset([int(s.meta["label"]) for s in solutions], args.limit, args.seed)
+        if args.limit is not None:
+            log.info("%s: a seeded stratified sample of %d of %d solutions (erroneous and correct in the "
+                     "file's proportion)", name, len(chosen), len(solutions))
+        sampled[name] = {"solutions": len(chosen), "of": len(solutions)}
+        solutions = [solutions[i] for i in chosen]
         labels = [int(s.meta["label"]) for s in solutions]
         subsets[name] = (score_solutions(scorer, solutions, args.batch_size, name), labels)
     report = processbench_report(subsets, threshold=args.threshold)
+    report["sample"] = ({"kind": "all"} if args.limit is None else
+                        {"kind": "stratified", "seed": args.seed, "limit": args.limit, "subsets": sampled})
+    if args.limit is not None:
+        print(f"sample: seeded (seed {args.seed}) stratified {args.limit} per subset, erroneous and correct "
+              "in each file's proportion")
     source = f"tuned on {report['tuned_on']}" if report["tuned_on"] else "fixed"
     print(f"threshold {report['threshold']:.4f} ({source})")
     print(f"{'subset':<14} {'error acc':>9} {'correct acc':>11} {'F1':>6} {'n_err':>6} {'n_ok':>5}")
@@ -122,3 +148,53 @@ def _auroc(args: argparse.Namespace, scorer: Any) -> dict[str, Any]:
     print(f"step AUROC {value:.4f} over {steps} {counted} of {len(solutions)} solutions")
     return {"auroc": value, "steps": steps, "distinct_steps": not args.every_step,
             "solutions": len(solutions), "data": args.data}
+
+
+def _read_problems(paths: Sequence[str]) -> list:
+    from prm.data import read_problems
+
+    return [p for path in paths for p in read_problems(path)]
+
+
+def _labels(args: argparse.Namespace) -> dict[str, Any]:
+    from prm.data.io import iter_rows
+    from search.synthetic_eval import label_agreement
+
+    problems = _read_problems(args.problems)
+    solutions, ids = [], []
+    for path in args.labels:
+        for _, row in iter_rows(path):
+            solutions.append(StepwiseSolution.from_dict(row))
+            ids.append(row.get("problem_id"))
+    report = label_agreement(problems, solutions, ids)
+    report["data"] = list(args.labels)
+    if report["step_label_agreement"] is None:
+        print("no labelled solution of these problems")
+    else:
+        print(f"step labels vs exact truth over {report['solutions']} solutions ({report['labelled_steps']} steps): "
+              f"{100 * report['step_label_agreement']:.1f}% agree, first error right in "
+              f"{100 * report['first_error_accuracy']:.1f}%; truly good steps labelled good "
+              f"{_percent(report['good_steps_labelled_good'])}, truly bad labelled bad {_percent(report['bad_steps_labelled_bad'])}")
+    return report
+
+
+def _truth(args: argparse.Namespace) -> dict[str, Any]:
+    from search.candidates import read_jsonl
+    from search.synthetic_eval import truth_report
+
+    problems = _read_problems(args.problems)
+    report: dict[str, Any] = {}
+    for path in args.results:
+        one = truth_report(problems, read_jsonl(path), args.keys)
+        report[str(path)] = one
+        line = (f"{path}: {one['problems']} problems, oracle PRM {_percent(one['oracle_prm_accuracy'])}, "
+                f"{one['unverifiable_steps']} of {one['steps']} steps unverifiable")
+        if "step_auroc_vs_truth" in one:
+            line += (f"; step AUROC vs exact truth {one['step_auroc_vs_truth']:.3f} "
+                     f"(first errors only: {one['first_error_auroc_vs_truth']:.3f})")
+        print(line)
+    return report
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"

@@ -1,6 +1,6 @@
 """PNG plots of accuracy against k and against generated tokens (matplotlib, optional).
 
-Public: `plot_curves`.
+Public: `plot_curves`, `headline_methods`.
 
 Uses matplotlib's object API (`Figure` + the Agg canvas), so no global pyplot state is touched.
 matplotlib is imported when a plot is drawn; without it `plot_curves` raises ImportError naming
@@ -15,6 +15,38 @@ from typing import Sequence
 from search.curves import CurvePoint
 
 
+def headline_methods(
+    points: Sequence[CurvePoint], aggregation: str = "min", requested: Sequence[str] | None = None
+) -> list[str]:
+    """The rules a plot shows: by default pass@k, majority, weighted vote and best-of-n with the
+    chosen PRM aggregation, and the ORM (those present); `requested` names others ('all': every
+    rule)."""
+    present = list(dict.fromkeys(p.method for p in points))
+    if requested:
+        if list(requested) == ["all"]:
+            return present
+        unknown = [m for m in requested if m not in present]
+        if unknown:
+            raise ValueError(f"--plot-methods {' '.join(unknown)}: not among {', '.join(present)}")
+        return list(requested)
+    wanted = ["pass", "majority", f"weighted:prm:{aggregation}", f"rm:prm:{aggregation}", "rm:orm"]
+    return [m for m in wanted if m in present]
+
+
+_LABELS = {"pass": "pass@k (oracle)", "majority": "majority vote", "rm:orm": "ORM best-of-k"}
+
+
+def _label(method: str) -> str:
+    if method in _LABELS:
+        return _LABELS[method]
+    kind, _, key = method.partition(":")
+    if kind == "rm":
+        return f"PRM best-of-k ({key.split(':', 1)[1]})" if key.startswith("prm:") else f"best-of-k ({key})"
+    if kind == "weighted":
+        return f"weighted vote ({key.replace(':', ' ')})"
+    return method
+
+
 def plot_curves(
     points: Sequence[CurvePoint],
     path: str | Path,
@@ -27,7 +59,8 @@ def plot_curves(
 
     x: "k" (log2 axis) or "tokens" (log axis). extra_points: (label, tokens, accuracy in
     [0, 1]) single runs such as beam search, drawn as markers on the tokens plot.
-    Shaded bands (bands=True) span each curve's 5th-95th percentile over bootstrap draws.
+    Shaded bands (bands=True) span each point's 95% bootstrap interval over problems. Axes use
+    plain-number ticks at the measured k (or token) values.
     """
     if x not in ("k", "tokens"):
         raise ValueError(f"x must be 'k' or 'tokens', got {x!r}")
@@ -41,28 +74,38 @@ def plot_curves(
     figure = Figure(figsize=(9, 4.8))
     FigureCanvasAgg(figure)
     axes = figure.add_subplot(1, 1, 1)
-    colors = colormaps["tab20"].colors
+    colors = colormaps["tab10"].colors
     methods = list(dict.fromkeys(p.method for p in points))
     for index, method in enumerate(methods):
         series = sorted((p for p in points if p.method == method), key=lambda p: p.k)
         xs = [p.k if x == "k" else p.tokens for p in series]
         color = "black" if method == "pass" else colors[index % len(colors)]
         style = "--" if method == "pass" else "-"
-        axes.plot(xs, [100 * p.mean for p in series], style, color=color, marker="o", markersize=3, label=method)
+        axes.plot(xs, [100 * p.mean for p in series], style, color=color, marker="o", markersize=3,
+                  label=_label(method))
         if bands:
-            lows, highs = [100 * p.p5 for p in series], [100 * p.p95 for p in series]
-            axes.fill_between(xs, lows, highs, color=color, alpha=0.06)
+            lows, highs = [100 * p.ci_low for p in series], [100 * p.ci_high for p in series]
+            axes.fill_between(xs, lows, highs, color=color, alpha=0.12, linewidth=0)
     if x == "tokens":
         markers = "*^vDsP"
         for index, (label, tokens, accuracy) in enumerate(extra_points):
             axes.plot([tokens], [100 * accuracy], marker=markers[index % len(markers)], markersize=10,
                       linestyle="", color=colors[(len(methods) + 2 * index) % len(colors)], label=label)
     axes.set_xscale("log", base=2 if x == "k" else 10)
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLocator
+
+    ticks = sorted({p.k if x == "k" else p.tokens for p in points} | {t for _, t, _ in (extra_points if x == "tokens" else ())})
+    if x == "tokens" and len(ticks) > 8:
+        ticks = ticks[:: max(1, len(ticks) // 6)]
+    axes.xaxis.set_major_locator(FixedLocator(ticks))
+    axes.xaxis.set_minor_locator(NullLocator())
+    axes.xaxis.set_minor_formatter(NullFormatter())
+    axes.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:.0f}"))
     axes.set_xlabel("samples per problem (k)" if x == "k" else "generated tokens per problem")
     axes.set_ylabel("accuracy (%)")
     axes.set_title(title or f"accuracy vs {'k' if x == 'k' else 'generated tokens'}")
     axes.grid(True, alpha=0.3)
-    axes.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    axes.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     figure.tight_layout()
     path = Path(path)
     figure.savefig(path, dpi=120)

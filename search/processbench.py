@@ -1,7 +1,7 @@
 """ProcessBench metrics: first-error prediction, per-subset F1, threshold tuning.
 
 Public: `SUBSETS`, `SubsetScore`, `predict_first_error`, `subset_score`, `tune_threshold`,
-`processbench_report`.
+`processbench_report`, `stratified_subset`.
 
 A PRM predicts the first erroneous step as the first step whose score is under the threshold
 (-1 when none is). On a subset, `error_accuracy` is the share of erroneous solutions
@@ -30,6 +30,26 @@ class SubsetScore:
     f1: float
     num_error: int
     num_correct: int
+
+
+def stratified_subset(labels: Sequence[int], limit: int | None, seed: int = 0) -> list[int]:
+    """Indices of a seeded sample of `limit` solutions that keeps the file's share of erroneous
+    (label >= 0) and correct (label -1) cases, in file order (all indices for None or a limit at
+    least the file's size). The files list erroneous cases first, so the first N rows alone
+    would hold no correct case."""
+    if limit is None or limit >= len(labels):
+        return list(range(len(labels)))
+    if limit < 1:
+        raise ValueError(f"--limit must be >= 1, got {limit}")
+    erroneous = [i for i, label in enumerate(labels) if label >= 0]
+    correct = [i for i, label in enumerate(labels) if label < 0]
+    take_error = round(limit * len(erroneous) / len(labels))
+    take_error = min(max(take_error, 1 if erroneous else 0), len(erroneous), limit)
+    take_correct = min(limit - take_error, len(correct))
+    rng = np.random.default_rng(seed)
+    chosen = list(rng.choice(erroneous, take_error, replace=False)) if take_error else []
+    chosen += list(rng.choice(correct, take_correct, replace=False)) if take_correct else []
+    return sorted(int(i) for i in chosen)
 
 
 def predict_first_error(step_scores: Sequence[float], threshold: float) -> int:

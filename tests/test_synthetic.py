@@ -162,7 +162,18 @@ CORRECT = ["3 + 4 = 7.", "7 - 2 = 5.", "5 * 3 = 15.", "The answer is 15."]
         (["The answer is 7."], [False]),
         # Claims with "=" that cannot be verified are errors.
         (["(3 + 4) = 7."], [False]),
-        (["x = 7."], [False]),
+        # A named quantity states a value: right when the correct computation reaches it next.
+        (["x = 7."], [True]),
+        (["total = 9."], [False]),
+        (["apples = 3 + 4 = 7.", "7 - 2 = 5.", "5 \\times 3 = 15.", "The answer is 15."], [True, True, True, True]),
+        (["apples = 3 + 4 = 8."], [False]),
+        # LaTeX operators and math delimiters.
+        (["\\(3 + 4 = 7\\)", "7 - 2 = 5", "5 \\cdot 3 = 15", "\\boxed{15}"], [True, True, True, True]),
+        # A computation in words is judged in its own step, not one step late.
+        (["Ann gets 4 more, so she has 8.", "8 - 2 = 6."], [False, False]),
+        (["Ann gets 4 more, so she has 7.", "She gives away 2 and has 5 left.", "5 * 3 = 15."], [True, True, True]),
+        # "has 3 more" names an operand, not a value.
+        (["Ann has 3 apples and gets 4 more.", "3 + 4 = 7."], [True, True]),
         (["3 + 4 = 7 = 7."], [False]),
         (["3 + = 7."], [False]),
         (["3 + 4 = seven."], [False]),
@@ -180,6 +191,15 @@ CORRECT = ["3 + 4 = 7.", "7 - 2 = 5.", "5 * 3 = 15.", "The answer is 15."]
 def test_step_truth_table(steps, expected):
     assert step_truth(THREE, steps) == expected
     assert first_error(THREE, steps) == (expected.index(False) if False in expected else -1)
+
+
+def test_thousands_separators():
+    big = Problem(id="big", question="q", answer="1100",
+                  meta={"start_value": 1000, "operations": [["+", 100]], "values": [1000, 1100]})
+    assert step_truth(big, ["1,000 + 100 = 1,100.", "The answer is 1,100."]) == [True, True]
+    assert step_truth(big, ["1,000 + 100 = 1,101."]) == [False]
+    # "1,10" is not a thousands group: the number is 1, then 10.
+    assert step_truth(big, ["1,10 + 100 = 110"]) == [False]
 
 
 def test_answer_statement_forms_one_step():

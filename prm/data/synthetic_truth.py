@@ -1,18 +1,26 @@
 """The exact step checker of the synthetic arithmetic task (`prm.data.synthetic`).
 
 Public: `step_truth`, `first_error` (both re-exported by `prm.data.synthetic`),
-`problem_facts`, `apply_operation`.
+`unverifiable_steps`, `problem_facts`, `apply_operation`.
 
 `step_truth(problem, steps)` judges any solution's steps, model-written ones included. The text
 is untrusted: it is read by one linear tokenizing regex with bounded repetitions and a
 hand-written scanner; nothing is evaluated as code. The rules, exactly:
 
-* A **claim** is a run of numbers, operators (`+ - * / × · ÷ −`, and `x` between two numbers)
-  and `=` signs, with whitespace or `$` between them; any other character ends the run. An
-  operator that opens a run and does not touch the number after it (a `- ` bullet) is dropped;
-  one that touches it (`-3`) is a sign. Runs without `=` or without a number claim nothing.
+* A **claim** is a run of numbers (thousands separators allowed: `1,100`), operators
+  (`+ - * / × · ÷ −`, LaTeX `\\times \\cdot \\div`, and `x` between two numbers) and `=` signs,
+  with whitespace, `$` or LaTeX math delimiters (`\\( \\) \\[ \\]`) between them; any other
+  character ends the run. An operator that opens a run and does not touch the number after it
+  (a `- ` bullet) is dropped; one that touches it (`-3`) is a sign. Runs without `=` or without
+  a number claim nothing.
+* A **named quantity**: a run that opens with `=` right after a word (`apples = 3 + 4 = 7`) has
+  that `=` dropped and is judged as the rest; `apples = 7` alone is a value statement.
+* A **value statement** is `NAME = N` or `has N` / `have N` / `had N` (not followed by `more`,
+  `fewer`, `less`, `times` or `groups`, which name an operand). It is correct when N is the
+  current value, or the value after the problem's next 1..k operations (a computation done in
+  words, which then moves the current value past them); any other N is an error in that step.
 * A run with `=` must read `E = N`: E is a number followed by 1 to 8 (operator, number) pairs
-  and N one number. Anything else with `=` (`(3 + 4) = 7`, `x = 7`, `3 + 4 = 7 = 7`) cannot be
+  and N one number. Anything else with `=` (`(3 + 4) = 7`, `3 + 4 = 7 = 7`) cannot be
   verified and counts as an **error**, so an unverified claim is never called correct.
 * `E = N` is correct when (a) N equals E under the usual precedence, exactly (fractions, no
   rounding; division by zero is wrong) and (b) it performs the problem's next operations from
@@ -42,17 +50,21 @@ _MAX_CHAIN = 8  # operators in one claim
 
 # One alternative per token kind, each with bounded repetition: linear in the text length.
 _TOKEN = re.compile(
-    r"(?P<num>[0-9]{1,200}(?:\.[0-9]{1,30})?)"
-    r"|(?P<op>[-+*/×·÷−])"
+    r"(?P<num>[0-9]{1,3}(?:,[0-9]{3}){1,60}(?:\.[0-9]{1,30})?(?![0-9])|[0-9]{1,200}(?:\.[0-9]{1,30})?)"
+    r"|(?P<op>[-+*/×·÷−]|\\times(?![a-zA-Z])|\\cdot(?![a-zA-Z])|\\div(?![a-zA-Z]))"
     r"|(?P<eq>=)"
     r"|(?P<word>[^\W\d_]{1,40})"
-    r"|(?P<space>[ \t\r\n$]{1,64})"
+    r"|(?P<space>(?:[ \t\r\n$]|\\[()\[\]]){1,64})"
     r"|(?P<other>.)",
     re.DOTALL,
 )
+# Words that state the current value ("so Ann has 8"), and words after the number that make it
+# an operand instead ("has 3 more").
+_VALUE_WORDS = frozenset({"has", "have", "had"})
+_OPERAND_WORDS = frozenset({"more", "fewer", "less", "times", "groups"})
 _OPERATOR = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv}
 _OP_CANONICAL = {"+": "+", "-": "-", "−": "-", "*": "*", "×": "*", "·": "*", "x": "*", "X": "*",
-                 "/": "/", "÷": "/"}
+                 "/": "/", "÷": "/", "\\times": "*", "\\cdot": "*", "\\div": "/"}
 
 
 def apply_operation(left: Fraction, op: str, right: Fraction) -> Fraction:
@@ -80,6 +92,12 @@ def step_truth(problem: Problem, steps: Sequence[str]) -> list[bool]:
         for kind, payload in _claims(step):
             if kind == "answer":
                 good = good and payload == answer
+            elif kind == "value":
+                reached = _reached(value, operations[done:], payload)
+                if reached is None:
+                    good = False
+                else:
+                    value, done = payload, done + reached
             elif kind == "malformed":
                 good = False
             else:
@@ -103,6 +121,12 @@ def first_error(problem: Problem, steps: Sequence[str]) -> int:
     return truth.index(False) if False in truth else -1
 
 
+def unverifiable_steps(steps: Sequence[str]) -> int:
+    """How many steps hold a claim the checker cannot verify (judged an error by rule, not by
+    arithmetic): what the checker cannot judge on a policy's own text."""
+    return sum(any(kind == "malformed" for kind, _ in _claims(step)) for step in steps)
+
+
 def problem_facts(problem: Problem) -> tuple[Fraction, list[tuple[str, Fraction]], Fraction]:
     meta = problem.meta
     try:
@@ -115,6 +139,21 @@ def problem_facts(problem: Problem) -> tuple[Fraction, list[tuple[str, Fraction]
             "step truth needs a Problem from prm.data.synthetic.make_problems"
         ) from None
     return start_value, operations, answer
+
+
+def _reached(value: Fraction, remaining: Sequence[tuple[str, Fraction]], stated: Fraction) -> int | None:
+    """How many of the remaining operations a stated value has performed (0: the current
+    value), or None when the correct computation does not reach it next."""
+    if stated == value:
+        return 0
+    for count, (op, operand) in enumerate(remaining, start=1):
+        try:
+            value = apply_operation(value, op, operand)
+        except ZeroDivisionError:
+            return None
+        if stated == value:
+            return count
+    return None
 
 
 def _equation_right(numbers: list[Fraction], ops: list[str], result: Fraction) -> bool:
@@ -151,17 +190,26 @@ def _claims(step: str):
     tokens = [(m.lastgroup, m.group(), m.start(), m.end()) for m in _TOKEN.finditer(step)]
     tokens = [t for t in tokens if t[0] != "space"] + [("end", "", len(step), len(step))]
     run: list[tuple] = []
+    before_run: tuple | None = None  # the token just before the current run
     for index, token in enumerate(tokens):
         kind, text = token[0], token[1]
         if kind == "word" and text in ("x", "X") and run and run[-1][0] == "num":
             token = ("op", text, token[2], token[3])  # "3 x 4": x between numbers multiplies
             kind = "op"
         if kind in ("num", "op", "eq"):
+            if not run:
+                before_run = tokens[index - 1] if index > 0 else None
             run.append(token)
             continue
         if run:
-            yield from _judge_run(run)
+            yield from _judge_run(run, named=before_run is not None and before_run[0] == "word")
             run = []
+        if kind == "word" and text.lower() in _VALUE_WORDS:
+            found = _signed_number(tokens, index + 1)
+            if found is not None:
+                after = tokens[found[1]] if found[1] < len(tokens) else ("end", "")
+                if not (after[0] == "word" and after[1].lower() in _OPERAND_WORDS):
+                    yield ("value", found[0])
         if kind == "word" and text.lower() == "answer":
             number = _answer_after(tokens, index + 1)
             if number is not None:
@@ -190,16 +238,23 @@ def _signed_number(tokens: Sequence[tuple], index: int) -> tuple[Fraction, int] 
         return None
     kind, text, _, end = tokens[index][:4]
     if kind == "num":
-        return Fraction(text), index + 1
+        return Fraction(text.replace(",", "")), index + 1
     if kind == "op" and text in "-−+" and index + 1 < len(tokens):
         after = tokens[index + 1]
         if after[0] == "num" and after[2] == end:
-            value = Fraction(after[1])
+            value = Fraction(after[1].replace(",", ""))
             return (-value if text != "+" else value), index + 2
     return None
 
 
-def _judge_run(run: list[tuple]):
+def _judge_run(run: list[tuple], named: bool = False):
+    if named and run[0][0] == "eq":
+        # "apples = 3 + 4 = 7": the name's "=" is dropped; "apples = 7" states a value.
+        run = run[1:]
+        found = _signed_number(run, 0)
+        if found is not None and found[1] == len(run):
+            yield ("value", found[0])
+            return
     # Leading operators that do not touch a number are bullets or dashes, not signs.
     start = 0
     while start < len(run) and run[start][0] == "op" and _signed_number(run, start) is None:

@@ -59,7 +59,9 @@ class TrainConfig:
     """One training run. Defaults run on a CPU.
 
     extra_args: any other `transformers.TrainingArguments` field by name (an unknown name
-    raises when training starts). device: "cpu" (default) or "auto" (what accelerate finds).
+    raises when training starts). train_top_layers: train only the heads, the backbone's top K
+    decoder layers and its final norm (None: every weight); the frozen lower layers then run
+    without autograd, so a step costs their forward pass only. device: "cpu" (default) or "auto" (what accelerate finds).
     """
 
     output_dir: str
@@ -88,6 +90,7 @@ class TrainConfig:
     bf16: bool = False
     gradient_checkpointing: bool = False
     head_dropout: float = 0.0
+    train_top_layers: int | None = None
     show_progress: bool = False
     extra_args: Mapping[str, Any] = field(default_factory=dict)
 
@@ -107,6 +110,11 @@ class TrainConfig:
         if self.epochs <= 0 and self.max_steps <= 0:
             raise ValueError("TrainConfig needs epochs > 0 or max_steps > 0")
         object.__setattr__(self, "report_to", tuple(self.report_to))
+        if self.train_top_layers is not None:
+            if not isinstance(self.train_top_layers, int) or self.train_top_layers < 1:
+                raise ValueError(f"TrainConfig.train_top_layers must be an int >= 1 or None, got {self.train_top_layers!r}")
+            if self.lora is not None:
+                raise ValueError("TrainConfig.train_top_layers and lora are two ways to train part of the model; pick one")
 
     def training_arguments(self, has_eval: bool) -> TrainingArguments:
         """The TrainingArguments this config stands for (extra_args win)."""
@@ -219,6 +227,33 @@ def _apply_lora(model: RewardModel, options: LoraOptions) -> None:
     model.backbone = get_peft_model(model.backbone, lora)
 
 
+def decoder_layers(backbone: nn.Module) -> nn.ModuleList:
+    """The backbone's stack of decoder layers: its longest `nn.ModuleList`."""
+    stacks = [m for m in backbone.modules() if isinstance(m, nn.ModuleList)]
+    if not stacks:
+        raise ValueError(f"{type(backbone).__name__} has no stack of layers (nn.ModuleList) to train the top of")
+    return max(stacks, key=len)
+
+
+def freeze_lower_layers(model: RewardModel, top: int) -> int:
+    """Freeze every backbone weight except the top `top` decoder layers and what follows them
+    (the final norm); the heads stay trainable. Returns the number of trainable parameters."""
+    layers = decoder_layers(model.backbone)
+    if top > len(layers):
+        raise ValueError(f"train_top_layers={top}, but the backbone has {len(layers)} layers")
+    trainable = {id(p) for layer in layers[len(layers) - top :] for p in layer.parameters()}
+    in_stack = {id(p) for p in layers.parameters()}
+    for parameter in model.backbone.parameters():
+        # Embeddings and lower layers freeze; weights outside the stack that are not embeddings
+        # (the final norm) stay trainable, as they act on the top layers' output.
+        parameter.requires_grad = id(parameter) in trainable
+    embeddings = {id(p) for p in model.backbone.get_input_embeddings().parameters()}
+    for name, parameter in model.backbone.named_parameters():
+        if id(parameter) not in in_stack and id(parameter) not in embeddings:
+            parameter.requires_grad = True
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
 class _KeepRewardConfig(TrainerCallback):
     """Write reward_config.json and backbone_config.json into every Trainer checkpoint, so that
     `RewardModel.from_pretrained("out/checkpoint-N")` reads it."""
@@ -267,6 +302,8 @@ def train(
         )
     if config.lora is not None:
         _apply_lora(reward_model, config.lora)
+    if config.train_top_layers is not None:
+        freeze_lower_layers(reward_model, config.train_top_layers)
     trainer = RewardTrainer(
         model=reward_model,
         args=config.training_arguments(has_eval=eval_set is not None),

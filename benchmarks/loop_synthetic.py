@@ -1,0 +1,187 @@
+"""The choices and the headline report of `benchmarks/loop_synthetic.sh`.
+
+    python benchmarks/loop_synthetic.py choose-label OUT
+    python benchmarks/loop_synthetic.py choose-recipe OUT RECIPE...
+    python benchmarks/loop_synthetic.py choose-final OUT EPOCH1_CHECKPOINT
+    python benchmarks/loop_synthetic.py report OUT AGGREGATION
+
+Every choice reads validation outputs only (the test set is read by `report`, after every
+choice is written down). Reads the JSON the toolkit's commands wrote; imports no CLI module.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+AGGREGATIONS = ("min", "prod", "last", "mean")
+
+
+def _load(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+def _write(path: Path, payload: dict) -> None:
+    path.write_text(json.dumps(payload, indent=2) + "\n")
+    print(f"{path}: {json.dumps({k: v for k, v in payload.items() if not isinstance(v, dict)})}")
+
+
+def choose_label(out: Path) -> None:
+    """Better step agreement with the exact truth on validation; ties go to the cheaper."""
+    options = {}
+    for method in ("binary_search", "math_shepherd"):
+        quality = _load(out / "valcmp" / f"{method}.quality.json")
+        seconds = float((out / "times" / f"valcmp_{method}").read_text()) if (out / "times" / f"valcmp_{method}").exists() else None
+        options[method] = {"step_label_agreement": quality["step_label_agreement"],
+                           "first_error_accuracy": quality["first_error_accuracy"], "seconds": seconds}
+    best = max(options, key=lambda m: (round(options[m]["step_label_agreement"], 3),
+                                       -(options[m]["seconds"] or 0.0)))
+    _write(out / "valcmp" / "choice.json", {"method": best, "options": options,
+                                            "rule": "higher step agreement (3 decimals), then fewer seconds"})
+
+
+def _val_scores(summary: dict) -> dict:
+    bon = summary["methods"]["bon"]
+    n = bon["n"]
+    points = {(p["method"], p["k"]): p["mean"] for p in summary["curves"]}
+    within = bon["within_problem_auroc"]
+    return {
+        agg: {"rm_at_n": points[(f"rm:prm:{agg}", n)], "weighted_at_n": points[(f"weighted:prm:{agg}", n)],
+              "within_problem_auroc": within.get(f"prm:{agg}")}
+        for agg in AGGREGATIONS
+    } | {"orm": {"rm_at_n": points[("rm:orm", n)], "within_problem_auroc": within.get("orm")},
+         "majority_at_n": points[("majority", n)]}
+
+
+def choose_recipe(out: Path, recipes: list[str]) -> None:
+    """The recipe whose PRM (best aggregation) ranks validation samples best within problems."""
+    options = {}
+    for recipe in recipes:
+        scores = _val_scores(_load(out / f"recipe_{recipe}" / "val" / "summary.json"))
+        best_within = max(scores[a]["within_problem_auroc"] or 0.0 for a in AGGREGATIONS)
+        times = {part: float((out / "times" / f"recipe_{recipe}_{part}").read_text())
+                 for part in ("train", "score") if (out / "times" / f"recipe_{recipe}_{part}").exists()}
+        options[recipe] = {"best_within_problem_auroc": best_within, "seconds": times, "validation": scores}
+    best = max(options, key=lambda r: options[r]["best_within_problem_auroc"])
+    _write(out / "recipe_choice.json", {"recipe": best, "options": options,
+                                        "rule": "highest within-problem AUROC of the PRM (best aggregation) on validation"})
+
+
+def choose_final(out: Path, epoch1: str) -> None:
+    """Epoch and aggregation by validation best-of-N accuracy (ties: within-problem AUROC)."""
+    candidates = []
+    for pick, model in (("epoch1", epoch1), ("epoch2", str(out / "rm"))):
+        scores = _val_scores(_load(out / f"val_{pick}" / "summary.json"))
+        for agg in AGGREGATIONS:
+            candidates.append(((scores[agg]["rm_at_n"], scores[agg]["within_problem_auroc"] or 0.0),
+                               {"pick": pick, "model": model, "aggregation": agg, **scores[agg]}))
+    score, best = max(candidates, key=lambda c: c[0])
+    _write(out / "final_choice.json", {**best, "majority_at_n_validation":
+                                       _val_scores(_load(out / "val_epoch2" / "summary.json"))["majority_at_n"],
+                                       "options": [c[1] for c in candidates],
+                                       "rule": "highest validation PRM best-of-N, then within-problem AUROC"})
+
+
+def _paired(a: np.ndarray, b: np.ndarray, seed: int = 0, draws: int = 10_000) -> dict:
+    delta = a - b
+    rng = np.random.default_rng(seed)
+    means = delta[rng.integers(0, len(delta), size=(draws, len(delta)))].mean(axis=1)
+    low, high = np.quantile(means, [0.025, 0.975])
+    return {"mean": round(100 * float(delta.mean()), 2), "ci95": [round(100 * float(low), 2), round(100 * float(high), 2)]}
+
+
+def report(out: Path, aggregation: str) -> None:
+    summary = _load(out / "report" / "summary.json")
+    per_problem = _load(out / "report" / "per_problem.json")
+    truth = _load(out / "test_truth.json")
+    bon = summary["methods"]["bon"]
+    n = bon["n"]
+    hits = {key: np.array(values) for key, values in per_problem["hits"].items()}
+    key = f"prm:{aggregation}"
+    rules = {"majority": "majority", "weighted_prm": f"weighted:{key}", "prm_best_of_n": f"rm:{key}",
+             "orm_best_of_n": "rm:orm", "pass_at_n": "pass"}
+    accuracy = {name: round(100 * float(hits[f"{rule}@{n}"].mean()), 2) for name, rule in rules.items()}
+    beam_name = next(name for name in summary["methods"] if name != "bon")
+    beam = summary["methods"][beam_name]
+    accuracy["beam"] = round(100 * beam["accuracy"][key], 2)
+    bon_truth = truth[str(out / "test" / "bon.jsonl")]
+    accuracy["oracle_prm"] = round(100 * bon_truth["oracle_prm_accuracy"], 2)
+    majority = hits[f"majority@{n}"]
+    ids = per_problem["problem_ids"]
+    beam_hits = per_problem.get(f"{beam_name}@beam", {})
+    beam_array = np.array([beam_hits[i] for i in ids]) if beam_hits else None
+    # Compute-matched: the best-of-k whose generated tokens are closest to beam's.
+    tokens_per_sample = bon["generated_tokens_per_problem"] / n
+    ks = sorted({int(k.rsplit("@", 1)[1]) for k in hits})
+    matched_k = min(ks, key=lambda k: abs(k * tokens_per_sample - beam["generated_tokens_per_problem"]))
+    label_quality = _load(out / "label_quality.json")
+    times = {p.name: int(p.read_text()) for p in sorted((out / "times").iterdir())}
+    headline = {
+        "test_problems": summary["problems"],
+        "n": n,
+        "aggregation": aggregation,
+        "accuracy": accuracy,
+        "prm_minus_majority": _paired(hits[f"rm:{key}@{n}"], majority),
+        "orm_minus_majority": _paired(hits[f"rm:orm@{n}"], majority),
+        "weighted_prm_minus_majority": _paired(hits[f"weighted:{key}@{n}"], majority),
+        "prm_minus_orm": _paired(hits[f"rm:{key}@{n}"], hits[f"rm:orm@{n}"]),
+        "beam_minus_majority": _paired(beam_array, majority) if beam_array is not None else None,
+        "beam_vs_compute_matched_best_of_k": {
+            "beam": beam_name, "k": matched_k,
+            "beam_generated_tokens_per_problem": round(beam["generated_tokens_per_problem"], 1),
+            "best_of_k_generated_tokens_per_problem": round(matched_k * tokens_per_sample, 1),
+            "beam_minus_prm_best_of_k": _paired(beam_array, hits[f"rm:{key}@{matched_k}"]) if beam_array is not None else None,
+            "beam_minus_majority_at_k": _paired(beam_array, hits[f"majority@{matched_k}"]) if beam_array is not None else None,
+        },
+        "compute_per_problem": {
+            "best_of_n_generated_tokens": round(bon["generated_tokens_per_problem"], 1),
+            "best_of_n_scorer_tokens": round(bon["scorer_tokens_per_problem"], 1),
+            "beam_generated_tokens": round(beam["generated_tokens_per_problem"], 1),
+            "beam_scorer_tokens": round(beam["scorer_tokens_per_problem"], 1),
+        },
+        "step_auroc_vs_truth": bon_truth.get("step_auroc_vs_truth"),
+        "first_error_step_auroc_vs_truth": bon_truth.get("first_error_auroc_vs_truth"),
+        "within_problem_auroc": {k: bon["within_problem_auroc"].get(k) for k in (key, "orm")},
+        "within_problem_auroc_problems": bon["within_problem_auroc"].get("problems"),
+        "pooled_auroc": {k: bon["verifier_auroc"].get(k) for k in (key, "orm")},
+        "mc_label_agreement": label_quality["step_label_agreement"],
+        "mc_first_error_accuracy": label_quality["first_error_accuracy"],
+        "labelled_solutions": label_quality["solutions"],
+        "labelled_steps": label_quality["labelled_steps"],
+        "checker_unverifiable_steps": {"steps": bon_truth["steps"], "unverifiable": bon_truth["unverifiable_steps"]},
+        "choices": {
+            "label_method": _load(out / "valcmp" / "choice.json")["method"],
+            "recipe": _load(out / "recipe_choice.json")["recipe"],
+            "final": {k: v for k, v in _load(out / "final_choice.json").items() if k != "options"},
+        },
+        "stage_seconds": times,
+        "units": "accuracy and differences in points (percent); ci95: paired bootstrap over problems, 10,000 resamples",
+    }
+    (out / "loop_synthetic.json").write_text(json.dumps(headline, indent=2) + "\n")
+    print(json.dumps(headline, indent=2))
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) < 2:
+        print(__doc__, file=sys.stderr)
+        return 2
+    command, out = argv[0], Path(argv[1])
+    if command == "choose-label":
+        choose_label(out)
+    elif command == "choose-recipe":
+        choose_recipe(out, argv[2:])
+    elif command == "choose-final":
+        choose_final(out, argv[2])
+    elif command == "report":
+        report(out, argv[2])
+    else:
+        print(f"unknown command {command!r}\n{__doc__}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,132 @@
+"""Judging labels and verifiers against the synthetic task's exact step truth.
+
+Public: `label_agreement`, `truth_report`.
+
+`label_agreement(problems, solutions)`: how close step labels (Monte Carlo or any other) came to
+`prm.data.synthetic.step_truth`: agreement over labelled steps, first error right, and the
+rollout tokens spent. `truth_report(problems, results, keys)`: on scored samples, the PRM's step
+AUROC against the exact truth, the oracle PRM (best-of-n picked by the exact truth), how many
+steps the checker could not verify (claims it refuses as malformed), and which kinds of wrong
+step the PRM scores highest (the errors it misses).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from prm.data.synthetic_truth import step_truth, unverifiable_steps
+from prm.records import Problem, StepwiseSolution
+from search.auroc import auroc
+from search.candidates import ProblemCandidates, candidate_score
+
+
+def _by_id(problems: Sequence[Problem]) -> dict[str, Problem]:
+    return {p.id: p for p in problems}
+
+
+def label_agreement(problems: Sequence[Problem], solutions: Sequence[StepwiseSolution],
+                    problem_ids: Sequence[str | None]) -> dict[str, Any]:
+    """Step labels (>= 0.5 is good) against the exact truth, over solutions with any label.
+
+    problem_ids: per solution, the id of the problem it answers (rows without one are skipped).
+    """
+    by_id = _by_id(problems)
+    agree = steps = first_right = counted = good_true = good_labelled = bad_true = bad_caught = 0
+    for solution, pid in zip(solutions, problem_ids):
+        problem = by_id.get(pid) if pid is not None else None
+        if problem is None or not solution.labels or all(v is None for v in solution.labels):
+            continue
+        truth = step_truth(problem, solution.steps)
+        for t, v in zip(truth, solution.labels):
+            if v is None:
+                continue
+            steps += 1
+            agree += t == (v >= 0.5)
+            good_true += t
+            good_labelled += t and v >= 0.5
+            bad_true += not t
+            bad_caught += (not t) and v < 0.5
+        truth_first = next((i for i, t in enumerate(truth) if not t), -1)
+        first_right += truth_first == solution.first_error_index()
+        counted += 1
+    return {
+        "solutions": counted,
+        "labelled_steps": steps,
+        "step_label_agreement": agree / steps if steps else None,
+        "first_error_accuracy": first_right / counted if counted else None,
+        "good_steps_labelled_good": good_labelled / good_true if good_true else None,
+        "bad_steps_labelled_bad": bad_caught / bad_true if bad_true else None,
+    }
+
+
+def truth_report(problems: Sequence[Problem], results: Sequence[ProblemCandidates],
+                 keys: Sequence[str] = ("prm:min",)) -> dict[str, Any]:
+    """Exact-truth figures for scored best-of-n (or beam) samples of synthetic problems."""
+    by_id = _by_id(problems)
+    step_scores, step_good, kinds = [], [], []
+    oracle_hits = judged = unverifiable = total_steps = 0
+    missing = 0
+    for result in results:
+        problem = by_id.get(result.problem_id)
+        if problem is None:
+            missing += 1
+            continue
+        judged += 1
+        best = None
+        for candidate in result.candidates:
+            truth = step_truth(problem, list(candidate.steps))
+            total_steps += len(truth)
+            unverifiable += unverifiable_steps(list(candidate.steps))
+            rank = (all(truth), candidate.finished)
+            if best is None or rank > best[0]:
+                best = (rank, candidate)
+            if candidate.step_scores is not None:
+                first = next((i for i, t in enumerate(truth) if not t), len(truth))
+                for index, (score, good) in enumerate(zip(candidate.step_scores, truth)):
+                    step_scores.append(score)
+                    step_good.append(good)
+                    # Only the first wrong step is a fresh error; later ones inherit it.
+                    kinds.append("good" if good else ("first_error" if index == first else "after_error"))
+        oracle_hits += bool(best and best[1].is_correct)
+    report: dict[str, Any] = {
+        "problems": judged,
+        "problems_not_in_problem_file": missing,
+        "oracle_prm_accuracy": oracle_hits / judged if judged else None,
+        "steps": total_steps,
+        "unverifiable_steps": unverifiable,
+        "unverifiable_fraction": unverifiable / total_steps if total_steps else None,
+    }
+    if step_scores and 0 < sum(step_good) < len(step_good):
+        scores = np.asarray(step_scores, dtype=float)
+        good = np.asarray(step_good)
+        kind = np.asarray(kinds)
+        report["step_auroc_vs_truth"] = auroc(scores, good)
+        first = kind != "after_error"
+        report["first_error_auroc_vs_truth"] = auroc(scores[first], good[first])
+        report["truth_steps"] = {"good": int(good.sum()), "bad": int((~good).sum())}
+        report["mean_step_score"] = {k: float(scores[kind == k].mean()) for k in ("good", "first_error", "after_error")
+                                     if (kind == k).any()}
+    report["solution_keys"] = {}
+    for key in keys:
+        try:
+            report["solution_keys"][key] = _solution_auroc(results, by_id, key)
+        except ValueError as error:
+            report["solution_keys"][key] = {"error": str(error)}
+    return report
+
+
+def _solution_auroc(results: Sequence[ProblemCandidates], by_id: Mapping[str, Problem], key: str) -> dict[str, Any]:
+    """AUROC of solution scores against 'every step truly right' (pooled)."""
+    scores, good = [], []
+    for result in results:
+        problem = by_id.get(result.problem_id)
+        if problem is None:
+            continue
+        for candidate in result.candidates:
+            scores.append(candidate_score(candidate, key))
+            good.append(all(step_truth(problem, list(candidate.steps))))
+    if not scores or all(good) or not any(good):
+        return {"auroc_vs_all_steps_right": None}
+    return {"auroc_vs_all_steps_right": auroc(scores, good)}
