@@ -56,6 +56,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sizes.add_argument("--gsm8k-problems", type=int, default=4, help="GSM8K test problems for a best-of-n look (0: skip)")
     sizes.add_argument("--rm-epochs", type=float, default=2.0)
     sizes.add_argument("--rm-lr", type=float, default=5e-5)
+    sizes.add_argument("--rm-top-layers", type=int, default=None,
+                       help="train the reward model's heads and top K layers only (default: every weight)")
+    sizes.add_argument("--aggregation", default="min", choices=("min", "prod", "last", "mean"),
+                       help="how PRM step scores make a solution score (best-of-n, weighted vote, beam)")
     sizes.add_argument("--search-problems", type=int, default=16, help="held-out problems to rerank and search")
     sizes.add_argument("--n", type=int, default=8, help="best-of-n samples; beam candidates per step")
     sizes.add_argument("--beam-width", type=int, default=2)
@@ -81,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
     _stage(report, "label", _label, args, out)
     _stage(report, "train", _train, args, out)
     _stage(report, "search", _search, args, out)
+    _stage(report, "greedy", _greedy, args, out)
     report["gsm8k"] = _gsm8k(args, out)
     report["label_quality"] = _label_quality(out, problems["label"])
     report["oracle"] = _oracle(out / "search" / "bon.jsonl", problems["search"])
@@ -154,21 +159,32 @@ def _label(args, out: Path) -> list[str]:
 
 
 def _train(args, out: Path) -> list[str]:
-    return ["train", "--data", str(out / "labels.jsonl"), "--format", "trl_stepwise", "--model", str(out / "policy"),
+    argv = ["train", "--data", str(out / "labels.jsonl"), "--format", "trl_stepwise", "--model", str(out / "policy"),
             "--objective", "joint", "--epochs", str(args.rm_epochs), "--lr", str(args.rm_lr), "--batch-size", "8",
             "--max-length", "256", "--save-steps", "100000", "--seed", str(args.seed), "--out", str(out / "rm")]
+    if args.rm_top_layers:
+        argv += ["--train-top-layers", str(args.rm_top_layers)]
+    return argv
 
 
 def _search(args, out: Path) -> list[str]:
     return ["search", "--data", str(out / "problems_search.jsonl"), "--policy", str(out / "policy"),
             "--prm", str(out / "rm"), "--orm", str(out / "rm"), "--method", "bon", "beam",
-            "--n", str(args.n), "--beam-width", str(args.beam_width), "--aggregation", "min",
+            "--n", str(args.n), "--beam-width", str(args.beam_width), "--aggregation", args.aggregation,
             "--max-new-tokens", str(args.max_new_tokens), "--max-step-tokens", str(args.max_new_tokens),
             "--max-steps", str(args.max_ops + 2), "--prompt-template", DEMO_TEMPLATE, "--no-chat-template",
             "--seed", str(args.seed), "--out", str(out / "search")]
 
 
-_STAGE_NUMBER = {"label": 2, "train": 3, "search": 4}
+def _greedy(args, out: Path) -> list[str]:
+    """The policy's own greedy answer on the search problems (one sample at temperature 0)."""
+    return ["search", "--data", str(out / "problems_search.jsonl"), "--policy", str(out / "policy"),
+            "--method", "bon", "--n", "1", "--temperature", "0", "--max-new-tokens", str(args.max_new_tokens),
+            "--prompt-template", DEMO_TEMPLATE, "--no-chat-template", "--seed", str(args.seed), "--no-plot",
+            "--out", str(out / "greedy")]
+
+
+_STAGE_NUMBER = {"label": 2, "train": 3, "search": 4, "greedy": 4}
 
 
 def _stage(report, name, build_argv, args, out: Path) -> None:
@@ -250,28 +266,47 @@ def _oracle(path: Path, problems) -> dict[str, Any]:
 
 
 def _table(report: dict[str, Any]) -> str:
-    summary = json.loads((Path(report["out"]) / "search" / "summary.json").read_text())["methods"]
-    bon, beam = summary["bon"], summary.get("beam", {})
-    accuracy = bon["accuracy_at_n"]
-    warm = report["stages"]["warmup"]
+    summary = json.loads((Path(report["out"]) / "search" / "summary.json").read_text())
+    greedy = json.loads((Path(report["out"]) / "greedy" / "summary.json").read_text())["methods"]["bon"]
+    methods = summary["methods"]
+    bon, beam = methods["bon"], methods.get("beam", {})
+    n = bon["n"]
+    aggregation = report["options"]["aggregation"]
+    points = {(p["method"], p["k"]): p for p in summary["curves"]}
+    differences = {d["method"]: d for d in summary.get("differences", []) if d["k"] == n}
+    tokens = bon["generated_tokens_per_problem"]
+
+    def interval(method):
+        d = differences.get(method)
+        return "-" if d is None else f"{100 * d['mean']:+.1f} [{100 * d['ci_low']:+.1f}, {100 * d['ci_high']:+.1f}]"
+
+    beam_key = f"prm:{aggregation}"
+    beam_difference = beam.get("minus_majority_at_n")
     rows = [
-        ("policy alone (1 sample, before warm-up)", warm["accuracy_before"], "-"),
-        ("policy alone (1 sample, after warm-up)", warm["accuracy_after"], "-"),
-        (f"majority vote @{bon['n']}", accuracy.get("majority"), bon["generated_tokens_per_problem"]),
-        (f"weighted vote (PRM min) @{bon['n']}", accuracy.get("weighted:prm:min"), bon["generated_tokens_per_problem"]),
-        (f"ORM best-of-{bon['n']}", accuracy.get("rm:orm"), bon["generated_tokens_per_problem"]),
-        (f"PRM best-of-{bon['n']} (min)", accuracy.get("rm:prm:min"), bon["generated_tokens_per_problem"]),
-        (f"PRM beam search (M={report['options']['beam_width']}, N={bon['n']})",
-         beam.get("accuracy", {}).get("prm:min"), beam.get("generated_tokens_per_problem", "-")),
-        (f"oracle PRM (exact step truth) best-of-{bon['n']}", report["oracle"]["accuracy"], bon["generated_tokens_per_problem"]),
-        (f"pass@{bon['n']}", accuracy.get("pass"), bon["generated_tokens_per_problem"]),
+        ("policy alone, greedy (1 sample, T=0)", greedy["accuracy_at_n"]["pass"], "-", greedy["generated_tokens_per_problem"]),
+        ("policy alone (1 sample, T=0.7; the k=1 point of the n samples)", points[("pass", 1)]["mean"], "-", tokens / n),
+        (f"majority vote @{n}", points[("majority", n)]["mean"], "(baseline)", tokens),
+        (f"weighted vote (PRM {aggregation}) @{n}", points[(f"weighted:prm:{aggregation}", n)]["mean"],
+         interval(f"weighted:prm:{aggregation}"), tokens),
+        (f"ORM best-of-{n}", points[("rm:orm", n)]["mean"], interval("rm:orm"), tokens),
+        (f"PRM best-of-{n} ({aggregation})", points[(f"rm:prm:{aggregation}", n)]["mean"],
+         interval(f"rm:prm:{aggregation}"), tokens),
+        (f"PRM beam search (M={report['options']['beam_width']}, N={n})", beam.get("accuracy", {}).get(beam_key),
+         "-" if not beam_difference else f"{100 * beam_difference['mean']:+.1f} [{100 * beam_difference['ci95'][0]:+.1f}, "
+         f"{100 * beam_difference['ci95'][1]:+.1f}]", beam.get("generated_tokens_per_problem")),
+        (f"oracle PRM (exact step truth) best-of-{n}", report["oracle"]["accuracy"], "-", tokens),
+        (f"pass@{n} (oracle)", points[("pass", n)]["mean"], "-", tokens),
     ]
-    lines = [f"Held-out synthetic problems: {report['oracle']['problems']}", "",
-             "| method | accuracy | generated tokens / problem |", "|---|---:|---:|"]
-    for name, value, tokens in rows:
+    lines = [f"Held-out synthetic problems: {report['oracle']['problems']}, n = {n} samples each (the same samples "
+             "for every rule)", "",
+             "| method | accuracy | vs majority vote, points [paired 95% CI] | generated tokens / problem |",
+             "|---|---:|---:|---:|"]
+    for name, value, versus, spent in rows:
         shown = "-" if value is None else f"{100 * value:.1f}%"
-        shown_tokens = tokens if isinstance(tokens, str) else f"{tokens:.0f}"
-        lines.append(f"| {name} | {shown} | {shown_tokens} |")
+        shown_tokens = "-" if spent is None else f"{spent:.0f}"
+        lines.append(f"| {name} | {shown} | {versus} | {shown_tokens} |")
+    lines += ["", "CI: bootstrap over problems (each keeps its own samples), 10,000 resamples; an interval that "
+              "holds 0 means the gain is not distinguishable from luck on this many problems."]
     quality = report["label_quality"]
     if quality.get("step_label_agreement") is not None:
         lines += ["", f"Monte Carlo step labels vs exact truth ({quality['solutions']} solutions): "
@@ -281,7 +316,8 @@ def _table(report: dict[str, Any]) -> str:
     if "accuracy_at_n" in gsm8k:
         g = gsm8k["accuracy_at_n"]
         lines += ["", f"GSM8K test (first {report['options']['gsm8k_problems']} problems, n={gsm8k['n']}): "
-                  f"majority {100 * g['majority']:.0f}%, PRM best-of-n {100 * g.get('rm:prm:min', 0):.0f}%, pass@n {100 * g['pass']:.0f}%"]
+                  f"majority {100 * g['majority']:.0f}%, PRM best-of-n {100 * g.get(f'rm:prm:{aggregation}', 0):.0f}%, "
+                  f"pass@n {100 * g['pass']:.0f}%"]
     else:
         lines += ["", f"GSM8K: {gsm8k.get('skipped', 'failed')}"]
     return "\n".join(lines)

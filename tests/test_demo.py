@@ -26,13 +26,14 @@ def test_demo_runs_every_stage_and_writes_the_table(tmp_path, shared_data, capsy
             "--max-new-tokens", "24", "--max-ops", "1"]
     assert main(argv) == 0
     report = json.loads((out / "demo.json").read_text())
-    assert set(report["stages"]) == {"warmup", "label", "train", "search"}
+    assert set(report["stages"]) == {"warmup", "label", "train", "search", "greedy"}
     assert report["oracle"]["problems"] == 2
     for artifact in ("policy/config.json", "labels.jsonl", "rm/reward_config.json", "search/bon.jsonl",
                      "search/beam.jsonl", "search/summary.json", "table.md"):
         assert (out / artifact).exists(), artifact
     printed = capsys.readouterr().out
     assert "| PRM best-of-2 (min) |" in printed and "oracle PRM" in printed and str(out) in printed
+    assert "vs majority vote, points [paired 95% CI]" in printed and "policy alone, greedy" in printed
     # A second run into the same folder reuses the policy and resumes the labels.
     assert main(argv) == 0
     assert "reusing the fine-tuned policy" in capsys.readouterr().out
