@@ -34,7 +34,7 @@ VALCMP=${VALCMP:-32}
 TEST=${TEST:-320}
 N=${N:-16}
 RECIPES=${RECIPES:-"full top8 lora"}
-RECIPE_ROWS=${RECIPE_ROWS:-1536}
+RECIPE_ROWS=${RECIPE_ROWS:-1024}
 BEAM_WIDTH=${BEAM_WIDTH:-2}
 BEAM_N=${BEAM_N:-8}
 THREADS=${THREADS:-2}
@@ -129,7 +129,8 @@ AGG=$("$PY" -c "import json,sys; print(json.load(open(sys.argv[1]))['aggregation
   --method beam --prm "$MODEL" --beam-width "$BEAM_WIDTH" --n "$BEAM_N" --aggregation "$AGG" --max-steps 4 \
   --max-step-tokens 32 "${SEARCH_COMMON[@]}" --out "$OUT/test_beam"
 "$PRM" search --results "$OUT/test/bon.jsonl" --beam-results "$OUT/test_beam/beam.jsonl" --aggregation "$AGG" \
-  --data "$OUT/problems/test.jsonl" --policy "$OUT/policy" --seed "$SEED" --out "$OUT/report"
+  --data "$OUT/problems/test.jsonl" --policy "$OUT/policy" --seed "$SEED" --out "$OUT/report" \
+  --plot-title "Synthetic arithmetic, $TEST test problems, SmolLM2-135M warmed up, N=$N"
 "$PRM" eval truth --results "$OUT/test/bon.jsonl" "$OUT/test_beam/beam.jsonl" --problems "$OUT/problems/test.jsonl" \
   --keys "prm:$AGG" orm --out "$OUT/test_truth.json"
 # 5. the headline JSON

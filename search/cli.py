@@ -95,6 +95,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                           "--aggregation, orm; 'all' for every rule)")
     out.add_argument("--out", default="runs/search", help="output folder")
     out.add_argument("--no-plot", action="store_true")
+    out.add_argument("--plot-title", default=None,
+                     help="plot title (default: the data, the policy folder's name and N)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -354,7 +356,7 @@ def _report(args, out: Path, bon_results, summary: dict[str, Any]) -> None:
 
                 chosen = headline_methods(points, args.aggregation, args.plot_methods)
                 shown = [p for p in points if p.method in chosen]
-                title = _plot_title(args, compute["n"], len(bon_results))
+                title = args.plot_title or _plot_title(args, compute["n"], len(bon_results))
                 plot_curves(shown, out / "accuracy_vs_k.png", x="k", title=f"{title}: accuracy vs k")
                 plot_curves(
                     shown, out / "accuracy_vs_tokens.png", x="tokens", extra_points=extra_points,

@@ -16,7 +16,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from prm.data.synthetic_truth import step_truth, unverifiable_steps
+from prm.data.synthetic_truth import first_error_kind, step_truth, unverifiable_steps
 from prm.records import Problem, StepwiseSolution
 from search.auroc import auroc
 from search.candidates import ProblemCandidates, candidate_score
@@ -66,6 +66,7 @@ def truth_report(problems: Sequence[Problem], results: Sequence[ProblemCandidate
     """Exact-truth figures for scored best-of-n (or beam) samples of synthetic problems."""
     by_id = _by_id(problems)
     step_scores, step_good, kinds = [], [], []
+    error_kinds: dict[str, list[float]] = {}  # first-error kind -> the PRM's score of that step
     oracle_hits = judged = unverifiable = total_steps = 0
     missing = 0
     for result in results:
@@ -89,6 +90,9 @@ def truth_report(problems: Sequence[Problem], results: Sequence[ProblemCandidate
                     step_good.append(good)
                     # Only the first wrong step is a fresh error; later ones inherit it.
                     kinds.append("good" if good else ("first_error" if index == first else "after_error"))
+                if first < len(truth) and first < len(candidate.step_scores):
+                    kind = first_error_kind(problem, list(candidate.steps)) or "unknown"
+                    error_kinds.setdefault(kind, []).append(float(candidate.step_scores[first]))
         oracle_hits += bool(best and best[1].is_correct)
     report: dict[str, Any] = {
         "problems": judged,
@@ -108,6 +112,16 @@ def truth_report(problems: Sequence[Problem], results: Sequence[ProblemCandidate
         report["truth_steps"] = {"good": int(good.sum()), "bad": int((~good).sum())}
         report["mean_step_score"] = {k: float(scores[kind == k].mean()) for k in ("good", "first_error", "after_error")
                                      if (kind == k).any()}
+        # Per kind of first error: how many, the PRM's mean score there, and the AUROC of those
+        # steps against every truly good step (low: the PRM misses that kind of error).
+        good_scores = scores[good]
+        report["first_errors_by_kind"] = {
+            name: {"count": len(values), "mean_score": float(np.mean(values)),
+                   "auroc_vs_good_steps": auroc(np.concatenate([good_scores, values]),
+                                                np.concatenate([np.ones(len(good_scores), bool),
+                                                                np.zeros(len(values), bool)]))}
+            for name, values in sorted(error_kinds.items())
+        }
     report["solution_keys"] = {}
     for key in keys:
         try:

@@ -273,3 +273,14 @@ def test_corrupt_is_seeded_and_checks_step_index():
     assert corrupt(problem, 1, random.Random(3)) == corrupt(problem, 1, random.Random(3))
     with pytest.raises(ValueError, match="step_index must be in 0..3"):
         corrupt(problem, 4, random.Random(0))
+
+
+def test_first_error_kind_names_why_the_first_wrong_step_is_wrong():
+    from prm.data.synthetic_truth import first_error_kind
+
+    assert first_error_kind(THREE, ["3 + 4 = 8."]) == "arithmetic"
+    assert first_error_kind(THREE, ["3 + 4 = 7.", "7 * 3 = 21."]) == "wrong_operation"
+    assert first_error_kind(THREE, CORRECT[:3] + ["The answer is 16."]) == "wrong_answer"
+    assert first_error_kind(THREE, ["total = 9."]) == "wrong_value"
+    assert first_error_kind(THREE, ["(3 + 4) = 7."]) == "unverifiable"
+    assert first_error_kind(THREE, CORRECT) is None

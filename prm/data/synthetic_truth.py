@@ -1,7 +1,7 @@
 """The exact step checker of the synthetic arithmetic task (`prm.data.synthetic`).
 
 Public: `step_truth`, `first_error` (both re-exported by `prm.data.synthetic`),
-`unverifiable_steps`, `problem_facts`, `apply_operation`.
+`first_error_kind`, `ERROR_KINDS`, `unverifiable_steps`, `problem_facts`, `apply_operation`.
 
 `step_truth(problem, steps)` judges any solution's steps, model-written ones included. The text
 is untrusted: it is read by one linear tokenizing regex with bounded repetitions and a
@@ -72,8 +72,22 @@ def apply_operation(left: Fraction, op: str, right: Fraction) -> Fraction:
     return _OPERATOR[op](left, right)
 
 
+ERROR_KINDS = ("arithmetic", "wrong_operation", "wrong_value", "wrong_answer", "unverifiable")
+
+
 def step_truth(problem: Problem, steps: Sequence[str]) -> list[bool]:
     """Per step: True when it and every step before it are correct (rules: module docstring)."""
+    return _judge(problem, steps)[0]
+
+
+def first_error_kind(problem: Problem, steps: Sequence[str]) -> str | None:
+    """Why the first wrong step is wrong (one of ERROR_KINDS: a false equation, a true equation
+    that is not the problem's next operation, a wrong stated value, a wrong final answer, a
+    claim the checker cannot verify), or None when every step is right."""
+    return _judge(problem, steps)[1]
+
+
+def _judge(problem: Problem, steps: Sequence[str]) -> tuple[list[bool], str | None]:
     if isinstance(steps, str):
         raise ValueError(
             "step_truth takes a list of steps, got one str; split solution text with "
@@ -85,34 +99,44 @@ def step_truth(problem: Problem, steps: Sequence[str]) -> list[bool]:
     accepted: set[tuple] = set()
     truth: list[bool] = []
     all_good = True
+    why: str | None = None
     for step in steps:
         if not isinstance(step, str):
             raise ValueError(f"steps must be str, got {type(step).__name__}")
         good = True
+        reasons: list[str] = []
         for kind, payload in _claims(step):
             if kind == "answer":
-                good = good and payload == answer
+                if payload != answer:
+                    good = False
+                    reasons.append("wrong_answer")
             elif kind == "value":
                 reached = _reached(value, operations[done:], payload)
                 if reached is None:
                     good = False
+                    reasons.append("wrong_value")
                 else:
                     value, done = payload, done + reached
             elif kind == "malformed":
                 good = False
+                reasons.append("unverifiable")
             else:
                 numbers, ops, result = payload
                 key = (tuple(numbers), tuple(ops), result)
                 expected = operations[done : done + len(ops)]
-                if _equation_right(numbers, ops, result) and _follows(value, numbers, ops, expected):
+                right = _equation_right(numbers, ops, result)
+                if right and _follows(value, numbers, ops, expected):
                     accepted.add(key)
                     value = result
                     done += len(ops)
                 elif key not in accepted:  # a restatement is right but does not move on
                     good = False
+                    reasons.append("wrong_operation" if right else "arithmetic")
+        if all_good and not good:
+            why = reasons[0]
         all_good = all_good and good
         truth.append(all_good)
-    return truth
+    return truth, why
 
 
 def first_error(problem: Problem, steps: Sequence[str]) -> int:
