@@ -9,7 +9,7 @@ only, never the prompt's. Prompts come from `prm.engines.prompts` with the templ
 sampling will use, and are tokenized as the engines tokenize them, so the policy is fine-tuned on
 exactly the text it later continues. GSM8K's reference solutions are re-cut into one step per
 line with a boxed final answer (`prm.data.gsm8k.solution_steps`); other sources are split with
-the step format as they are. `prm sft` (`prm.sft_cli`) runs this from the command line.
+the step format as they are. `prm sft` (`prm.cli.sft`) runs this from the command line.
 """
 
 from __future__ import annotations

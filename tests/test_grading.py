@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from prm.grading import GradeResult, Grader, GraderConfig, Verdict, extract_answer, last_boxed_content
-from prm.grading import cli as grading_cli
+from prm.cli import grade as grading_cli
 from prm.grading.extract import answer_text, canonical_number, check_limits, normalize
 
 C, I, U = Verdict.CORRECT, Verdict.INCORRECT, Verdict.UNGRADABLE

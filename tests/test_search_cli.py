@@ -9,7 +9,7 @@ import pytest
 
 from prm import cli
 from prm.engines.scripted import ScriptedEngine
-from search import wiring
+from prm.cli import wiring
 from tests.test_search_fakes import KeywordORM, KeywordPRM, extract_answer, grade
 
 

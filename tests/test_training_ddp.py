@@ -66,6 +66,6 @@ def test_two_processes_match_one_process(tmp_path):
 
 if __name__ == "__main__":
     _run(sys.argv[1], int(sys.argv[2]))
-    from prm.training.cli import close_process_group
+    from prm.cli.train import close_process_group
 
     close_process_group()

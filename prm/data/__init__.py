@@ -10,7 +10,7 @@ Public:
 - `DataError` (a bad record: file, line, field, what was expected), `ReadReport` (rows read,
   records made, skips per reason, notes), `iter_rows` (strict JSON / JSONL / parquet rows).
 
-The `prm data` command (prm.data.cli) parses a whole data folder and prints the counts.
+The `prm data` command (`prm.cli.data`) parses a whole data folder and prints the counts.
 """
 
 from prm.data.errors import DataError, Location, ReadReport

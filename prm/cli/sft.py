@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     from prm.engines.prompts import DEFAULT_TEMPLATE, resolve_template
     from prm.modeling.loading import load_causal_lm
     from prm.sft import SFTConfig, finetune_policy, sample_accuracy
-    from search.wiring import load_problems
+    from prm.cli.wiring import load_problems
 
     out = Path(args.out)
     config = SFTConfig(epochs=args.epochs, learning_rate=args.lr, batch_size=args.batch_size,

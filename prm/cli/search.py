@@ -10,7 +10,7 @@ curves from saved best-of-n rows: rows are per problem, so shards (`--shard i/n`
 exactly by listing (or concatenating) their `bon.jsonl` files. With --prm/--orm as well, the
 saved samples are scored again by those models (a new verifier on the same samples, no
 generation) and written to the new --out's `bon.jsonl`; --beam-results adds saved beam/DVTS runs
-to the summary and to the accuracy-vs-tokens plot. The wiring (models, grader, data) lives in `search.wiring`.
+to the summary and to the accuracy-vs-tokens plot. The wiring (models, grader, data) lives in `prm.cli.wiring`.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from prm.cli import wiring
 from search.beam import BeamSearchConfig, beam_search
 from search.best_of_n import (
     BestOfNConfig,
@@ -98,8 +99,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from search import wiring
-
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if args.results:
@@ -147,8 +146,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _best_of_n(args, engine, prompt_for, prm, orm, problems, extract_answer, grade, grouper):
-    from search import wiring
-
     config = BestOfNConfig(
         n=args.n,
         temperature=args.temperature,
@@ -168,8 +165,6 @@ def _best_of_n(args, engine, prompt_for, prm, orm, problems, extract_answer, gra
 
 def _score(results: list[ProblemCandidates], prm, orm) -> tuple[list[ProblemCandidates], int, float]:
     """(scored results, tokens the scorers read, seconds): each scorer pass counted once."""
-    from search import wiring
-
     start = time.perf_counter()
     results = score_candidates(results, prm=prm, orm=orm)
     seconds = time.perf_counter() - start
@@ -179,8 +174,6 @@ def _score(results: list[ProblemCandidates], prm, orm) -> tuple[list[ProblemCand
 
 def _rescore(args, out: Path, results: list[ProblemCandidates]) -> dict[str, Any]:
     """Saved samples scored again with --prm/--orm (their old scores replaced), saved to bon.jsonl."""
-    from search import wiring
-
     if any(Path(path).resolve() == (out / "bon.jsonl").resolve() for path in args.results):
         raise SystemExit("prm search: --out would overwrite the --results file being rescored; pick another --out")
     prm, orm = wiring.load_scorers(args.prm, args.orm, args.device)
@@ -235,8 +228,6 @@ def _within_problem_auroc(results: list[ProblemCandidates], keys: list[str]) -> 
 
 
 def _beam(args, method, engine, prompt_for, prm, problems, extract_answer, grade, grouper):
-    from search import wiring
-
     config = BeamSearchConfig(
         beam_width=args.beam_width,
         n_candidates=args.n,

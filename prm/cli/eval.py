@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
+from prm.cli import wiring
 from prm.records import StepwiseSolution
 from search.auroc import distinct_step_labels, step_auroc
 from search.processbench import SUBSETS, processbench_report, stratified_subset
@@ -65,8 +66,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from search import wiring
-
     start = time.perf_counter()
     if args.what in ("labels", "truth"):
         report = _labels(args) if args.what == "labels" else _truth(args)
@@ -85,8 +84,6 @@ def score_solutions(
     scorer: Any, solutions: Sequence[StepwiseSolution], batch_size: int = 32, description: str = "scoring"
 ) -> list[list[float]]:
     """Step scores for every solution, batch_size solutions per scorer call."""
-    from search import wiring
-
     scores: list[list[float]] = []
     with wiring.progress(len(solutions), description) as advance:
         for start in range(0, len(solutions), batch_size):
