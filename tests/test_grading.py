@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
 import sys
@@ -10,7 +9,7 @@ import sys
 import pytest
 
 from prm.grading import GradeResult, Grader, GraderConfig, Verdict, extract_answer, last_boxed_content
-from prm.cli import grade as grading_cli
+from prm.cli import main
 from prm.grading.extract import answer_text, canonical_number, check_limits, normalize
 
 C, I, U = Verdict.CORRECT, Verdict.INCORRECT, Verdict.UNGRADABLE
@@ -203,9 +202,7 @@ def test_closed_grader_refuses():
 
 # ---------------------------------------------------------------- CLI
 def _cli(argv):
-    parser = argparse.ArgumentParser()
-    grading_cli.add_arguments(parser)
-    return grading_cli.run(parser.parse_args(argv))
+    return main(["grade", *argv])
 
 
 def test_cli_single_pair(capsys):

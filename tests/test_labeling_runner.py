@@ -18,10 +18,11 @@ from labeling.estimators import EstimatorConfig
 from labeling.merge import merge_shards
 from labeling.pipeline import LabelingJob, make_processor, problem_units, solution_units
 from labeling.rollouts import RolloutConfig
-from labeling.runner import parse_shard, run_units
+from labeling.runner import run_units
 from labeling.sampling import preference_pairs
 from labeling.store import ResumableJsonl, read_rows
 from prm.cli import main
+from prm.cli.wiring import parse_shard
 from prm.records import StepwiseSolution
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,11 +63,12 @@ def test_torn_line_is_repaired_and_run_continues(tmp_path, reference):
     assert without_seconds(read_rows(out)) == without_seconds(reference)
 
 
-def test_mismatched_resume_is_refused(tmp_path, caplog):
+def test_mismatched_resume_is_refused(tmp_path, capsys):
     out = tmp_path / "out.jsonl"
     assert label(out) == 0
     assert label(out, "--rollouts", "2") == 2
-    assert "different run" in caplog.text and "--no-resume" in caplog.text
+    error = capsys.readouterr().err
+    assert "prm label: error:" in error and "different run" in error and "--no-resume" in error
     assert label(out, "--shard", "1/2") == 2
     assert label(out, "--rollouts", "2", "--no-resume") == 0
 

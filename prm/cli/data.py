@@ -44,11 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.root is not None:
         if args.format is not None:
-            logger.error("--format applies to --file only")
-            return 2
+            raise ValueError("--format applies to --file only; drop it or name one --file")
         if not args.root.is_dir():
-            logger.error("--root %s is not a folder", args.root)
-            return 2
+            raise NotADirectoryError(f"--root {args.root} is not a folder; point it at the data folder")
         files = sorted(p for p in args.root.rglob("*") if p.is_file() and p.suffix.lower() in FILE_SUFFIXES)
         base = args.root
     else:

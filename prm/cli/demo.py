@@ -179,7 +179,7 @@ def _stage(report, name, build_argv, args, out: Path) -> None:
     started = time.perf_counter()
     code = main(argv)
     if code != 0:
-        raise SystemExit(f"prm demo: stage '{name}' failed with exit code {code}; see {out / 'demo.log'}")
+        raise ValueError(f"stage '{name}' failed with exit code {code}; see {out / 'demo.log'}")
     report["stages"][name] = {"argv": ["prm", *argv], "seconds": time.perf_counter() - started}
 
 

@@ -15,7 +15,6 @@ import argparse
 import collections
 import json
 import logging
-import sys
 from pathlib import Path
 
 from prm.grading.grader import Grader
@@ -61,22 +60,9 @@ def read_pairs(path: Path) -> list[tuple[str, str]]:
 
 def run(args: argparse.Namespace) -> int:
     if args.gold is not None and args.pred is None:
-        print("prm grade: --gold needs --pred (or use --file pairs.jsonl)", file=sys.stderr)
-        return 2
-    if args.file is not None:
-        try:
-            pairs = read_pairs(args.file)
-        except (OSError, ValueError) as error:
-            print(f"prm grade: {error}", file=sys.stderr)
-            return 2
-    else:
-        pairs = [(args.gold, args.pred)]
-    try:
-        grader = Grader(timeout=args.timeout, workers=args.workers)
-    except ValueError as error:
-        print(f"prm grade: {error}", file=sys.stderr)
-        return 2
-    with grader:
+        raise ValueError("--gold needs --pred (or use --file pairs.jsonl)")
+    pairs = read_pairs(args.file) if args.file is not None else [(args.gold, args.pred)]
+    with Grader(timeout=args.timeout, workers=args.workers) as grader:
         if args.solutions:
             results = [grader.grade_solution(gold, pred) for gold, pred in pairs]
         else:

@@ -50,7 +50,7 @@ METHODS = ("bon", "beam", "dvts")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     data = parser.add_argument_group("data")
     data.add_argument("--data", default=None,
-                      help="gsm8k, math500 (test splits), gsm8k-train, math-train, synthetic, or a problems file")
+                      help=f"problems: {', '.join(wiring.PROBLEM_NAMES)} (gsm8k, math500: test splits), or a file")
     data.add_argument(
         "--results", nargs="+", default=None,
         help="skip generation: curves, table and plots from best-of-n jsonl files (e.g. shards); "
@@ -67,6 +67,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     models = parser.add_argument_group("models")
     models.add_argument("--policy", default="embedded", help="causal LM name or folder (default: embedded)")
     models.add_argument("--prm", default=None, help="reward-model folder whose step head scores steps")
+    models.add_argument("--prm-kind", default=None, choices=wiring.PRM_KINDS,
+                        help="convention of the --prm folder: toolkit (written by `prm train`), math_shepherd "
+                             "(P('+') at ' ки'), qwen_prm (2-class head at <extra_0>); default: recognised from "
+                             "the folder")
     models.add_argument("--orm", default=None, help="reward-model folder whose outcome head scores solutions")
     models.add_argument("--device", default="cpu")
     models.add_argument("--chat-template", action=argparse.BooleanOptionalAction, default=None,
@@ -111,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
         for path in args.beam_results or ():
             searched = read_jsonl(path)
             if not searched:
-                raise SystemExit(f"prm search: {path} holds no beam-search rows")
+                raise ValueError(f"--beam-results {path} holds no beam-search rows")
             meta = searched[0].meta
             name = f"{meta.get('method', 'beam')} M={meta.get('beam_width')},N={meta.get('n_candidates')}"
             summary["methods"][name] = _beam_compute(args, searched, seconds=None)
@@ -119,15 +123,15 @@ def run(args: argparse.Namespace) -> int:
         _report(args, out, results, summary)
         return 0
     if args.beam_results:
-        raise SystemExit("prm search: --beam-results goes with --results (saved best-of-n samples)")
+        raise ValueError("--beam-results goes with --results (saved best-of-n samples)")
     if args.data is None:
-        raise SystemExit("prm search: give --data (gsm8k, math500, synthetic or a file) or --results")
+        raise ValueError(f"give --data ({', '.join(wiring.PROBLEM_NAMES)} or a file) or --results")
     problems = wiring.load_problems(args.data, args.data_root, args.limit, args.shard, args.seed)
     log.info("%d problems from %s", len(problems), args.data)
     if ("beam" in args.method or "dvts" in args.method) and args.prm is None:
-        raise SystemExit("prm search: --method beam/dvts needs --prm (the PRM guides the search)")
+        raise ValueError("--method beam/dvts needs --prm (the PRM guides the search)")
     engine, prompt_for = wiring.build_policy(args)
-    prm, orm = wiring.load_scorers(args.prm, args.orm, args.device)
+    prm, orm = wiring.load_scorers(args.prm, args.orm, args.device, prm_kind=args.prm_kind)
     summary: dict[str, Any] = {"data": args.data, "problems": len(problems), "methods": {}}
     with wiring.grader() as (extract_answer, grade):
         grouper = AnswerGrouper(grade)
@@ -175,8 +179,8 @@ def _score(results: list[ProblemCandidates], prm, orm) -> tuple[list[ProblemCand
 def _rescore(args, out: Path, results: list[ProblemCandidates]) -> dict[str, Any]:
     """Saved samples scored again with --prm/--orm (their old scores replaced), saved to bon.jsonl."""
     if any(Path(path).resolve() == (out / "bon.jsonl").resolve() for path in args.results):
-        raise SystemExit("prm search: --out would overwrite the --results file being rescored; pick another --out")
-    prm, orm = wiring.load_scorers(args.prm, args.orm, args.device)
+        raise ValueError("--out would overwrite the --results file being rescored; pick another --out")
+    prm, orm = wiring.load_scorers(args.prm, args.orm, args.device, prm_kind=args.prm_kind)
     results, scorer_tokens, seconds = _score(results, prm, orm)
     write_jsonl(results, out / "bon.jsonl")
     return {"results": results, "scorer_tokens": scorer_tokens, "score_seconds": seconds}

@@ -62,11 +62,11 @@ def run(args: argparse.Namespace) -> int:
     held_out = []
     if args.eval_problems > 0:
         if args.eval_data is None:
-            raise SystemExit("prm sft: --eval-problems needs --eval-data (problems the policy does not train on)")
+            raise ValueError("--eval-problems needs --eval-data (problems the policy does not train on)")
         held_out = load_problems(args.eval_data, args.data_root, args.eval_problems, None, args.seed + 1)
         overlap = {p.question for p in problems} & {p.question for p in held_out}
         if overlap:
-            raise SystemExit(f"prm sft: {len(overlap)} --eval-data questions are also training questions")
+            raise ValueError(f"{len(overlap)} --eval-data questions are also training questions; hold out other problems")
     model, tokenizer = load_causal_lm(args.model)
     template = resolve_template(tokenizer, args.prompt_template or DEFAULT_TEMPLATE, args.chat_template)
     engine = TransformersEngine(model, tokenizer, TransformersEngineConfig(batch_size=32))

@@ -40,17 +40,11 @@ def _splits(specs: list[str]) -> list[tuple[str, int]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    import sys
-
     from prm.data import write_problems
     from prm.data.synthetic import SyntheticConfig, make_problems
 
-    try:
-        splits = _splits(args.split)
-        config = SyntheticConfig(num_steps=(args.min_ops, args.max_ops), max_operand=args.max_operand, seed=args.seed)
-    except ValueError as error:
-        print(f"prm synthetic: error: {error}", file=sys.stderr)
-        return 2
+    splits = _splits(args.split)
+    config = SyntheticConfig(num_steps=(args.min_ops, args.max_ops), max_operand=args.max_operand, seed=args.seed)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     manifest = {"seed": args.seed, "num_steps": list(config.num_steps), "max_operand": config.max_operand,
@@ -61,9 +55,7 @@ def run(args: argparse.Namespace) -> int:
         problems, start, skipped = [], index, 0
         while len(problems) < count:
             if index - start > 100 * count:
-                print(f"prm synthetic: error: split {name!r}: too few distinct questions left; "
-                      "widen --max-operand or --max-ops", file=sys.stderr)
-                return 2
+                raise ValueError(f"split {name!r}: too few distinct questions left; widen --max-operand or --max-ops")
             (problem,) = make_problems(1, config, start=index)
             index += 1
             if problem.question in seen:
@@ -76,8 +68,7 @@ def run(args: argparse.Namespace) -> int:
                                     "duplicates_skipped": skipped, "file": f"{name}.jsonl"}
     path = out / "manifest.json"
     if path.exists() and json.loads(path.read_text()) != manifest:
-        print(f"prm synthetic: error: {path} was written with other settings; use another --out", file=sys.stderr)
-        return 2
+        raise FileExistsError(f"{path} was written with other settings; use another --out")
     for name, problems in written.items():
         write_problems(problems, out / manifest["splits"][name]["file"])
     path.write_text(json.dumps(manifest, indent=2) + "\n")

@@ -156,19 +156,12 @@ def close_process_group() -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import sys
-
     started = time.perf_counter()
-    try:
-        config = _config(args)
-        train_records = _read(args.data, args)
-        eval_records = _read(args.eval_data, args) if args.eval_data else None
-    except (ValueError, OSError) as error:  # DataError is a ValueError
-        print(f"prm train: error: {error}", file=sys.stderr)
-        return 2
+    config = _config(args)
+    train_records = _read(args.data, args)
+    eval_records = _read(args.eval_data, args) if args.eval_data else None
     if not train_records:
-        print(f"prm train: error: no records in {' '.join(args.data)}", file=sys.stderr)
-        return 2
+        raise ValueError(f"no records in {' '.join(args.data)}")
 
     if args.objective in ("hard", "soft", "joint"):
         labels = [v for r in train_records for v in (r.labels or ()) if v is not None]
@@ -188,9 +181,6 @@ def run(args: argparse.Namespace) -> int:
         model, tokenizer = load_causal_lm(args.model)
         logger.info("backbone %s: %.1fM parameters", args.model, sum(p.numel() for p in model.parameters()) / 1e6)
         result = train(config, train_records, eval_records, model=model, tokenizer=tokenizer)
-    except (ValueError, OSError) as error:
-        print(f"prm train: error: {error}", file=sys.stderr)
-        return 2
     finally:
         close_process_group()
     m = result.metrics

@@ -1,15 +1,21 @@
-"""CLI wiring for `prm search` / `prm eval`: data, policy, scorers, grader, progress bars.
+"""The one place that turns names into objects for the `prm` verbs.
 
-Public: `load_problems`, `shard_slice`, `build_policy`, `load_scorers`, `grader`, `progress`,
+Public: `PROBLEM_NAMES`, `ENGINES`, `PRM_KINDS`, `parse_shard`, `shard_slice`, `load_problems`,
+`build_engine`, `solution_grader`, `build_policy`, `prm_kind_of`, `load_step_scorer`, `load_scorers`, `grader`, `progress`,
 `scorer_token_counter`, `count_scorer_tokens`.
 
-Only the CLI modules import this; the search algorithms take plain callables and protocols.
-Heavy imports (torch, transformers, the grader) happen inside the functions.
+Names it knows: problems (gsm8k, math500, gsm8k-train, math-train under --data-root, synthetic,
+or a path; with limit and shard), engines (transformers, vllm, simulated), scorers (reward-model
+folders written by `prm train`, and public PRMs through `prm.modeling.adapters`, chosen by
+--prm-kind or recognised from the folder), the grader and progress bars. Only the CLI wing
+imports this; the library takes plain objects, callables and protocols. Heavy imports (torch,
+transformers, vLLM, the grader) happen inside the functions.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
@@ -22,29 +28,50 @@ NAMED_DATA = {
     "math500": ("math/math500_test.jsonl", "math"),
     "math-train": ("math/math_train.jsonl", "math"),
 }
+PROBLEM_NAMES = (*NAMED_DATA, "synthetic")
+ENGINES = ("transformers", "vllm", "simulated")
+# --prm-kind: "toolkit" is a folder written by `prm train`; the others are public conventions.
+PRM_KINDS = ("toolkit", "math_shepherd", "qwen_prm")
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """"i/n" -> (i, n) with 0 <= i < n; ValueError naming the value otherwise."""
+    try:
+        index_text, count_text = text.split("/")
+        index, count = int(index_text), int(count_text)
+    except ValueError:
+        raise ValueError(f"--shard must look like i/n (e.g. 0/4), got {text!r}") from None
+    if count < 1 or not 0 <= index < count:
+        raise ValueError(f"--shard i/n needs 0 <= i < n, got {text!r}")
+    return index, count
 
 
 def shard_slice(items: Sequence[Any], shard: str | None) -> list[Any]:
     """Items i, i+n, i+2n, ... for shard "i/n" (all items for None)."""
     if shard is None:
         return list(items)
-    try:
-        index, count = (int(part) for part in shard.split("/"))
-    except ValueError:
-        raise ValueError(f"--shard must look like i/n (e.g. 0/4), got {shard!r}") from None
-    if not 0 <= index < count:
-        raise ValueError(f"--shard {shard!r}: need 0 <= i < n")
+    index, count = parse_shard(shard)
     return list(items[index::count])
 
 
 def load_problems(
-    data: str, data_root: str, limit: int | None, shard: str | None, seed: int = 0
+    data: str,
+    data_root: str = "../shared/data",
+    limit: int | None = None,
+    shard: str | None = None,
+    seed: int = 0,
+    synthetic_steps: int | None = None,
 ) -> list[Problem]:
-    """Problems for --data: gsm8k, math500 (under data_root), synthetic, or a file path."""
+    """Problems for a --data/--problems value: a name of PROBLEM_NAMES or a file path.
+
+    synthetic: `limit` problems (default 100) of the synthetic task with this seed and, where
+    given, `synthetic_steps` operations each. Shard first, then the first `limit`.
+    """
     if data == "synthetic":
         from prm.data.synthetic import SyntheticConfig, make_problems
 
-        problems = make_problems(limit or 100, SyntheticConfig(seed=seed))
+        options = {} if synthetic_steps is None else {"num_steps": synthetic_steps}
+        problems = make_problems(limit or 100, SyntheticConfig(seed=seed, **options))
     else:
         from prm.data import load_problems as read
 
@@ -54,37 +81,128 @@ def load_problems(
         else:
             path, format = Path(data), None
         if not path.exists():
-            raise SystemExit(
-                f"{path} not found; pass --data {'|'.join(NAMED_DATA)}|synthetic|PATH and point "
+            raise FileNotFoundError(
+                f"{path} not found; name the problems {'|'.join(PROBLEM_NAMES)}|PATH and point "
                 "--data-root at the folder holding gsm8k/ and math/"
             )
         problems = read(path, format=format)
     return shard_slice(problems, shard)[:limit] if limit else shard_slice(problems, shard)
 
 
+def build_engine(
+    name: str,
+    policy: str = "embedded",
+    *,
+    device: str = "cpu",
+    dtype: str = "float32",
+    batch_size: int = 32,
+    share_prefill: bool = True,
+    seed: int = 0,
+    vllm_memory: float | None = None,
+    problems: Sequence[Problem] | None = None,
+    sim_error_rate: float = 0.15,
+    sim_call_seconds: float = 0.0,
+) -> tuple[Any, Any]:
+    """(engine, tokenizer or None) for an engine name of ENGINES.
+
+    simulated: a noisy solver of the synthetic `problems` (no model, no tokenizer).
+    """
+    if name == "simulated":
+        from labeling.simulated import NoisySolverEngine
+
+        if problems is None:
+            raise ValueError("--engine simulated samples synthetic problems only: use --problems synthetic")
+        return NoisySolverEngine(problems, sim_error_rate, call_seconds=sim_call_seconds), None
+    if name == "vllm":
+        from prm.engines.vllm import VLLMEngine, VLLMEngineConfig
+
+        engine = VLLMEngine(policy, VLLMEngineConfig(seed=seed, dtype=dtype, memory_utilization=vllm_memory))
+        return engine, engine.llm.get_tokenizer()
+    if name == "transformers":
+        from prm.engines.hf import TransformersEngine, TransformersEngineConfig
+
+        config = TransformersEngineConfig(batch_size=batch_size, share_prefill=share_prefill)
+        engine = TransformersEngine.from_pretrained(policy, config, dtype=dtype, device=device)
+        return engine, engine.tokenizer
+    raise ValueError(f"--engine {name!r}: choose one of {', '.join(ENGINES)}")
+
+
+def solution_grader(engine_name: str) -> Callable[[str, str], Any]:
+    """grade(gold, solution_text) for the engine's solutions: the simulated solver's answer
+    statements, or the toolkit's grader (final answer extracted first)."""
+    if engine_name == "simulated":
+        from labeling.simulated import grade_answer_statement
+
+        return grade_answer_statement
+    from prm.grading import grade_solution
+
+    return grade_solution
+
+
 def build_policy(args: Any) -> tuple[Any, Callable[[Problem], str]]:
     """The transformers engine for --policy and the prompt builder (prm.engines.prompts: the
     same prompt `prm label` and the demo's SFT step use)."""
-    from prm.engines.hf import TransformersEngine, TransformersEngineConfig
     from prm.engines.prompts import DEFAULT_TEMPLATE, policy_prompt, resolve_template
 
-    engine = TransformersEngine.from_pretrained(
-        args.policy, config=TransformersEngineConfig(batch_size=args.engine_batch_size), device=args.device
-    )
-    template = resolve_template(engine.tokenizer, args.prompt_template or DEFAULT_TEMPLATE, args.chat_template)
+    engine, tokenizer = build_engine("transformers", args.policy, device=args.device, batch_size=args.engine_batch_size)
+    template = resolve_template(tokenizer, args.prompt_template or DEFAULT_TEMPLATE, args.chat_template)
     return engine, lambda problem: policy_prompt(problem.question, template)
 
 
-def load_scorers(prm: str | None, orm: str | None, device: str = "cpu") -> tuple[Any, Any]:
-    """PRM (step head) and ORM (outcome head) scorers from reward-model folders, or None."""
-    if prm is None and orm is None:
-        return None, None
-    from prm.scoring import PRMScorer
+def prm_kind_of(path: str | Path) -> str:
+    """The PRM_KINDS entry a folder is recognised as: "toolkit" where it holds the reward
+    config `prm train` writes, "qwen_prm" where its config names Qwen's process-reward
+    architecture; anything else needs --prm-kind (a label-token PRM is a plain causal LM)."""
+    from prm.modeling.reward_model import REWARD_CONFIG_NAME
 
-    step = PRMScorer.from_pretrained(prm, device=device) if prm else None
+    folder = Path(path)
+    if (folder / REWARD_CONFIG_NAME).is_file():
+        return "toolkit"
+    config = folder / "config.json"
+    if config.is_file():
+        architectures = json.loads(config.read_text(encoding="utf-8")).get("architectures") or []
+        if any("ProcessRewardModel" in name for name in architectures):
+            return "qwen_prm"
+    raise ValueError(
+        f"--prm {path}: not a folder written by `prm train` and not a recognised public PRM; "
+        f"name its convention with --prm-kind {'|'.join(k for k in PRM_KINDS if k != 'toolkit')}"
+    )
+
+
+def load_step_scorer(path: str, kind: str | None = None, device: str = "cpu") -> Any:
+    """A `prm.scores.StepScorer` for --prm: a toolkit reward model, or a public PRM through its
+    adapter (math_shepherd: P('+') at ' ки'; qwen_prm: 2-class head at <extra_0>)."""
+    kind = kind or prm_kind_of(path)
+    if kind == "toolkit":
+        from prm.scoring import PRMScorer
+
+        return PRMScorer.from_pretrained(path, device=device)
+    if kind == "math_shepherd":
+        from prm.modeling.adapters import LabelTokenPRM
+
+        scorer = LabelTokenPRM.from_pretrained(path)
+    elif kind == "qwen_prm":
+        from prm.modeling.adapters import ClassificationHeadPRM
+
+        scorer = ClassificationHeadPRM.from_pretrained(path)
+    else:
+        raise ValueError(f"--prm-kind {kind!r}: choose one of {', '.join(PRM_KINDS)}")
+    scorer.model.to(device)
+    return scorer
+
+
+def load_scorers(
+    prm: str | None, orm: str | None, device: str = "cpu", prm_kind: str | None = None
+) -> tuple[Any, Any]:
+    """PRM (step scorer) and ORM (outcome head of a toolkit reward model) for --prm / --orm,
+    or None where not given. The same toolkit folder for both is loaded once."""
+    step = load_step_scorer(prm, prm_kind, device) if prm else None
     outcome = None
     if orm:
-        outcome = step if orm == prm else PRMScorer.from_pretrained(orm, device=device)
+        from prm.scoring import PRMScorer
+
+        same = orm == prm and isinstance(step, PRMScorer)
+        outcome = step if same else PRMScorer.from_pretrained(orm, device=device)
     return step, outcome
 
 
@@ -115,6 +233,8 @@ def scorer_token_counter(scorer: Any) -> Callable[[str, Sequence[str]], int] | N
     encode = getattr(scorer, "encode", None)
     if encode is None:
         return None
+    if hasattr(scorer, "build_text"):  # a public-PRM adapter: encode(prompt, steps) -> (ids, positions)
+        return lambda prompt, steps: len(encode(prompt, list(steps))[0])
     return lambda prompt, steps: len(encode([prompt], [list(steps)])[0].input_ids)
 
 
