@@ -43,12 +43,12 @@ def _backbone(name: str, layers: int | None):
     from transformers import AutoModelForCausalLM, LlamaConfig
 
     if name == "tiny":
-        from tests.tiny import tiny_causal_lm, tiny_tokenizer
+        from prm.testing import tiny_causal_lm, tiny_tokenizer
 
         tokenizer = tiny_tokenizer()
         return tiny_causal_lm(tokenizer), tokenizer
     if name == "smollm2-random":
-        from tests.tiny import tiny_tokenizer
+        from prm.testing import tiny_tokenizer
 
         tokenizer = tiny_tokenizer()
         torch.manual_seed(0)

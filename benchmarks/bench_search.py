@@ -193,8 +193,7 @@ def report_throughput(args, problems, engine, prm) -> dict:
     rates = {"scripted+simulated PRM": throughput(engine if args.policy == "scripted" else ScriptedEngine(
         NoisySolver(problems, args.error_rate, args.seed)), prm, throughput_problems, config, args.repeats)}
     from prm.engines.hf import TransformersEngine
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-    from tiny import tiny_causal_lm, tiny_tokenizer
+    from prm.testing import tiny_causal_lm, tiny_tokenizer
 
     tokenizer = tiny_tokenizer()
     tiny = TransformersEngine(tiny_causal_lm(tokenizer), tokenizer)

@@ -1,6 +1,6 @@
 """Supervised fine-tuning of a policy on (prompt, reference solution) pairs.
 
-Public: `SFTConfig`, `reference_steps`, `sft_examples`, `finetune_policy`, `sample_accuracy`.
+Public: `SFTConfig`, `reference_steps`, `sft_examples`, `finetune_policy`.
 
 The demo warms the embedded SmolLM2-135M up on the synthetic task's reference solutions before
 sampling from it (untrained, it gets ~5% of one-step sums right). This goes through the same
@@ -9,7 +9,8 @@ only, never the prompt's. Prompts come from `prm.engines.prompts` with the templ
 sampling will use, and are tokenized as the engines tokenize them, so the policy is fine-tuned on
 exactly the text it later continues. GSM8K's reference solutions are re-cut into one step per
 line with a boxed final answer (`prm.data.gsm8k.solution_steps`); other sources are split with
-the step format as they are. `prm sft` (`prm.cli.sft`) runs this from the command line.
+the step format as they are. `prm sft` (`prm.cli.sft`) runs this from the command line and measures held-out accuracy
+before and after (sampling is labeling's, so it lives in the CLI wing).
 """
 
 from __future__ import annotations
@@ -146,19 +147,6 @@ def finetune_policy(
     result = trainer.train()
     model.eval()
     return dict(result.metrics)
-
-
-def sample_accuracy(engine: Any, problems: Sequence[Problem], template: str, max_new_tokens: int = 256) -> float:
-    """Share of problems whose one sampled solution (T=0.7) grades correct."""
-    from labeling.rollouts import RolloutConfig
-    from labeling.sampling import sample_solutions
-    from prm.grading import grade_solution
-
-    sampled = sample_solutions(
-        problems, engine, lambda gold, text: grade_solution(gold, text), samples=1,
-        rollout=RolloutConfig(temperature=0.7, max_new_tokens=max_new_tokens), template=template,
-    )
-    return sum(bool(s.correct) for row in sampled for s in row) / max(1, len(problems))
 
 
 def _cuda_available() -> bool:

@@ -15,7 +15,7 @@ from prm.modeling.adapters import (
     single_token_id,
 )
 from prm.scores import StepScorer
-from tests.tiny import tiny_causal_lm, tiny_tokenizer
+from prm.testing import tiny_causal_lm, tiny_tokenizer
 
 QUESTION = "Tom has 12 apples and gives away 5. How many are left?"
 SOLUTIONS = [

@@ -9,7 +9,7 @@ import pytest
 
 from prm.engines.base import GenerationEngine, SamplingConfig, generate_seeded, row_seed
 from prm.engines.scripted import ScriptedEngine
-from tests.tiny import tiny_causal_lm, tiny_tokenizer
+from prm.testing import tiny_causal_lm, tiny_tokenizer
 
 torch = pytest.importorskip("torch")
 

@@ -143,7 +143,7 @@ def test_labeling_existing_solutions_with_a_scripted_engine(tmp_path):
 def test_transformers_engine_end_to_end(tmp_path):
     from prm.engines.hf import TransformersEngine
     from prm.records import Problem
-    from tests.tiny import tiny_causal_lm, tiny_tokenizer
+    from prm.testing import tiny_causal_lm, tiny_tokenizer
 
     tokenizer = tiny_tokenizer()
     engine = TransformersEngine(tiny_causal_lm(tokenizer).eval(), tokenizer)

@@ -101,7 +101,7 @@ def test_train_top_layers_freezes_the_rest():
     from prm.modeling.reward_model import RewardConfig, RewardModel
     from prm.steps import StepFormat
     from prm.training.trainer import TrainConfig, decoder_layers, freeze_lower_layers
-    from tests.tiny import tiny_causal_lm, tiny_tokenizer
+    from prm.testing import tiny_causal_lm, tiny_tokenizer
 
     tokenizer = tiny_tokenizer()
     model = RewardModel.from_causal_lm(tiny_causal_lm(tokenizer), tokenizer, RewardConfig(step_format=StepFormat()))

@@ -11,7 +11,7 @@ from orm import ORMScorer, PreferencePair, read_pairs
 from prm.modeling import RewardConfig, RewardModel
 from prm.scores import OutcomeScorer
 from prm.scoring import PRMScorer
-from tests.tiny import tiny_causal_lm, tiny_tokenizer
+from prm.testing import tiny_causal_lm, tiny_tokenizer
 
 
 def test_pair_round_trip_and_validation():

@@ -114,7 +114,7 @@ class LengthPRM:
 def test_transformers_engine_batched_equals_one_problem_at_a_time():
     pytest.importorskip("prm.engines.hf")
     from prm.engines.hf import TransformersEngine
-    from tests.tiny import tiny_causal_lm, tiny_tokenizer
+    from prm.testing import tiny_causal_lm, tiny_tokenizer
 
     tokenizer = tiny_tokenizer()
     engine = TransformersEngine(tiny_causal_lm(tokenizer), tokenizer)

@@ -9,7 +9,7 @@ import torch
 from prm.records import Problem
 from prm.engines.prompts import policy_prompt, resolve_template
 from prm.sft import SFTConfig, finetune_policy, sft_examples
-from tests.tiny import tiny_causal_lm, tiny_tokenizer
+from prm.testing import tiny_causal_lm, tiny_tokenizer
 
 
 def _problems(n=8):

@@ -20,7 +20,7 @@ from prm.training import (
     train,
 )
 from prm.training.losses import loss_terms, reduce_terms
-from tests.tiny import tiny_causal_lm, tiny_tokenizer
+from prm.testing import tiny_causal_lm, tiny_tokenizer
 
 
 def solutions(n=8):

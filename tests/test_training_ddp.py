@@ -27,7 +27,7 @@ def _records():
 
 def _run(out: str, per_device_batch: int) -> None:
     from prm.training import ObjectiveConfig, TrainConfig, train
-    from tests.tiny import tiny_causal_lm, tiny_tokenizer
+    from prm.testing import tiny_causal_lm, tiny_tokenizer
 
     tokenizer = tiny_tokenizer()
     config = TrainConfig(

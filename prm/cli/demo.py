@@ -114,7 +114,8 @@ def _warm_up(args, out: Path, problems) -> dict[str, Any]:
     from prm.engines.hf import TransformersEngine, TransformersEngineConfig
     from prm.engines.prompts import resolve_template
     from prm.modeling.loading import load_causal_lm
-    from prm.sft import SFTConfig, finetune_policy, sample_accuracy
+    from prm.cli.sft import sample_accuracy
+    from prm.sft import SFTConfig, finetune_policy
 
     policy_dir = out / "policy"
     if (policy_dir / "warmup.json").exists():

@@ -20,6 +20,7 @@ from typing import Any, Sequence
 
 from prm.cli import wiring
 from prm.records import StepwiseSolution
+from prm.scores import score_steps_in_batches
 from search.auroc import distinct_step_labels, step_auroc
 from search.processbench import SUBSETS, processbench_report, stratified_subset
 
@@ -85,14 +86,9 @@ def run(args: argparse.Namespace) -> int:
 def score_solutions(
     scorer: Any, solutions: Sequence[StepwiseSolution], batch_size: int = 32, description: str = "scoring"
 ) -> list[list[float]]:
-    """Step scores for every solution, batch_size solutions per scorer call."""
-    scores: list[list[float]] = []
+    """Step scores for every solution, batch_size solutions per scorer call, with a progress bar."""
     with wiring.progress(len(solutions), description) as advance:
-        for start in range(0, len(solutions), batch_size):
-            batch = solutions[start : start + batch_size]
-            scores.extend(scorer.score_steps([s.prompt for s in batch], [list(s.steps) for s in batch]))
-            advance(len(scores))
-    return scores
+        return score_steps_in_batches(scorer, solutions, batch_size, advance)
 
 
 def _processbench(args: argparse.Namespace, scorer: Any) -> dict[str, Any]:

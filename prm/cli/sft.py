@@ -1,6 +1,6 @@
 """`prm sft`: warm a policy up on reference solutions before sampling, labeling or search.
 
-Public: `add_arguments(parser)`, `run(args) -> int`.
+Public: `add_arguments(parser)`, `run(args) -> int`, `sample_accuracy(engine, problems, template)`.
 
 Fine-tunes a causal LM (default: the embedded SmolLM2-135M) on the problems' reference
 solutions with the prompt template that `prm label` and `prm search` will use (`prm.sft`), then
@@ -18,6 +18,9 @@ import json
 import logging
 import time
 from pathlib import Path
+from typing import Any, Sequence
+
+from prm.records import Problem
 
 log = logging.getLogger("prm.sft")
 
@@ -50,8 +53,8 @@ def run(args: argparse.Namespace) -> int:
     from prm.engines.hf import TransformersEngine, TransformersEngineConfig
     from prm.engines.prompts import DEFAULT_TEMPLATE, resolve_template
     from prm.modeling.loading import load_causal_lm
-    from prm.sft import SFTConfig, finetune_policy, sample_accuracy
     from prm.cli.wiring import load_problems
+    from prm.sft import SFTConfig, finetune_policy
 
     out = Path(args.out)
     config = SFTConfig(epochs=args.epochs, learning_rate=args.lr, batch_size=args.batch_size,
@@ -94,3 +97,16 @@ def run(args: argparse.Namespace) -> int:
              f" ({len(held_out)} problems, 1 sample each)" if held_out else "")
           + f"; saved to {out}")
     return 0
+
+
+def sample_accuracy(engine: Any, problems: Sequence[Problem], template: str, max_new_tokens: int = 256) -> float:
+    """Share of problems whose one sampled solution (T=0.7) grades correct."""
+    from labeling.rollouts import RolloutConfig
+    from labeling.sampling import sample_solutions
+    from prm.grading import grade_solution
+
+    sampled = sample_solutions(
+        problems, engine, lambda gold, text: grade_solution(gold, text), samples=1,
+        rollout=RolloutConfig(temperature=0.7, max_new_tokens=max_new_tokens), template=template,
+    )
+    return sum(bool(s.correct) for row in sampled for s in row) / max(1, len(problems))

@@ -1,4 +1,4 @@
-"""Tiny in-process models and tokenizers for tests: no network, no downloads.
+"""Tiny in-process models and tokenizers for tests and benchmarks: no network, no downloads.
 
 Public: `tiny_tokenizer()`, `tiny_causal_lm(tokenizer)`.
 """
