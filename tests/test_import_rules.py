@@ -114,7 +114,20 @@ def test_the_rules_themselves(importer, imported, allowed):
     assert (_forbidden(importer, imported) is None) is allowed
 
 
-def test_relative_imports_are_resolved(tmp_path):
+def test_relative_imports_are_resolved():
     assert _top("prm.cli.wiring") == "prm"
     path = ROOT / "prm" / "data" / "__init__.py"
     assert all(not module.startswith(".") for _, module in _imports(path))
+
+
+def test_only_the_cli_wing_parses_arguments():
+    # `grep -rn "add_argument\|argparse" prm orm labeling search` finds only prm/cli/.
+    found = [
+        f"{path.relative_to(ROOT)}:{number}"
+        for folder in ("prm", *SIDE_PACKAGES)
+        for path in sorted((ROOT / folder).rglob("*.py"))
+        if not path.relative_to(ROOT).as_posix().startswith("prm/cli/")
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+        if "add_argument" in line or "argparse" in line
+    ]
+    assert not found, f"argument parsing outside prm/cli/: {found}"
