@@ -222,12 +222,13 @@ def test_cli_file_counts_and_out(tmp_path, capsys):
 
 @pytest.mark.parametrize(
     "line, message",
-    [('{"gold": "1"}', "missing field"), ("not json", "not valid JSON"), ('["1", "2"]', "JSON object"),
-     ('{"gold": "1", "pred": [1]}', "must be a string")],
+    [('{"gold": "1"}', "field 'pred': expected a string"), ("not json", "one complete JSON value"),
+     ('["1", "2"]', "JSON object"), ('{"gold": "1", "pred": [1]}', "field 'pred': expected a string, got 'list'"),
+     ('{"gold": "1", "pred": "1", "pred": "2"}', "duplicate")],
 )
 def test_cli_bad_file_names_the_line(tmp_path, capsys, line, message):
     pairs = tmp_path / "pairs.jsonl"
     pairs.write_text('{"gold": "1", "pred": "1"}\n' + line + "\n")
     assert _cli(["--file", str(pairs)]) == 2
     error = capsys.readouterr().err
-    assert f"{pairs}:2" in error and message in error
+    assert error.startswith("prm grade: error: ") and f"{pairs}, line 2" in error and message in error

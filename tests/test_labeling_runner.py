@@ -116,9 +116,10 @@ def test_preference_pairs_from_sampled_rows(reference):
     by_id = {r["id"]: r for r in reference}
     assert pairs, "the simulated policy gets some right and some wrong"
     for pair in pairs:
-        good, bad = pair["id"].split(">")
+        good, bad = pair.id.split(">")
         assert by_id[good]["correct"] is True and by_id[bad]["correct"] is False
-        assert by_id[good]["problem_id"] == by_id[bad]["problem_id"] == pair["problem_id"]
+        assert by_id[good]["problem_id"] == by_id[bad]["problem_id"] == pair.meta["problem_id"]
+        assert list(pair.chosen) == by_id[good]["completions"] and list(pair.rejected) == by_id[bad]["completions"]
 
 
 def test_labeling_existing_solutions_with_a_scripted_engine(tmp_path):

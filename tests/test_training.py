@@ -6,9 +6,8 @@ import pytest
 import torch
 from transformers import TrainerCallback
 
-from orm.pairs import PreferencePair
 from prm.modeling import RewardModel
-from prm.records import StepwiseSolution
+from prm.records import PreferencePair, StepwiseSolution
 from prm.steps import StepFormat
 from prm.training import (
     IGNORE,

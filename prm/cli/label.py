@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-from pathlib import Path
 
 from labeling.estimators import METHODS, EstimatorConfig
 from labeling.pipeline import LabelingJob, job_inputs, make_processor, problem_units, solution_units
@@ -153,8 +152,10 @@ def run(args: argparse.Namespace) -> int:
     summary = run_units(mine, make_processor(job, engine, grade), store, args.group_size, _progress_bar(len(mine), args.progress))
     log.info("done: %s", json.dumps(summary))
     if args.pairs_out:
+        from prm.data.io import write_jsonl
+
         pairs = preference_pairs(store.rows)
-        Path(args.pairs_out).write_text("".join(json.dumps(p) + "\n" for p in pairs), encoding="utf-8")
+        write_jsonl([pair.to_dict() for pair in pairs], args.pairs_out)
         log.info("wrote %d ORM pairs to %s", len(pairs), args.pairs_out)
     print(json.dumps(summary, indent=1))
     return 0
