@@ -43,14 +43,14 @@ from typing import Any, Sequence
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from search.auroc import distinct_step_labels  # noqa: E402
 from benchmarks._common import (  # noqa: E402
     parse_count,
     sample_balanced,
     sample_processbench,
-    split_summary,
     split_by_problem,
+    split_summary,
 )
+from search.auroc import distinct_step_labels  # noqa: E402
 
 log = logging.getLogger("bench_prm_quality")
 PRM800K_FILE = "prm800k/phase1_test.stepwise-critic.jsonl"

@@ -37,8 +37,13 @@ from prm.data.synthetic import SyntheticConfig, corrupt, make_problems, step_tru
 from prm.engines.scripted import ScriptedEngine  # noqa: E402
 from prm.steps import StepFormat  # noqa: E402
 from search.beam import BeamSearchConfig, beam_search  # noqa: E402
-from search.best_of_n import BestOfNConfig, group_candidates, sample_candidates, score_candidates  # noqa: E402
-from search.best_of_n import selection_accuracy  # noqa: E402
+from search.best_of_n import (  # noqa: E402
+    BestOfNConfig,
+    group_candidates,
+    sample_candidates,
+    score_candidates,
+    selection_accuracy,
+)
 from search.curves import CurveConfig, bootstrap_curves, format_table, write_curves_csv  # noqa: E402
 from search.voting import AnswerGrouper  # noqa: E402
 

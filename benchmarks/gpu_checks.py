@@ -25,9 +25,9 @@ from prm.engines.hf import TransformersEngine, TransformersEngineConfig
 from prm.modeling import RewardConfig, RewardModel
 from prm.records import StepwiseSolution
 from prm.scoring import PRMScorer
+from prm.testing import tiny_causal_lm, tiny_tokenizer
 from prm.training.collate import IGNORE, RewardCollator, encode_solution
 from prm.training.losses import ObjectiveConfig, loss_terms, reduce_terms
-from prm.testing import tiny_causal_lm, tiny_tokenizer
 
 PROMPTS = ["What is 3 + 4?", "Tom has 12 apples and gives away 5. How many are left?", "What is 6 * 7?"]
 STEPS = [

@@ -20,6 +20,7 @@ from prm.engines.prompts import DEFAULT_TEMPLATE, policy_prompt
 from prm.records import PreferencePair, Problem
 from prm.steps import StepFormat
 
+
 @dataclass(frozen=True)
 class SampledSolution:
     """Solution `index` of `problem`: the text as generated, its steps and its grade."""

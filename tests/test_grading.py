@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from prm.grading import GradeResult, Grader, GraderConfig, Verdict, extract_answer, last_boxed_content
 from prm.cli import main
+from prm.grading import Grader, GraderConfig, GradeResult, Verdict, extract_answer, last_boxed_content
 from prm.grading.extract import answer_text, canonical_number, check_limits, normalize
 
 C, I, U = Verdict.CORRECT, Verdict.INCORRECT, Verdict.UNGRADABLE
@@ -168,7 +168,7 @@ def test_verdict_and_result_types():
     assert Verdict("correct") is Verdict.CORRECT and Verdict.UNGRADABLE.value == "ungradable"
     result = GradeResult("incorrect", "why")
     assert result.verdict is Verdict.INCORRECT and not result.is_correct
-    with pytest.raises(Exception):
+    with pytest.raises(AttributeError):  # frozen
         result.reason = "changed"
 
 

@@ -8,8 +8,8 @@ import json
 import pytest
 
 from prm import cli
-from prm.engines.scripted import ScriptedEngine
 from prm.cli import wiring
+from prm.engines.scripted import ScriptedEngine
 from tests.test_search_fakes import KeywordORM, KeywordPRM, extract_answer, grade
 
 

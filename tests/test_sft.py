@@ -6,8 +6,8 @@ import json
 
 import torch
 
-from prm.records import Problem
 from prm.engines.prompts import policy_prompt, resolve_template
+from prm.records import Problem
 from prm.sft import SFTConfig, finetune_policy, sft_examples
 from prm.testing import tiny_causal_lm, tiny_tokenizer
 

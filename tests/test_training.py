@@ -9,6 +9,7 @@ from transformers import TrainerCallback
 from prm.modeling import RewardModel
 from prm.records import PreferencePair, StepwiseSolution
 from prm.steps import StepFormat
+from prm.testing import tiny_causal_lm, tiny_tokenizer
 from prm.training import (
     IGNORE,
     LoraOptions,
@@ -19,7 +20,6 @@ from prm.training import (
     train,
 )
 from prm.training.losses import loss_terms, reduce_terms
-from prm.testing import tiny_causal_lm, tiny_tokenizer
 
 
 def solutions(n=8):

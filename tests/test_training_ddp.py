@@ -26,8 +26,8 @@ def _records():
 
 
 def _run(out: str, per_device_batch: int) -> None:
-    from prm.training import ObjectiveConfig, TrainConfig, train
     from prm.testing import tiny_causal_lm, tiny_tokenizer
+    from prm.training import ObjectiveConfig, TrainConfig, train
 
     tokenizer = tiny_tokenizer()
     config = TrainConfig(

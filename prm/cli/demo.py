@@ -111,10 +111,10 @@ def _write_problems(args, out: Path) -> dict[str, list]:
 
 
 def _warm_up(args, out: Path, problems) -> dict[str, Any]:
+    from prm.cli.sft import sample_accuracy
     from prm.engines.hf import TransformersEngine, TransformersEngineConfig
     from prm.engines.prompts import resolve_template
     from prm.modeling.loading import load_causal_lm
-    from prm.cli.sft import sample_accuracy
     from prm.sft import SFTConfig, finetune_policy
 
     policy_dir = out / "policy"

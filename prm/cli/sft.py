@@ -50,10 +50,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from prm.cli.wiring import load_problems
     from prm.engines.hf import TransformersEngine, TransformersEngineConfig
     from prm.engines.prompts import DEFAULT_TEMPLATE, resolve_template
     from prm.modeling.loading import load_causal_lm
-    from prm.cli.wiring import load_problems
     from prm.sft import SFTConfig, finetune_policy
 
     out = Path(args.out)
