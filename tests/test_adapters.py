@@ -11,11 +11,10 @@ from prm.modeling.adapters import (
     ClassificationHeadPRM,
     LabelTokenConfig,
     LabelTokenPRM,
-    StepClassifierModel,
     single_token_id,
 )
 from prm.scores import StepScorer
-from prm.testing import tiny_causal_lm, tiny_tokenizer
+from prm.testing import tiny_causal_lm, tiny_math_shepherd_prm, tiny_qwen_prm, tiny_tokenizer
 
 QUESTION = "Tom has 12 apples and gives away 5. How many are left?"
 SOLUTIONS = [
@@ -27,24 +26,11 @@ QWEN_SYSTEM = "Please reason step by step, and put your final answer within \\bo
 
 
 def _shepherd(padding_side: str = "right"):
-    tokenizer = tiny_tokenizer(padding_side=padding_side)
-    tokenizer.add_tokens(["ки"])  # a single vocabulary entry, as in Mistral's tokenizer
-    model = tiny_causal_lm(tokenizer, seed=1)
-    return model.eval(), tokenizer
+    return tiny_math_shepherd_prm(padding_side)
 
 
 def _qwen(padding_side: str = "right"):
-    from transformers import AutoModel, Qwen2Config
-
-    tokenizer = tiny_tokenizer(padding_side=padding_side)
-    tokenizer.add_special_tokens({"additional_special_tokens": ["<extra_0>"]})
-    torch.manual_seed(2)
-    config = Qwen2Config(
-        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
-    )
-    model = StepClassifierModel(AutoModel.from_config(config))
-    return model.eval(), tokenizer
+    return tiny_qwen_prm(padding_side)
 
 
 # ---------------------------------------------------------------- Math-Shepherd reference

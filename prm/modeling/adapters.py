@@ -298,11 +298,14 @@ class StepClassifierModel(nn.Module):
         return (self.score(hidden),)
 
     def save_pretrained(self, path: str | Path) -> None:
-        """Write config.json and model.safetensors with `model.*` and `score.*` keys."""
+        """Write config.json (architectures named as Qwen's folders name them, e.g.
+        Qwen2ForProcessRewardModel) and model.safetensors with `model.*` and `score.*` keys."""
         from safetensors.torch import save_file
 
         folder = Path(path)
         folder.mkdir(parents=True, exist_ok=True)
+        family = type(self.model).__name__.removesuffix("Model")
+        self.config.architectures = [f"{family}ForProcessRewardModel"]
         self.config.save_pretrained(folder)
         state = {f"model.{k}": v.contiguous() for k, v in self.model.state_dict().items()}
         state.update({f"score.{k}": v.contiguous() for k, v in self.score.state_dict().items()})
