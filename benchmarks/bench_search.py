@@ -119,7 +119,7 @@ def simple_grader():
 def accuracy_part(args, problems, engine, prm, orm, extract_answer, grade):
     config = BestOfNConfig(n=args.n, temperature=0.7, max_new_tokens=args.max_new_tokens, seed=args.seed)
     start = time.perf_counter()
-    results = sample_candidates(engine, problems, config, prompt_for, extract_answer, grade)
+    results = sample_candidates(engine, problems, config, prompt_for, extract_answer, grade, FORMAT)
     results = score_candidates(results, prm=prm, orm=orm)
     results = group_candidates(results, AnswerGrouper(grade))
     bon_seconds = time.perf_counter() - start
@@ -135,7 +135,7 @@ def accuracy_part(args, problems, engine, prm, orm, extract_answer, grade):
                 aggregation=args.beam_aggregation,
             )
             start = time.perf_counter()
-            found = beam_search(engine, prm, problems, bconfig, prompt_for, extract_answer, grade)
+            found = beam_search(engine, prm, problems, bconfig, prompt_for, extract_answer, grade, FORMAT)
             seconds = time.perf_counter() - start
             beams.append({
                 "method": f"{'dvts' if diverse else 'beam'} M={width} N={n}",
@@ -159,7 +159,7 @@ def throughput(engine, scorer, problems, config, repeats) -> dict:
         for _ in range(repeats):
             start = time.perf_counter()
             beam_search(engine, scorer, problems, BeamSearchConfig(problem_batch_size=batch, **config),
-                        prompt_for, lambda t: None, lambda g, p: None)
+                        prompt_for, lambda t: None, lambda g, p: None, FORMAT)
             times.append(time.perf_counter() - start)
         rates[name] = len(problems) / statistics.median(times)
     rates["speedup"] = rates["batched"] / rates["one_at_a_time"]

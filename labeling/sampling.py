@@ -50,7 +50,7 @@ def sample_solutions(
     grade: Grade,
     samples: int,
     rollout: RolloutConfig,
-    step_format: StepFormat = StepFormat(),
+    step_format: StepFormat,
     template: str = DEFAULT_TEMPLATE,
 ) -> list[list[SampledSolution]]:
     """`samples` graded solutions per problem, in problem order, from one engine call.

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from prm.engines.prompts import DEFAULT_TEMPLATE, encode_prompt, policy_prompt
+from prm.engines.prompts import encode_prompt, policy_prompt
 from prm.records import Problem
 from prm.steps import StepFormat
 
@@ -45,7 +45,7 @@ class SFTConfig:
             )
 
 
-def reference_steps(problem: Problem, step_format: StepFormat = StepFormat()) -> list[str]:
+def reference_steps(problem: Problem, step_format: StepFormat) -> list[str]:
     """The steps of the problem's reference solution, as the policy should write them."""
     if not problem.reference_solution:
         raise ValueError(
@@ -61,8 +61,8 @@ def reference_steps(problem: Problem, step_format: StepFormat = StepFormat()) ->
 def sft_examples(
     tokenizer: Any,
     problems: Sequence[Problem],
-    template: str = DEFAULT_TEMPLATE,
-    step_format: StepFormat = StepFormat(),
+    template: str,
+    step_format: StepFormat,
     max_length: int = 256,
 ) -> list[dict[str, list[int]]]:
     """Tokenized rows: input_ids and labels (-100 over the prompt), cut to max_length.
@@ -110,9 +110,9 @@ def finetune_policy(
     tokenizer: Any,
     problems: Sequence[Problem],
     output_dir: str,
-    config: SFTConfig = SFTConfig(),
-    template: str = DEFAULT_TEMPLATE,
-    step_format: StepFormat = StepFormat(),
+    config: SFTConfig,
+    template: str,
+    step_format: StepFormat,
     callbacks: Sequence[Any] = (),
 ) -> dict[str, float]:
     """Fine-tune `model` in place on the problems' reference solutions; returns train metrics."""

@@ -116,7 +116,7 @@ def beam_search(
     prompt_for: Callable[[Problem], str],
     extract_answer: ExtractAnswer,
     grade: GradeAnswer,
-    step_format: StepFormat = StepFormat(),
+    step_format: StepFormat,
     count_scorer_tokens: Callable[[str, Sequence[str]], int] | None = None,
     on_batch: Callable[[int], None] | None = None,
 ) -> list[ProblemCandidates]:
@@ -287,5 +287,6 @@ def _result(state, config, extract_answer, grade, step_format) -> ProblemCandida
             "rounds": state.rounds,
             "scored_prefixes": state.scored_prefixes,
             "scorer_tokens": state.scorer_tokens,
+            "step_format": step_format.to_dict(),
         },
     )

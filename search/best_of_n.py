@@ -72,7 +72,7 @@ def sample_candidates(
     prompt_for: Callable[[Problem], str],
     extract_answer: ExtractAnswer,
     grade: GradeAnswer,
-    step_format: StepFormat = StepFormat(),
+    step_format: StepFormat,
     on_batch: Callable[[int], None] | None = None,
 ) -> list[ProblemCandidates]:
     """N graded candidates per problem. `on_batch(problems_done)` reports progress."""
@@ -106,7 +106,7 @@ def sample_candidates(
                     gold=problem.answer,
                     candidates=candidates,
                     generated_tokens=sum(c.num_tokens for c in candidates),
-                    meta={"method": "bon", "n": config.n},
+                    meta={"method": "bon", "n": config.n, "step_format": step_format.to_dict()},
                 )
             )
         if on_batch is not None:

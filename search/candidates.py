@@ -107,7 +107,7 @@ def make_candidate(
     gold: str | None,
     extract_answer: ExtractAnswer,
     grade: GradeAnswer,
-    step_format: StepFormat = StepFormat(),
+    step_format: StepFormat,
     finished: bool = True,
     steps: Sequence[str] | None = None,
 ) -> Candidate:

@@ -24,6 +24,7 @@ from labeling.store import ResumableJsonl, read_rows
 from prm.cli import main
 from prm.cli.wiring import parse_shard
 from prm.records import StepwiseSolution
+from prm.steps import StepFormat
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE = ["label", "--problems", "synthetic", "--engine", "simulated", "--samples", "2", "--rollouts", "4",
@@ -131,7 +132,8 @@ def test_labeling_existing_solutions_with_a_scripted_engine(tmp_path):
     def grade(gold, text):
         return text.rstrip(".").endswith(gold)
 
-    job = LabelingJob(1, EstimatorConfig("math_shepherd", rollouts=2), RolloutConfig(), "{question}\n\n")
+    job = LabelingJob(1, EstimatorConfig("math_shepherd", rollouts=2), RolloutConfig(), "{question}\n\n",
+                      step_format=StepFormat())
     store = ResumableJsonl(tmp_path / "s.jsonl", "f", {"shard": [0, 1], "units": 1}, resume=False)
     summary = run_units(solution_units([solution]), make_processor(job, engine, grade), store)
     (row,) = read_rows(tmp_path / "s.jsonl")
@@ -149,7 +151,8 @@ def test_transformers_engine_end_to_end(tmp_path):
     tokenizer = tiny_tokenizer()
     engine = TransformersEngine(tiny_causal_lm(tokenizer).eval(), tokenizer)
     problems = [Problem("p1", "What is 3 + 4?", "7"), Problem("p2", "Tom has 12 apples", "7")]
-    job = LabelingJob(2, EstimatorConfig("binary_search", rollouts=2), RolloutConfig(max_new_tokens=6), "{question}\n\n")
+    job = LabelingJob(2, EstimatorConfig("binary_search", rollouts=2), RolloutConfig(max_new_tokens=6), "{question}\n\n",
+                      step_format=StepFormat())
     store = ResumableJsonl(tmp_path / "t.jsonl", "f", {"shard": [0, 1]}, resume=False)
     run_units(problem_units(problems, 2), make_processor(job, engine, lambda gold, text: None), store)
     rows = read_rows(tmp_path / "t.jsonl")

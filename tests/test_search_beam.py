@@ -6,8 +6,11 @@ import pytest
 
 from prm.engines.scripted import ScriptedEngine
 from prm.records import Problem
+from prm.steps import StepFormat
 from search.beam import BeamSearchConfig, beam_search
 from tests.test_search_fakes import CountingEngine, KeywordPRM, extract_answer, grade
+
+FORMAT = StepFormat()
 
 PROBLEMS = [
     Problem(id="p1", question="q1 gold=4", answer="4"),
@@ -37,7 +40,7 @@ def search(**kwargs):
     engine = CountingEngine(ScriptedEngine(script))
     scorer = KeywordPRM()
     config = BeamSearchConfig(**{"beam_width": 2, "n_candidates": 4, "max_step_tokens": 50, **kwargs})
-    results = beam_search(engine, scorer, PROBLEMS, config, prompt_for, extract_answer, grade)
+    results = beam_search(engine, scorer, PROBLEMS, config, prompt_for, extract_answer, grade, FORMAT)
     return engine, scorer, results
 
 
@@ -122,7 +125,7 @@ def test_transformers_engine_batched_equals_one_problem_at_a_time():
     runs = []
     for batch in (None, 1):
         config = BeamSearchConfig(problem_batch_size=batch, **common)
-        runs.append(beam_search(engine, LengthPRM(), PROBLEMS, config, prompt_for, extract_answer, grade))
+        runs.append(beam_search(engine, LengthPRM(), PROBLEMS, config, prompt_for, extract_answer, grade, FORMAT))
     assert runs[0] == runs[1]
     assert all(r.generated_tokens > 0 and r.candidates for r in runs[0])
 
@@ -135,7 +138,7 @@ def test_a_wrong_solution_that_finishes_early_does_not_end_the_search():
         return "good: the answer is " + head.split("gold=")[1]
 
     config = BeamSearchConfig(beam_width=1, n_candidates=4, max_step_tokens=50)
-    results = beam_search(ScriptedEngine(early), KeywordPRM(), PROBLEMS, config, prompt_for, extract_answer, grade)
+    results = beam_search(ScriptedEngine(early), KeywordPRM(), PROBLEMS, config, prompt_for, extract_answer, grade, FORMAT)
     for result in results:
         assert result.meta["rounds"] == 2
         assert result.candidates[0].is_correct  # the open, better-scored path went on and won
@@ -149,5 +152,5 @@ def test_duplicate_paths_take_one_beam_slot():
 
     engine = CountingEngine(ScriptedEngine(same))
     config = BeamSearchConfig(beam_width=2, n_candidates=4, max_step_tokens=50)
-    beam_search(engine, KeywordPRM(), PROBLEMS[:1], config, prompt_for, extract_answer, grade)
+    beam_search(engine, KeywordPRM(), PROBLEMS[:1], config, prompt_for, extract_answer, grade, FORMAT)
     assert [len(prompts) for prompts, _ in engine.calls] == [1, 1, 1]

@@ -28,6 +28,7 @@ from labeling.runner import run_units, shard_units
 from labeling.sampling import DEFAULT_TEMPLATE, preference_pairs
 from labeling.store import ResumableJsonl, fingerprint
 from prm.cli import wiring
+from prm.steps import STEP_FORMATS, step_format_named
 
 log = logging.getLogger("prm.label")
 # Options that do not change which rows are written (so a resume may differ in them). The
@@ -56,6 +57,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--chat-template", action=argparse.BooleanOptionalAction, default=None,
                         help="wrap the prompt template in the policy's chat template (default: where it has one)")
     parser.add_argument("--prompt-template", default=DEFAULT_TEMPLATE, help="policy prompt with {question}")
+    parser.add_argument("--step-format", choices=STEP_FORMATS, default="default",
+                        help="how solutions split into steps (recorded in the sidecar; prm train reads it back)")
     parser.add_argument("--samples", type=int, default=4, help="solutions per problem (K)")
     parser.add_argument("--method", choices=METHODS + ("none", "perturb"), default="math_shepherd",
                         help="none: sample only; perturb: plant wrong results in reference solutions (no policy)")
@@ -106,7 +109,8 @@ def _perturb(args: argparse.Namespace) -> int:
     if not args.problems or args.pairs_out or args.shard != "0/1":
         raise ValueError("--method perturb labels --problems' reference solutions; --pairs-out and --shard do not apply")
     problems, _ = _load_inputs(args)
-    rows = list(perturbed_rows(problems, PerturbConfig(negatives=args.samples, seed=args.seed)))
+    rows = list(perturbed_rows(problems, PerturbConfig(negatives=args.samples, seed=args.seed),
+                              step_format_named(args.step_format)))
     write_jsonl(rows, args.out)
     bad = sum(not row["correct"] for row in rows)
     print(f"prm label: {len(rows)} solutions from {len(problems)} reference solutions "
@@ -118,6 +122,7 @@ def run(args: argparse.Namespace) -> int:
     if args.method == "perturb":
         return _perturb(args)
     shard_index, shard_count = wiring.parse_shard(args.shard)
+    step_format = step_format_named(args.step_format)
     estimator = None
     if args.method != "none":
         estimator = EstimatorConfig(
@@ -128,6 +133,8 @@ def run(args: argparse.Namespace) -> int:
     problems, solutions = _load_inputs(args)
     units = problem_units(problems, args.samples) if problems is not None else solution_units(solutions)
     options = {k: v for k, v in sorted(vars(args).items()) if k not in _NOT_FINGERPRINTED}
+    if options["step_format"] == "default":  # runs from before --step-format keep their fingerprint
+        del options["step_format"]
     print_key = fingerprint(job_inputs(units), options)
     mine = shard_units(units, shard_index, shard_count)
     header = {
@@ -136,6 +143,7 @@ def run(args: argparse.Namespace) -> int:
         "shard": [shard_index, shard_count],
         "units": len(mine),
         "unit_field": "problem_id" if problems is not None else "id",
+        "step_format": {"name": args.step_format, **step_format.to_dict()},
     }
     store = ResumableJsonl(args.out, print_key, header, resume=args.resume)
     engine, grade, tokenizer = _engine_and_grader(args, problems)
@@ -144,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
         from prm.engines.prompts import resolve_template
 
         template = resolve_template(tokenizer, template, args.chat_template)
-    job = LabelingJob(args.samples, estimator, rollout, template)
+    job = LabelingJob(args.samples, estimator, rollout, template, step_format=step_format)
     log.info(
         "%s: %d units in shard %d/%d, %d already written; fingerprint %s",
         args.out, len(mine), shard_index, shard_count, sum(set(u.ids) <= store.done_ids for u in mine), print_key,

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from prm.cli import wiring
+from prm.steps import STEP_FORMATS
 from search.beam import BeamSearchConfig, beam_search
 from search.best_of_n import (
     BestOfNConfig,
@@ -86,6 +87,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     search.add_argument("--max-step-tokens", type=int, default=128)
     search.add_argument("--max-tokens", type=int, default=None, help="beam-search token budget per problem")
     search.add_argument("--aggregation", default="last", help="beam ranking: min, prod, last, mean")
+    search.add_argument("--step-format", default=None, choices=STEP_FORMATS,
+                        help="how policy text splits into steps (default: the --prm folder's, recorded by prm train)")
     search.add_argument("--temperature", type=float, default=0.7)
     search.add_argument("--top-p", type=float, default=1.0)
     search.add_argument("--max-new-tokens", type=int, default=256, help="per best-of-n sample")
@@ -132,24 +135,30 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--method beam/dvts needs --prm (the PRM guides the search)")
     engine, prompt_for = wiring.build_policy(args)
     prm, orm = wiring.load_scorers(args.prm, args.orm, args.device, prm_kind=args.prm_kind)
-    summary: dict[str, Any] = {"data": args.data, "problems": len(problems), "methods": {}}
+    step_format = wiring.scorer_step_format(prm, args.step_format)
+    summary: dict[str, Any] = {"data": args.data, "problems": len(problems), "methods": {},
+                               "step_format": step_format.to_dict()}
     with wiring.grader() as (extract_answer, grade):
         grouper = AnswerGrouper(grade)
         bon_results = None
         if "bon" in args.method:
-            bon_results, compute = _best_of_n(args, engine, prompt_for, prm, orm, problems, extract_answer, grade, grouper)
+            bon_results, compute = _best_of_n(
+                args, engine, prompt_for, prm, orm, problems, extract_answer, grade, grouper, step_format
+            )
             write_jsonl(bon_results, out / "bon.jsonl")
             summary["methods"]["bon"] = compute
         for method in ("beam", "dvts"):
             if method in args.method:
-                results, compute = _beam(args, method, engine, prompt_for, prm, problems, extract_answer, grade, grouper)
+                results, compute = _beam(
+                    args, method, engine, prompt_for, prm, problems, extract_answer, grade, grouper, step_format
+                )
                 write_jsonl(results, out / f"{method}.jsonl")
                 summary["methods"][method] = compute
     _report(args, out, bon_results, summary)
     return 0
 
 
-def _best_of_n(args, engine, prompt_for, prm, orm, problems, extract_answer, grade, grouper):
+def _best_of_n(args, engine, prompt_for, prm, orm, problems, extract_answer, grade, grouper, step_format):
     config = BestOfNConfig(
         n=args.n,
         temperature=args.temperature,
@@ -160,7 +169,9 @@ def _best_of_n(args, engine, prompt_for, prm, orm, problems, extract_answer, gra
     )
     with wiring.progress(len(problems), "sampling") as advance:
         start = time.perf_counter()
-        results = sample_candidates(engine, problems, config, prompt_for, extract_answer, grade, on_batch=advance)
+        results = sample_candidates(
+            engine, problems, config, prompt_for, extract_answer, grade, step_format, on_batch=advance
+        )
         sample_seconds = time.perf_counter() - start
     results, scorer_tokens, score_seconds = _score(results, prm, orm)
     results = group_candidates(results, grouper)
@@ -231,7 +242,7 @@ def _within_problem_auroc(results: list[ProblemCandidates], keys: list[str]) -> 
     return report
 
 
-def _beam(args, method, engine, prompt_for, prm, problems, extract_answer, grade, grouper):
+def _beam(args, method, engine, prompt_for, prm, problems, extract_answer, grade, grouper, step_format):
     config = BeamSearchConfig(
         beam_width=args.beam_width,
         n_candidates=args.n,
@@ -249,7 +260,7 @@ def _beam(args, method, engine, prompt_for, prm, problems, extract_answer, grade
     with wiring.progress(len(problems), method) as advance:
         start = time.perf_counter()
         results = beam_search(
-            engine, prm, problems, config, prompt_for, extract_answer, grade,
+            engine, prm, problems, config, prompt_for, extract_answer, grade, step_format,
             count_scorer_tokens=counter, on_batch=advance,
         )
         seconds = time.perf_counter() - start

@@ -14,10 +14,14 @@ keep their usual meaning; `--resume` continues from the latest checkpoint in --o
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import time
 from pathlib import Path
 from typing import Any
+
+from prm.cli import wiring
+from prm.steps import STEP_FORMATS, step_format_named
 
 logger = logging.getLogger("prm.train")
 
@@ -43,7 +47,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     data.add_argument("--max-length", type=int, default=1024, help="tokens per solution; whole trailing steps are cut")
     model = parser.add_argument_group("model")
     model.add_argument("--model", default="embedded", help="backbone: 'embedded', a Hugging Face name or a folder")
-    model.add_argument("--step-tag", default="<|step|>", help="step tag (default: a new special token)")
+    model.add_argument("--step-format", default=None, choices=STEP_FORMATS,
+                       help="step format of the reward model (default: the one the data's label sidecar "
+                            "records, else 'default')")
+    model.add_argument("--step-tag", default=None,
+                       help="step tag, replacing the format's (default: the format's, a new special token)")
     model.add_argument("--existing-tag", action="store_true",
                        help="the step tag is an existing string of the tokenizer (e.g. ' ки'); do not add it")
     model.add_argument("--objective", default="hard", choices=OBJECTIVES)
@@ -101,7 +109,6 @@ def _read(paths: list[str], args: argparse.Namespace) -> list[Any]:
 
 
 def _config(args: argparse.Namespace):
-    from prm.steps import StepFormat
     from prm.training.losses import ObjectiveConfig
     from prm.training.trainer import LoraOptions, TrainConfig
 
@@ -116,7 +123,7 @@ def _config(args: argparse.Namespace):
     return TrainConfig(
         output_dir=args.out,
         objective=ObjectiveConfig(args.objective, args.step_weight, args.outcome_weight),
-        step_format=StepFormat(tag=args.step_tag, tag_is_special=not args.existing_tag),
+        step_format=_step_format(args),
         max_length=args.max_length,
         epochs=args.epochs,
         max_steps=args.max_steps,
@@ -139,6 +146,20 @@ def _config(args: argparse.Namespace):
         gradient_checkpointing=args.gradient_checkpointing,
         show_progress=True,
     )
+
+
+def _step_format(args: argparse.Namespace):
+    """--step-format, else what the data's label sidecars record, else the default; then
+    --step-tag / --existing-tag replace its tag."""
+    fmt = step_format_named(args.step_format) if args.step_format else wiring.recorded_step_format(args.data)
+    fmt = fmt or STEP_FORMATS["default"]
+    if args.step_tag is not None:
+        fmt = dataclasses.replace(fmt, tag=args.step_tag, tag_is_special=not args.existing_tag)
+    elif args.existing_tag:
+        fmt = dataclasses.replace(fmt, tag_is_special=False)
+    if fmt != STEP_FORMATS["default"]:
+        logger.info("step format %s", fmt)
+    return fmt
 
 
 def close_process_group() -> None:

@@ -1,7 +1,8 @@
 """The one place that turns names into objects for the `prm` verbs.
 
 Public: `PROBLEM_NAMES`, `ENGINES`, `PRM_KINDS`, `parse_shard`, `shard_slice`, `load_problems`,
-`build_engine`, `solution_grader`, `build_policy`, `prm_kind_of`, `load_step_scorer`, `load_scorers`, `grader`, `progress`,
+`build_engine`, `solution_grader`, `build_policy`, `prm_kind_of`, `load_step_scorer`, `load_scorers`,
+`recorded_step_format`, `scorer_step_format`, `grader`, `progress`,
 `scorer_token_counter`, `count_scorer_tokens`.
 
 Names it knows: problems (gsm8k, math500, gsm8k-train, math-train under --data-root, synthetic,
@@ -204,6 +205,42 @@ def load_scorers(
         same = orm == prm and isinstance(step, PRMScorer)
         outcome = step if same else PRMScorer.from_pretrained(orm, device=device)
     return step, outcome
+
+
+def recorded_step_format(paths: Sequence[str]) -> Any:
+    """The StepFormat the label sidecars (`<file>.meta.json`, written by `prm label`) of these
+    data files record, or None where none records one; files that disagree raise."""
+    from labeling.store import sidecar_path
+    from prm.steps import StepFormat
+
+    found = {}
+    for path in paths:
+        side = sidecar_path(path)
+        if side.is_file():
+            recorded = json.loads(side.read_text(encoding="utf-8")).get("step_format")
+            if recorded is not None:
+                found[str(path)] = StepFormat.from_dict(recorded)
+    if len(set(found.values())) > 1:
+        listing = "; ".join(f"{path}: {fmt}" for path, fmt in found.items())
+        raise ValueError(f"the data files were labelled in different step formats ({listing}); "
+                         "train on one, or name one with --step-format")
+    return next(iter(found.values()), None)
+
+
+def scorer_step_format(scorer: Any, name: str | None) -> Any:
+    """The StepFormat a search splits policy text with: --step-format where given, else the
+    one the PRM was trained with (toolkit folders record it), Math-Shepherd's for a label-token
+    PRM, and the default otherwise."""
+    from prm.steps import MATH_SHEPHERD, STEP_FORMATS, step_format_named
+
+    if name is not None:
+        return step_format_named(name)
+    recorded = getattr(scorer, "step_format", None)
+    if recorded is not None:
+        return recorded
+    if type(scorer).__name__ == "LabelTokenPRM":
+        return MATH_SHEPHERD
+    return STEP_FORMATS["default"]
 
 
 @contextlib.contextmanager
