@@ -2,7 +2,8 @@
 
 Core (`prm` outside `prm.cli`) never imports orm, labeling, search or prm.cli; orm, labeling
 and search never import each other or prm.cli; nothing in the product imports benchmarks or
-tests; benchmarks never import tests or prm.cli. Lazy imports inside functions count too.
+tests; benchmarks never import tests or prm.cli; tests never import benchmarks (they run them
+as scripts). Lazy imports inside functions count too.
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ def _is_cli(module: str) -> bool:
 def _forbidden(importer: str, imported: str) -> str | None:
     """Why `importer` may not import `imported` (None where it may)."""
     home, target = _top(importer), _top(imported)
+    if home == "tests":
+        return "tests never import benchmarks (they run them as scripts)" if target == "benchmarks" else None
     if home == "benchmarks":
         if target == "tests":
             return "benchmarks never import tests"
@@ -75,7 +78,8 @@ def _forbidden(importer: str, imported: str) -> str | None:
 
 
 def _files() -> list[Path]:
-    return sorted(p for folder in ("prm", "orm", *SIDE_PACKAGES[1:], "benchmarks") for p in (ROOT / folder).rglob("*.py"))
+    folders = ("prm", *SIDE_PACKAGES, "benchmarks", "tests")
+    return sorted(p for folder in folders for p in (ROOT / folder).rglob("*.py"))
 
 
 def test_no_import_crosses_a_layer():
@@ -108,6 +112,8 @@ def test_no_import_crosses_a_layer():
         ("benchmarks.bench_scoring", "tests.tiny", False),
         ("benchmarks.bench_prm_quality", "prm.cli.eval", False),
         ("benchmarks.gpu_check", "benchmarks.bench_scoring", True),
+        ("tests.test_gpu", "benchmarks.gpu_checks", False),
+        ("tests.test_search_cli", "prm.cli.wiring", True),
     ],
 )
 def test_the_rules_themselves(importer, imported, allowed):
