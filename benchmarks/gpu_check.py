@@ -166,19 +166,13 @@ def _median(values: list[float]) -> float | None:
 def part_scoring(ctx: Context, record: dict, deadline: float) -> None:
     import torch
 
-    from benchmarks.bench_scoring import _solutions
-    from prm.scoring import PRMScorer, pad_batch
+    from benchmarks.bench_scoring import _solutions, backbone_batches
+    from prm.scoring import PRMScorer
 
     w = ctx.workload
     scorer = PRMScorer(ctx.reward_model, ctx.tokenizer, batch_size=w.score_batch)
     prompts, steps = _solutions(w.solutions, w.steps, ctx.seed)
-    encoded = scorer.encode(prompts, steps)
-    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i].input_ids), reverse=True)
-    batches = []
-    for start in range(0, len(order), w.score_batch):
-        ids, mask, _ = pad_batch([encoded[i].input_ids for i in order[start : start + w.score_batch]],
-                                 scorer.pad_token_id, scorer.padding_side)
-        batches.append((ids.to(ctx.device), mask.to(ctx.device)))
+    encoded, batches = backbone_batches(scorer, prompts, steps, w.score_batch, ctx.device)
     prefix_prompts = [p for p, s in zip(prompts, steps) for _ in s]
     prefix_steps = [s[: k + 1] for s in steps for k in range(len(s))]
     real_tokens = sum(len(e.input_ids) for e in encoded)

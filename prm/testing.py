@@ -1,6 +1,7 @@
 """Tiny in-process models and tokenizers for tests and benchmarks: no network, no downloads.
 
-Public: `tiny_tokenizer()`, `tiny_causal_lm(tokenizer)`, `tiny_math_shepherd_prm()`, `tiny_qwen_prm()`.
+Public: `tiny_tokenizer()`, `tiny_causal_lm(tokenizer)`, `save_tiny_backbone(folder)`,
+`tiny_math_shepherd_prm()`, `tiny_qwen_prm()`.
 """
 
 from __future__ import annotations
@@ -74,6 +75,15 @@ def tiny_causal_lm(tokenizer, seed: int = 0, hidden_size: int = 32, num_layers: 
         tie_word_embeddings=True,
     )
     return AutoModelForCausalLM.from_config(config)
+
+
+def save_tiny_backbone(folder, seed: int = 0):
+    """A tiny causal LM and its tokenizer saved as a Hugging Face folder (what `--model` or
+    `--policy` takes); returns the folder."""
+    tokenizer = tiny_tokenizer()
+    tiny_causal_lm(tokenizer, seed=seed).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
 
 
 def tiny_math_shepherd_prm(padding_side: str = "right", seed: int = 1):

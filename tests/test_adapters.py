@@ -87,13 +87,17 @@ def test_label_token_ids_are_looked_up_from_the_tokenizer():
 
 
 @pytest.mark.parametrize("batch_size", [1, 3])
-def test_label_token_left_and_right_padding_agree(batch_size):
-    model, right = _shepherd("right")
-    _, left = _shepherd("left")
-    config = LabelTokenConfig(batch_size=batch_size)
+@pytest.mark.parametrize(
+    ("build", "adapter", "config"),
+    [(_shepherd, LabelTokenPRM, LabelTokenConfig), (_qwen, ClassificationHeadPRM, ClassificationHeadConfig)],
+    ids=["label_token", "classification_head"],
+)
+def test_left_and_right_padding_agree(build, adapter, config, batch_size):
+    model, right = build("right")
+    _, left = build("left")
     prompts = [QUESTION, "What is 3 + 4?", QUESTION]
-    from_right = LabelTokenPRM(model, right, config).score_steps(prompts, SOLUTIONS)
-    from_left = LabelTokenPRM(model, left, config).score_steps(prompts, SOLUTIONS)
+    from_right = adapter(model, right, config(batch_size=batch_size)).score_steps(prompts, SOLUTIONS)
+    from_left = adapter(model, left, config(batch_size=batch_size)).score_steps(prompts, SOLUTIONS)
     for a, b in zip(from_right, from_left):
         assert a == pytest.approx(b, abs=1e-5)
 
@@ -172,18 +176,6 @@ def test_classification_head_matches_reference_computation():
         expected = _qwen_reference(model, tokenizer, QUESTION, steps)
         assert len(got) == len(steps) == len(expected)
         assert got == pytest.approx(expected, abs=1e-5)
-
-
-@pytest.mark.parametrize("batch_size", [1, 3])
-def test_classification_head_left_and_right_padding_agree(batch_size):
-    model, right = _qwen("right")
-    _, left = _qwen("left")
-    config = ClassificationHeadConfig(batch_size=batch_size)
-    prompts = [QUESTION, "What is 3 + 4?", QUESTION]
-    from_right = ClassificationHeadPRM(model, right, config).score_steps(prompts, SOLUTIONS)
-    from_left = ClassificationHeadPRM(model, left, config).score_steps(prompts, SOLUTIONS)
-    for a, b in zip(from_right, from_left):
-        assert a == pytest.approx(b, abs=1e-5)
 
 
 def test_classification_head_unknown_token_raises_clearly():

@@ -54,12 +54,11 @@ def _key(item: dict) -> tuple[str, str, str]:
 
 
 def _golds(shared_data: Path) -> dict[str, list[str]]:
-    """The gold answers of MATH-500 and GSM8K test, as benchmarks/bench_grading.py reads them."""
-    with open(shared_data / "math" / "math500_test.jsonl", encoding="utf-8") as handle:
-        math500 = [json.loads(line)["answer"] for line in handle if line.strip()]
-    with open(shared_data / "gsm8k" / "test.jsonl", encoding="utf-8") as handle:
-        gsm8k = [json.loads(line)["answer"].rsplit("####", 1)[-1].strip() for line in handle if line.strip()]
-    return {"MATH-500": math500, "GSM8K": gsm8k}
+    """The gold answers of MATH-500 and GSM8K test as the toolkit's readers give them."""
+    from prm.data import read_gsm8k, read_math
+
+    return {"MATH-500": [p.answer for p in read_math(shared_data / "math" / "math500_test.jsonl")],
+            "GSM8K": [p.answer for p in read_gsm8k(shared_data / "gsm8k" / "test.jsonl")]}
 
 
 def test_gold_vs_gold_is_all_correct(shared_data):

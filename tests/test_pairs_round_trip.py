@@ -8,7 +8,7 @@ import json
 from orm import read_pairs
 from prm.cli import main
 from prm.records import PreferencePair
-from prm.testing import tiny_causal_lm, tiny_tokenizer
+from prm.testing import save_tiny_backbone
 
 
 def test_label_pairs_train_bradley_terry_then_score(tmp_path, capsys):
@@ -26,10 +26,7 @@ def test_label_pairs_train_bradley_terry_then_score(tmp_path, capsys):
         assert list(pair.chosen) == solutions[good]["completions"] and solutions[good]["correct"] is True
         assert list(pair.rejected) == solutions[bad]["completions"] and solutions[bad]["correct"] is False
 
-    tokenizer = tiny_tokenizer()
-    backbone = tmp_path / "backbone"
-    tiny_causal_lm(tokenizer).save_pretrained(backbone)
-    tokenizer.save_pretrained(backbone)
+    backbone = save_tiny_backbone(tmp_path / "backbone")
     model = tmp_path / "orm"
     capsys.readouterr()
     assert main(["train", "--data", str(pairs_path), "--format", "pairs", "--objective", "bradley_terry",

@@ -13,7 +13,7 @@ from prm.cli import main, wiring
 from prm.engines.scripted import ScriptedEngine
 from prm.modeling import load_reward_model
 from prm.steps import MATH_SHEPHERD
-from prm.testing import tiny_causal_lm, tiny_tokenizer
+from prm.testing import save_tiny_backbone
 from tests.test_search_fakes import extract_answer, grade
 
 
@@ -46,10 +46,7 @@ def test_math_shepherd_format_from_label_to_search(tmp_path, line_policy, capsys
     assert sidecar["step_format"] == {"name": "math_shepherd", **MATH_SHEPHERD.to_dict()}
     assert wiring.recorded_step_format([str(labels)]) == MATH_SHEPHERD
 
-    tokenizer = tiny_tokenizer()
-    backbone = tmp_path / "backbone"
-    tiny_causal_lm(tokenizer).save_pretrained(backbone)
-    tokenizer.save_pretrained(backbone)
+    backbone = save_tiny_backbone(tmp_path / "backbone")
     model_dir = tmp_path / "prm"
     capsys.readouterr()
     assert main(["train", "--data", str(labels), "--format", "trl_stepwise", "--model", str(backbone),

@@ -158,21 +158,25 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _best_of_n(args, engine, prompt_for, prm, orm, problems, extract_answer, grade, grouper, step_format):
-    config = BestOfNConfig(
-        n=args.n,
-        temperature=args.temperature,
-        top_p=args.top_p,
-        max_new_tokens=args.max_new_tokens,
-        seed=args.seed,
-        problem_batch_size=args.problem_batch_size,
-    )
-    with wiring.progress(len(problems), "sampling") as advance:
+def _sampling_options(args) -> dict[str, Any]:
+    """The options best-of-n and beam search sample with alike."""
+    return {"temperature": args.temperature, "top_p": args.top_p, "seed": args.seed,
+            "problem_batch_size": args.problem_batch_size}
+
+
+def _timed(problems, description: str, search):
+    """search(advance) under a progress bar over the problems: (its results, seconds)."""
+    with wiring.progress(len(problems), description) as advance:
         start = time.perf_counter()
-        results = sample_candidates(
-            engine, problems, config, prompt_for, extract_answer, grade, step_format, on_batch=advance
-        )
-        sample_seconds = time.perf_counter() - start
+        results = search(advance)
+        return results, time.perf_counter() - start
+
+
+def _best_of_n(args, engine, prompt_for, prm, orm, problems, extract_answer, grade, grouper, step_format):
+    config = BestOfNConfig(n=args.n, max_new_tokens=args.max_new_tokens, **_sampling_options(args))
+    results, sample_seconds = _timed(problems, "sampling", lambda advance: sample_candidates(
+        engine, problems, config, prompt_for, extract_answer, grade, step_format, on_batch=advance
+    ))
     results, scorer_tokens, score_seconds = _score(results, prm, orm)
     results = group_candidates(results, grouper)
     return results, _bon_compute(args, results, scorer_tokens, sample_seconds, score_seconds)
@@ -244,26 +248,15 @@ def _within_problem_auroc(results: list[ProblemCandidates], keys: list[str]) -> 
 
 def _beam(args, method, engine, prompt_for, prm, problems, extract_answer, grade, grouper, step_format):
     config = BeamSearchConfig(
-        beam_width=args.beam_width,
-        n_candidates=args.n,
-        max_steps=args.max_steps,
-        max_step_tokens=args.max_step_tokens,
-        max_tokens=args.max_tokens,
-        temperature=args.temperature,
-        top_p=args.top_p,
-        aggregation=args.aggregation,
-        diverse=method == "dvts",
-        seed=args.seed,
-        problem_batch_size=args.problem_batch_size,
+        beam_width=args.beam_width, n_candidates=args.n, max_steps=args.max_steps, max_tokens=args.max_tokens,
+        max_step_tokens=args.max_step_tokens, aggregation=args.aggregation, diverse=method == "dvts",
+        **_sampling_options(args),
     )
     counter = wiring.scorer_token_counter(prm)
-    with wiring.progress(len(problems), method) as advance:
-        start = time.perf_counter()
-        results = beam_search(
-            engine, prm, problems, config, prompt_for, extract_answer, grade, step_format,
-            count_scorer_tokens=counter, on_batch=advance,
-        )
-        seconds = time.perf_counter() - start
+    results, seconds = _timed(problems, method, lambda advance: beam_search(
+        engine, prm, problems, config, prompt_for, extract_answer, grade, step_format,
+        count_scorer_tokens=counter, on_batch=advance,
+    ))
     results = group_candidates(results, grouper)
     return results, _beam_compute(args, results, seconds)
 
