@@ -1,7 +1,7 @@
 """Best-of-n: sample N solutions per problem, score them, pick one.
 
-Public: `BestOfNConfig`, `SELECTIONS`, `sample_candidates`, `score_candidates`, `scorer_passes`,
-`group_candidates`, `select`, `selection_accuracy`.
+Public: `BestOfNConfig`, `SELECTIONS`, `run`, `sample_candidates`, `score_candidates`,
+`scorer_passes`, `group_candidates`, `select`, `selection_accuracy`.
 
 `sample_candidates` makes one `engine.generate` call per batch of problems (all problems'
 prompts together); `score_candidates` makes one scorer call per batch of solutions. Selection
@@ -29,6 +29,7 @@ from search.candidates import (
     ExtractAnswer,
     GradeAnswer,
     ProblemCandidates,
+    SearchSetup,
     candidate_score,
     make_candidate,
 )
@@ -63,6 +64,22 @@ class BestOfNConfig:
             max_new_tokens=self.max_new_tokens,
             seed=self.seed,
         )
+
+
+def run(
+    problems: Sequence[Problem], engine: GenerationEngine, scorer: StepScorer | None, config: BestOfNConfig,
+    setup: SearchSetup,
+) -> list[ProblemCandidates]:
+    """N graded candidates per problem (the signature every method in `search.methods` has).
+
+    The scorer is not used while sampling: best-of-n candidates are scored afterwards with
+    `score_candidates` (one pass for a joint PRM+ORM), which is also how saved samples are
+    scored again by a new verifier.
+    """
+    return sample_candidates(
+        engine, problems, config, setup.prompt_for, setup.extract_answer, setup.grade, setup.step_format,
+        on_batch=setup.on_batch,
+    )
 
 
 def sample_candidates(

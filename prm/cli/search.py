@@ -23,17 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from prm.cli import wiring
+from prm.scores import AGGREGATIONS
 from prm.steps import STEP_FORMATS
-from search.beam import BeamSearchConfig, beam_search
-from search.best_of_n import (
-    BestOfNConfig,
-    group_candidates,
-    sample_candidates,
-    score_candidates,
-    scorer_passes,
-    selection_accuracy,
-)
-from search.candidates import ProblemCandidates, candidate_score, read_jsonl, score_keys, write_jsonl
+from search.beam import BeamSearchConfig
+from search.best_of_n import BestOfNConfig, group_candidates, score_candidates, scorer_passes, selection_accuracy
+from search.candidates import ProblemCandidates, SearchSetup, candidate_score, read_jsonl, score_keys, write_jsonl
 from search.curves import (
     CurveConfig,
     evaluate_curves,
@@ -42,10 +36,10 @@ from search.curves import (
     write_curves_csv,
     write_curves_json,
 )
+from search.methods import METHODS
 from search.voting import AnswerGrouper
 
 log = logging.getLogger("prm.search")
-METHODS = ("bon", "beam", "dvts")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -80,13 +74,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="policy prompt with {question} (default: prm.engines.prompts.DEFAULT_TEMPLATE)")
     models.add_argument("--engine-batch-size", type=int, default=32, help="sample rows decoded together")
     search = parser.add_argument_group("search")
-    search.add_argument("--method", nargs="+", choices=METHODS, default=["bon"])
+    search.add_argument("--method", nargs="+", choices=list(METHODS), default=["bon"],
+                        help="search.methods: bon (best-of-n), beam (step-level beam search), dvts")
     search.add_argument("--n", type=int, default=16, help="samples per problem (bon), candidates per step (beam)")
     search.add_argument("--beam-width", type=int, default=4, help="M paths kept per problem (beam, dvts)")
     search.add_argument("--max-steps", type=int, default=12, help="beam-search rounds")
     search.add_argument("--max-step-tokens", type=int, default=128)
     search.add_argument("--max-tokens", type=int, default=None, help="beam-search token budget per problem")
-    search.add_argument("--aggregation", default="last", help="beam ranking: min, prod, last, mean")
+    search.add_argument("--aggregation", default="last", choices=AGGREGATIONS, help="beam ranking")
     search.add_argument("--step-format", default=None, choices=STEP_FORMATS,
                         help="how policy text splits into steps (default: the --prm folder's, recorded by prm train)")
     search.add_argument("--temperature", type=float, default=0.7)
@@ -129,31 +124,37 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--beam-results goes with --results (saved best-of-n samples)")
     if args.data is None:
         raise ValueError(f"give --data ({', '.join(wiring.PROBLEM_NAMES)} or a file) or --results")
+    # Every method's config is built (and validated) before anything is sampled.
+    configs = {name: _method_config(args, name) for name in METHODS if name in args.method}
+    guided = [name for name in configs if METHODS[name].needs_scorer]
+    if guided and args.prm is None:
+        raise ValueError(f"--method {'/'.join(guided)} needs --prm (the PRM guides the search)")
     problems = wiring.load_problems(args.data, args.data_root, args.limit, args.shard, args.seed)
     log.info("%d problems from %s", len(problems), args.data)
-    if ("beam" in args.method or "dvts" in args.method) and args.prm is None:
-        raise ValueError("--method beam/dvts needs --prm (the PRM guides the search)")
     engine, prompt_for = wiring.build_policy(args)
     prm, orm = wiring.load_scorers(args.prm, args.orm, args.device, prm_kind=args.prm_kind)
     step_format = wiring.scorer_step_format(prm, args.step_format)
     summary: dict[str, Any] = {"data": args.data, "problems": len(problems), "methods": {},
                                "step_format": step_format.to_dict()}
+    counter = wiring.scorer_token_counter(prm)
     with wiring.grader() as (extract_answer, grade):
         grouper = AnswerGrouper(grade)
         bon_results = None
-        if "bon" in args.method:
-            bon_results, compute = _best_of_n(
-                args, engine, prompt_for, prm, orm, problems, extract_answer, grade, grouper, step_format
-            )
-            write_jsonl(bon_results, out / "bon.jsonl")
-            summary["methods"]["bon"] = compute
-        for method in ("beam", "dvts"):
-            if method in args.method:
-                results, compute = _beam(
-                    args, method, engine, prompt_for, prm, problems, extract_answer, grade, grouper, step_format
-                )
-                write_jsonl(results, out / f"{method}.jsonl")
-                summary["methods"][method] = compute
+
+        def setup(advance):
+            return SearchSetup(prompt_for, extract_answer, grade, step_format, counter, advance)
+
+        for name, config in configs.items():
+            results, seconds = _run_method(name, problems, engine, prm, config, setup)
+            if name == "bon":
+                results, scorer_tokens, score_seconds = _score(results, prm, orm)
+                results = bon_results = group_candidates(results, grouper)
+                compute = _bon_compute(args, results, scorer_tokens, seconds, score_seconds)
+            else:
+                results = group_candidates(results, grouper)
+                compute = _beam_compute(args, results, seconds)
+            write_jsonl(results, out / f"{name}.jsonl")
+            summary["methods"][name] = compute
     _report(args, out, bon_results, summary)
     return 0
 
@@ -164,22 +165,22 @@ def _sampling_options(args) -> dict[str, Any]:
             "problem_batch_size": args.problem_batch_size}
 
 
-def _timed(problems, description: str, search):
-    """search(advance) under a progress bar over the problems: (its results, seconds)."""
-    with wiring.progress(len(problems), description) as advance:
+def _method_config(args, name: str):
+    """The config of method `name` from the options (its __post_init__ names a bad value)."""
+    if name == "bon":
+        return BestOfNConfig(n=args.n, max_new_tokens=args.max_new_tokens, **_sampling_options(args))
+    return BeamSearchConfig(
+        beam_width=args.beam_width, n_candidates=args.n, max_steps=args.max_steps, max_tokens=args.max_tokens,
+        max_step_tokens=args.max_step_tokens, aggregation=args.aggregation, **_sampling_options(args),
+    )
+
+
+def _run_method(name: str, problems, engine, prm, config, setup) -> tuple[list[ProblemCandidates], float]:
+    """METHODS[name].run under a progress bar: (results, seconds). setup(advance) -> SearchSetup."""
+    with wiring.progress(len(problems), "sampling" if name == "bon" else name) as advance:
         start = time.perf_counter()
-        results = search(advance)
+        results = METHODS[name].run(problems, engine, prm, config, setup(advance))
         return results, time.perf_counter() - start
-
-
-def _best_of_n(args, engine, prompt_for, prm, orm, problems, extract_answer, grade, grouper, step_format):
-    config = BestOfNConfig(n=args.n, max_new_tokens=args.max_new_tokens, **_sampling_options(args))
-    results, sample_seconds = _timed(problems, "sampling", lambda advance: sample_candidates(
-        engine, problems, config, prompt_for, extract_answer, grade, step_format, on_batch=advance
-    ))
-    results, scorer_tokens, score_seconds = _score(results, prm, orm)
-    results = group_candidates(results, grouper)
-    return results, _bon_compute(args, results, scorer_tokens, sample_seconds, score_seconds)
 
 
 def _score(results: list[ProblemCandidates], prm, orm) -> tuple[list[ProblemCandidates], int, float]:
@@ -244,21 +245,6 @@ def _within_problem_auroc(results: list[ProblemCandidates], keys: list[str]) -> 
         report[key] = value
         report["problems"] = problems
     return report
-
-
-def _beam(args, method, engine, prompt_for, prm, problems, extract_answer, grade, grouper, step_format):
-    config = BeamSearchConfig(
-        beam_width=args.beam_width, n_candidates=args.n, max_steps=args.max_steps, max_tokens=args.max_tokens,
-        max_step_tokens=args.max_step_tokens, aggregation=args.aggregation, diverse=method == "dvts",
-        **_sampling_options(args),
-    )
-    counter = wiring.scorer_token_counter(prm)
-    results, seconds = _timed(problems, method, lambda advance: beam_search(
-        engine, prm, problems, config, prompt_for, extract_answer, grade, step_format,
-        count_scorer_tokens=counter, on_batch=advance,
-    ))
-    results = group_candidates(results, grouper)
-    return results, _beam_compute(args, results, seconds)
 
 
 def _beam_compute(args, results: list[ProblemCandidates], seconds: float | None) -> dict[str, Any]:
