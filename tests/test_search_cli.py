@@ -159,3 +159,12 @@ def test_prm_eval_processbench_and_auroc(fake_models, tmp_path, capsys):
     )
     assert cli.main(["eval", "auroc", "--prm", "P", "--data", str(stepwise), "--out", str(tmp_path / "a.json")]) == 0
     assert json.loads((tmp_path / "a.json").read_text())["auroc"] == 1.0
+
+
+def test_a_bad_beam_option_is_refused_before_anything_is_sampled(fake_models, tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["search", "--data", "synthetic", "--limit", "2", "--method", "bon", "beam", "--prm", "P",
+            "--n", "4", "--beam-width", "3", "--out", str(out)]
+    assert cli.main(argv) == 2
+    assert "multiple of beam_width" in capsys.readouterr().err
+    assert not (out / "bon.jsonl").exists()  # best-of-n did not sample first
