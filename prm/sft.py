@@ -87,21 +87,16 @@ def sft_examples(
 
 
 class _PadCollator:
+    """Right-pads input_ids (pad_id) and labels (-100, ignored by the loss) to the longest row."""
+
     def __init__(self, pad_id: int):
         self.pad_id = pad_id
 
     def __call__(self, rows: list[dict[str, list[int]]]) -> dict[str, Any]:
-        import torch
+        from prm.modeling.batching import pad_batch
 
-        width = max(len(r["input_ids"]) for r in rows)
-        ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
-        labels = torch.full((len(rows), width), -100, dtype=torch.long)
-        mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for i, r in enumerate(rows):
-            n = len(r["input_ids"])
-            ids[i, :n] = torch.tensor(r["input_ids"])
-            labels[i, :n] = torch.tensor(r["labels"])
-            mask[i, :n] = 1
+        ids, mask, _ = pad_batch([r["input_ids"] for r in rows], self.pad_id, "right")
+        labels, _, _ = pad_batch([r["labels"] for r in rows], -100, "right")
         return {"input_ids": ids, "labels": labels, "attention_mask": mask}
 
 
