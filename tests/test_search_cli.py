@@ -168,3 +168,12 @@ def test_a_bad_beam_option_is_refused_before_anything_is_sampled(fake_models, tm
     assert cli.main(argv) == 2
     assert "multiple of beam_width" in capsys.readouterr().err
     assert not (out / "bon.jsonl").exists()  # best-of-n did not sample first
+
+
+def test_beam_candidates_have_their_own_option(fake_models, tmp_path):
+    out = tmp_path / "run"
+    assert cli.main(["search", "--data", "synthetic", "--limit", "2", "--method", "bon", "beam", "--prm", "P",
+                     "--n", "3", "--n-candidates", "4", "--beam-width", "2", "--draws", "5", "--no-plot",
+                     "--out", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())["methods"]
+    assert summary["bon"]["n"] == 3 and summary["beam"]["n_candidates"] == 4

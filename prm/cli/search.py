@@ -76,7 +76,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     search = parser.add_argument_group("search")
     search.add_argument("--method", nargs="+", choices=list(METHODS), default=["bon"],
                         help="search.methods: bon (best-of-n), beam (step-level beam search), dvts")
-    search.add_argument("--n", type=int, default=16, help="samples per problem (bon), candidates per step (beam)")
+    search.add_argument("--n", type=int, default=16, help="best-of-n: samples per problem")
+    search.add_argument("--n-candidates", type=int, default=None,
+                        help="beam, dvts: new steps sampled per round, N (default: --n)")
     search.add_argument("--beam-width", type=int, default=4, help="M paths kept per problem (beam, dvts)")
     search.add_argument("--max-steps", type=int, default=12, help="beam-search rounds")
     search.add_argument("--max-step-tokens", type=int, default=128)
@@ -170,9 +172,14 @@ def _method_config(args, name: str):
     if name == "bon":
         return BestOfNConfig(n=args.n, max_new_tokens=args.max_new_tokens, **_sampling_options(args))
     return BeamSearchConfig(
-        beam_width=args.beam_width, n_candidates=args.n, max_steps=args.max_steps, max_tokens=args.max_tokens,
-        max_step_tokens=args.max_step_tokens, aggregation=args.aggregation, **_sampling_options(args),
+        beam_width=args.beam_width, n_candidates=_n_candidates(args), max_steps=args.max_steps,
+        max_tokens=args.max_tokens, max_step_tokens=args.max_step_tokens, aggregation=args.aggregation,
+        **_sampling_options(args),
     )
+
+
+def _n_candidates(args) -> int:
+    return args.n if args.n_candidates is None else args.n_candidates
 
 
 def _run_method(name: str, problems, engine, prm, config, setup) -> tuple[list[ProblemCandidates], float]:
@@ -254,7 +261,7 @@ def _beam_compute(args, results: list[ProblemCandidates], seconds: float | None)
     return {
         "aggregation": aggregation,
         "beam_width": meta.get("beam_width", args.beam_width),
-        "n_candidates": meta.get("n_candidates", args.n),
+        "n_candidates": meta.get("n_candidates", _n_candidates(args)),
         "generated_tokens_per_problem": _per_problem(sum(r.generated_tokens for r in results), results),
         "scorer_tokens_per_problem": _per_problem(sum(r.meta.get("scorer_tokens", 0) for r in results), results),
         "scored_prefixes_per_problem": _per_problem(sum(r.meta.get("scored_prefixes", 0) for r in results), results),
