@@ -1,4 +1,6 @@
-"""The `prm` command: global options, one verb per module of `prm.cli`, one error style.
+"""The `prm` command: train, label, search and evaluate process and outcome reward models.
+
+One verb per module of `prm.cli`; global options (-v, --debug) go before the verb.
 
 Public: `VERBS`, `build_parser()`, `main(argv) -> int`.
 
