@@ -137,3 +137,4 @@ def test_only_the_cli_wing_parses_arguments():
         if "add_argument" in line or "argparse" in line
     ]
     assert not found, f"argument parsing outside prm/cli/: {found}"
+

@@ -93,7 +93,7 @@ def test_results_rescored_with_a_new_verifier(fake_models, tmp_path, capsys):
     assert all(c["step_scores"] for row in rows for c in row["candidates"])
     capsys.readouterr()
     assert cli.main(["search", "--results", saved, "--prm", "P", "--out", str(first), *base]) == 2
-    assert "prm search: error: --out would overwrite" in capsys.readouterr().err
+    assert "prm search: error: --out: would overwrite" in capsys.readouterr().err
 
 
 def test_saved_beam_runs_join_the_summary_and_plot(fake_models, tmp_path, capsys):

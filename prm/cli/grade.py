@@ -19,6 +19,7 @@ from pathlib import Path
 
 from prm.data.errors import DataError
 from prm.data.io import iter_rows
+from prm.errors import OptionError
 from prm.grading.grader import Grader
 from prm.grading.result import Verdict
 
@@ -56,7 +57,7 @@ def read_pairs(path: Path) -> list[tuple[str, str]]:
 
 def run(args: argparse.Namespace) -> int:
     if args.gold is not None and args.pred is None:
-        raise ValueError("--gold needs --pred (or use --file pairs.jsonl)")
+        raise OptionError("--gold", "needs --pred", "give --pred, or use --file pairs.jsonl")
     pairs = read_pairs(args.file) if args.file is not None else [(args.gold, args.pred)]
     with Grader(timeout=args.timeout, workers=args.workers) as grader:
         if args.solutions:

@@ -28,6 +28,7 @@ from labeling.runner import run_units, shard_units
 from labeling.sampling import DEFAULT_TEMPLATE, preference_pairs
 from labeling.store import ResumableJsonl, fingerprint
 from prm.cli import wiring
+from prm.errors import OptionError
 from prm.steps import STEP_FORMATS, step_format_named
 
 log = logging.getLogger("prm.label")
@@ -107,7 +108,8 @@ def _perturb(args: argparse.Namespace) -> int:
     from prm.data.io import write_jsonl
 
     if not args.problems or args.pairs_out or args.shard != "0/1":
-        raise ValueError("--method perturb labels --problems' reference solutions; --pairs-out and --shard do not apply")
+        raise OptionError("--method perturb", "labels --problems' reference solutions",
+                          "drop --solutions, --pairs-out and --shard")
     problems, _ = _load_inputs(args)
     rows = list(perturbed_rows(problems, PerturbConfig(negatives=args.samples, seed=args.seed),
                               step_format_named(args.step_format)))

@@ -17,6 +17,8 @@ import logging
 import time
 from pathlib import Path
 
+from prm.errors import OptionError
+
 logger = logging.getLogger("prm.score")
 
 
@@ -46,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
 
     started = time.perf_counter()
     if args.batch_size < 1:
-        raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
+        raise OptionError("--batch-size", "must be >= 1", value=args.batch_size)
     if not Path(args.input).is_file():
         raise FileNotFoundError(f"--input {args.input}: no such file")
     records = load_stepwise(args.input, format=args.format)

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from prm.cli import wiring
+from prm.errors import OptionError
 from prm.scores import AGGREGATIONS
 from prm.steps import STEP_FORMATS
 from search.beam import BeamSearchConfig
@@ -115,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
         for path in args.beam_results or ():
             searched = read_jsonl(path)
             if not searched:
-                raise ValueError(f"--beam-results {path} holds no beam-search rows")
+                raise OptionError("--beam-results", "holds no beam-search rows", "name a beam.jsonl or dvts.jsonl", path)
             meta = searched[0].meta
             name = f"{meta.get('method', 'beam')} M={meta.get('beam_width')},N={meta.get('n_candidates')}"
             summary["methods"][name] = _beam_compute(args, searched, seconds=None)
@@ -123,14 +124,14 @@ def run(args: argparse.Namespace) -> int:
         _report(args, out, results, summary)
         return 0
     if args.beam_results:
-        raise ValueError("--beam-results goes with --results (saved best-of-n samples)")
+        raise OptionError("--beam-results", "goes with --results (saved best-of-n samples)")
     if args.data is None:
-        raise ValueError(f"give --data ({', '.join(wiring.PROBLEM_NAMES)} or a file) or --results")
+        raise OptionError("--data", "missing", f"give --data ({', '.join(wiring.PROBLEM_NAMES)} or a file) or --results")
     # Every method's config is built (and validated) before anything is sampled.
     configs = {name: _method_config(args, name) for name in METHODS if name in args.method}
     guided = [name for name in configs if METHODS[name].needs_scorer]
     if guided and args.prm is None:
-        raise ValueError(f"--method {'/'.join(guided)} needs --prm (the PRM guides the search)")
+        raise OptionError(f"--method {'/'.join(guided)}", "needs --prm (the PRM guides the search)")
     problems = wiring.load_problems(args.data, args.data_root, args.limit, args.shard, args.seed)
     log.info("%d problems from %s", len(problems), args.data)
     engine, prompt_for = wiring.build_policy(args)
@@ -202,7 +203,7 @@ def _score(results: list[ProblemCandidates], prm, orm) -> tuple[list[ProblemCand
 def _rescore(args, out: Path, results: list[ProblemCandidates]) -> dict[str, Any]:
     """Saved samples scored again with --prm/--orm (their old scores replaced), saved to bon.jsonl."""
     if any(Path(path).resolve() == (out / "bon.jsonl").resolve() for path in args.results):
-        raise ValueError("--out would overwrite the --results file being rescored; pick another --out")
+        raise OptionError("--out", "would overwrite the --results file being rescored", "pick another --out")
     prm, orm = wiring.load_scorers(args.prm, args.orm, args.device, prm_kind=args.prm_kind)
     results, scorer_tokens, seconds = _score(results, prm, orm)
     write_jsonl(results, out / "bon.jsonl")

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
+from prm.errors import OptionError
 from prm.records import Problem
 from prm.steps import STEP_FORMATS, StepFormat, step_format_named
 
@@ -69,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     held_out = []
     if args.eval_problems > 0:
         if args.eval_data is None:
-            raise ValueError("--eval-problems needs --eval-data (problems the policy does not train on)")
+            raise OptionError("--eval-problems", "needs --eval-data", "name problems the policy does not train on")
         held_out = load_problems(args.eval_data, args.data_root, args.eval_problems, None, args.seed + 1)
         overlap = {p.question for p in problems} & {p.question for p in held_out}
         if overlap:

@@ -16,6 +16,8 @@ import argparse
 import json
 from pathlib import Path
 
+from prm.errors import OptionError
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="folder for <split>.jsonl and manifest.json")
@@ -32,9 +34,9 @@ def _splits(specs: list[str]) -> list[tuple[str, int]]:
     for spec in specs:
         name, sep, count = spec.partition("=")
         if not sep or not name or not count.isdigit() or int(count) < 1:
-            raise ValueError(f"--split {spec!r}: write NAME=COUNT with COUNT >= 1 (e.g. test=300)")
+            raise OptionError("--split", "not NAME=COUNT", "write NAME=COUNT with COUNT >= 1 (e.g. test=300)", spec)
         if name in dict(splits):
-            raise ValueError(f"--split names {name!r} twice")
+            raise OptionError("--split", "names a split twice", "give each split one NAME=COUNT", name)
         splits.append((name, int(count)))
     return splits
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from prm.cli import wiring
+from prm.errors import OptionError
 from prm.steps import STEP_FORMATS, step_format_named
 
 logger = logging.getLogger("prm.train")
@@ -113,9 +114,10 @@ def _config(args: argparse.Namespace):
     from prm.training.trainer import LoraOptions, TrainConfig
 
     if args.objective == "bradley_terry" and args.format != PAIRS_FORMAT:
-        raise ValueError("--objective bradley_terry trains on pairs: add --format pairs (rows {prompt, chosen, rejected})")
+        raise OptionError("--objective bradley_terry", "trains on pairs",
+                          "add --format pairs (rows {prompt, chosen, rejected})")
     if args.format == PAIRS_FORMAT and args.objective != "bradley_terry":
-        raise ValueError(f"--format pairs goes with --objective bradley_terry, not {args.objective!r}")
+        raise OptionError("--format pairs", f"goes with --objective bradley_terry, not {args.objective!r}")
     resume = args.resume
     if resume is not None and resume is not True and not Path(resume).is_dir():
         raise FileNotFoundError(f"--resume {resume}: no such checkpoint folder")

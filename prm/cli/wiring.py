@@ -20,6 +20,7 @@ import json
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
+from prm.errors import OptionError
 from prm.records import Problem
 from search.candidates import ProblemCandidates
 
@@ -41,9 +42,9 @@ def parse_shard(text: str) -> tuple[int, int]:
         index_text, count_text = text.split("/")
         index, count = int(index_text), int(count_text)
     except ValueError:
-        raise ValueError(f"--shard must look like i/n (e.g. 0/4), got {text!r}") from None
+        raise OptionError("--shard", "must look like i/n", "e.g. --shard 0/4", text) from None
     if count < 1 or not 0 <= index < count:
-        raise ValueError(f"--shard i/n needs 0 <= i < n, got {text!r}")
+        raise OptionError("--shard", "i/n needs 0 <= i < n", "number shards from 0", text)
     return index, count
 
 
@@ -112,7 +113,7 @@ def build_engine(
         from labeling.simulated import NoisySolverEngine
 
         if problems is None:
-            raise ValueError("--engine simulated samples synthetic problems only: use --problems synthetic")
+            raise OptionError("--engine simulated", "samples synthetic problems only", "use --problems synthetic")
         return NoisySolverEngine(problems, sim_error_rate, call_seconds=sim_call_seconds), None
     if name == "vllm":
         from prm.engines.vllm import VLLMEngine, VLLMEngineConfig
@@ -125,7 +126,7 @@ def build_engine(
         config = TransformersEngineConfig(batch_size=batch_size, share_prefill=share_prefill)
         engine = TransformersEngine.from_pretrained(policy, config, dtype=dtype, device=device)
         return engine, engine.tokenizer
-    raise ValueError(f"--engine {name!r}: choose one of {', '.join(ENGINES)}")
+    raise OptionError("--engine", "unknown engine", f"choose one of {', '.join(ENGINES)}", name)
 
 
 def solution_grader(engine_name: str) -> Callable[[str, str], Any]:
@@ -164,9 +165,9 @@ def prm_kind_of(path: str | Path) -> str:
         architectures = json.loads(config.read_text(encoding="utf-8")).get("architectures") or []
         if any("ProcessRewardModel" in name for name in architectures):
             return "qwen_prm"
-    raise ValueError(
-        f"--prm {path}: not a folder written by `prm train` and not a recognised public PRM; "
-        f"name its convention with --prm-kind {'|'.join(k for k in PRM_KINDS if k != 'toolkit')}"
+    raise OptionError(
+        f"--prm {path}", "not a folder written by `prm train` and not a recognised public PRM",
+        f"name its convention with --prm-kind {'|'.join(k for k in PRM_KINDS if k != 'toolkit')}",
     )
 
 
@@ -187,7 +188,7 @@ def load_step_scorer(path: str, kind: str | None = None, device: str = "cpu") ->
 
         scorer = ClassificationHeadPRM.from_pretrained(path)
     else:
-        raise ValueError(f"--prm-kind {kind!r}: choose one of {', '.join(PRM_KINDS)}")
+        raise OptionError("--prm-kind", "unknown convention", f"choose one of {', '.join(PRM_KINDS)}", kind)
     scorer.model.to(device)
     return scorer
 
