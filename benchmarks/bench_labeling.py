@@ -30,6 +30,9 @@ from labeling.rollouts import LabelTask, RolloutConfig, label_steps  # noqa: E40
 from labeling.sampling import policy_prompt, sample_solutions  # noqa: E402
 from labeling.simulated import NoisySolverEngine, grade_answer_statement  # noqa: E402
 from prm.data.synthetic import SyntheticConfig, make_problems, step_truth  # noqa: E402
+from prm.steps import StepFormat  # noqa: E402
+
+FORMAT = StepFormat()  # the synthetic task's own
 
 METHODS = {
     "math_shepherd N=4": EstimatorConfig("math_shepherd", rollouts=4),
@@ -53,13 +56,13 @@ def run_once(args, seed: int) -> dict[str, dict[str, float]]:
     engine = NoisySolverEngine(problems, args.error_rate)
     rollout = RolloutConfig(max_new_tokens=256)
     template = "{question}\n\n"
-    solutions = [s for group in sample_solutions(problems, engine, grade_answer_statement, args.samples, rollout, template=template) for s in group]
+    solutions = [s for group in sample_solutions(problems, engine, grade_answer_statement, args.samples, rollout, FORMAT, template=template) for s in group]
     truths = [step_truth(s.problem, list(s.steps)) for s in solutions]
     tasks = [LabelTask(s.key, policy_prompt(s.problem.question, template), s.steps, s.problem.answer, s.outcome) for s in solutions]
     results = {}
     for name, config in METHODS.items():
         started = time.perf_counter()
-        labelled = label_steps(tasks, NoisySolverEngine(problems, args.error_rate), grade_answer_statement, config, rollout)
+        labelled = label_steps(tasks, NoisySolverEngine(problems, args.error_rate), grade_answer_statement, config, rollout, FORMAT)
         seconds = time.perf_counter() - started
         agree = total = first_right = 0
         for result, truth in zip(labelled, truths):

@@ -43,14 +43,14 @@ from typing import Any, Sequence
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from search.auroc import distinct_step_labels  # noqa: E402
 from benchmarks._common import (  # noqa: E402
     parse_count,
     sample_balanced,
     sample_processbench,
-    split_summary,
     split_by_problem,
+    split_summary,
 )
+from search.auroc import distinct_step_labels  # noqa: E402
 
 log = logging.getLogger("bench_prm_quality")
 PRM800K_FILE = "prm800k/phase1_test.stepwise-critic.jsonl"
@@ -87,7 +87,7 @@ def _arguments() -> argparse.ArgumentParser:
 
 def _backbone(name: str, device: str):
     if name == "tiny":
-        from tests.tiny import tiny_causal_lm, tiny_tokenizer
+        from prm.testing import tiny_causal_lm, tiny_tokenizer
 
         tokenizer = tiny_tokenizer()
         return tiny_causal_lm(tokenizer).to(device), tokenizer
@@ -116,7 +116,7 @@ def _safe_auroc(scores: Sequence[Sequence[float]], labels: Sequence[Sequence[Any
 
 def _evaluate(scorer, heldout, processbench, batch_size: int, name: str) -> dict[str, Any]:
     """AUROC on the held-out records and ProcessBench (threshold tuned on gsm8k) for one model."""
-    from search.eval_cli import score_solutions
+    from prm.scores import score_steps_in_batches
     from search.processbench import processbench_report
 
     started = time.perf_counter()
@@ -124,7 +124,7 @@ def _evaluate(scorer, heldout, processbench, batch_size: int, name: str) -> dict
         subset: sum(1 for e in scorer.encode([c.prompt for c in cases], [list(c.steps) for c in cases]) if e.dropped_steps)
         for subset, cases in {"prm800k_heldout": heldout, **processbench}.items()
     }
-    scores = score_solutions(scorer, heldout, batch_size, f"{name}: held-out PRM800K")
+    scores = score_steps_in_batches(scorer, heldout, batch_size)
     auroc_seconds = time.perf_counter() - started
     result: dict[str, Any] = {
         "auroc_distinct": _safe_auroc(scores, distinct_step_labels(heldout)),
@@ -135,7 +135,7 @@ def _evaluate(scorer, heldout, processbench, batch_size: int, name: str) -> dict
     }
     started = time.perf_counter()
     subsets = {
-        subset: (score_solutions(scorer, cases, batch_size, f"{name}: {subset}"), [int(c.meta["label"]) for c in cases])
+        subset: (score_steps_in_batches(scorer, cases, batch_size), [int(c.meta["label"]) for c in cases])
         for subset, cases in processbench.items()
     }
     result["processbench"] = processbench_report(subsets) if "gsm8k" in subsets else processbench_report(subsets, threshold=0.5)

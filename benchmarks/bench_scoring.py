@@ -43,12 +43,12 @@ def _backbone(name: str, layers: int | None):
     from transformers import AutoModelForCausalLM, LlamaConfig
 
     if name == "tiny":
-        from tests.tiny import tiny_causal_lm, tiny_tokenizer
+        from prm.testing import tiny_causal_lm, tiny_tokenizer
 
         tokenizer = tiny_tokenizer()
         return tiny_causal_lm(tokenizer), tokenizer
     if name == "smollm2-random":
-        from tests.tiny import tiny_tokenizer
+        from prm.testing import tiny_tokenizer
 
         tokenizer = tiny_tokenizer()
         torch.manual_seed(0)
@@ -61,6 +61,21 @@ def _backbone(name: str, layers: int | None):
     from prm.modeling.loading import load_causal_lm
 
     return load_causal_lm(name)
+
+
+def backbone_batches(scorer, prompts, steps, batch_size: int, device: str):
+    """(encoded solutions, [(input_ids, attention_mask)]): the scorer's input, longest first, padded
+    in batches of batch_size as the scorer pads them, on the device (for timing the backbone alone)."""
+    from prm.scoring import pad_batch
+
+    encoded = scorer.encode(prompts, steps)
+    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i].input_ids), reverse=True)
+    batches = []
+    for start in range(0, len(order), batch_size):
+        ids, mask, _ = pad_batch([encoded[i].input_ids for i in order[start : start + batch_size]],
+                                 scorer.pad_token_id, scorer.padding_side)
+        batches.append((ids.to(device), mask.to(device)))
+    return encoded, batches
 
 
 def _solutions(count: int, steps: int, seed: int) -> tuple[list[str], list[list[str]]]:
@@ -107,20 +122,14 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
 
     from prm.modeling import RewardModel
-    from prm.scoring import PRMScorer, pad_batch
+    from prm.scoring import PRMScorer
 
     lm, tokenizer = _backbone(args.model, args.layers)
     model = RewardModel.from_causal_lm(lm, tokenizer).to(args.device, getattr(torch, args.dtype)).eval()
     scorer = PRMScorer(model, tokenizer, batch_size=args.batch_size)
     prompts, steps = _solutions(args.solutions, args.steps, args.seed)
 
-    encoded = scorer.encode(prompts, steps)
-    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i].input_ids), reverse=True)
-    batches = []
-    for start in range(0, len(order), args.batch_size):
-        ids, mask, _ = pad_batch([encoded[i].input_ids for i in order[start : start + args.batch_size]],
-                            scorer.pad_token_id, scorer.padding_side)
-        batches.append((ids.to(args.device), mask.to(args.device)))
+    encoded, batches = backbone_batches(scorer, prompts, steps, args.batch_size, args.device)
     real_tokens = sum(len(e.input_ids) for e in encoded)
     padded_tokens = sum(ids.numel() for ids, _ in batches)
 

@@ -36,10 +36,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from prm.data.synthetic import SyntheticConfig, corrupt, make_problems, step_truth  # noqa: E402
 from prm.engines.scripted import ScriptedEngine  # noqa: E402
 from prm.steps import StepFormat  # noqa: E402
-from search.beam import BeamSearchConfig, beam_search  # noqa: E402
-from search.best_of_n import BestOfNConfig, group_candidates, sample_candidates, score_candidates  # noqa: E402
-from search.best_of_n import selection_accuracy  # noqa: E402
+from search.beam import BeamSearchConfig  # noqa: E402
+from search.best_of_n import (  # noqa: E402
+    BestOfNConfig,
+    group_candidates,
+    sample_candidates,
+    score_candidates,
+    selection_accuracy,
+)
+from search.candidates import SearchSetup  # noqa: E402
 from search.curves import CurveConfig, bootstrap_curves, format_table, write_curves_csv  # noqa: E402
+from search.methods import METHODS  # noqa: E402
 from search.voting import AnswerGrouper  # noqa: E402
 
 FORMAT = StepFormat()
@@ -114,7 +121,7 @@ def simple_grader():
 def accuracy_part(args, problems, engine, prm, orm, extract_answer, grade):
     config = BestOfNConfig(n=args.n, temperature=0.7, max_new_tokens=args.max_new_tokens, seed=args.seed)
     start = time.perf_counter()
-    results = sample_candidates(engine, problems, config, prompt_for, extract_answer, grade)
+    results = sample_candidates(engine, problems, config, prompt_for, extract_answer, grade, FORMAT)
     results = score_candidates(results, prm=prm, orm=orm)
     results = group_candidates(results, AnswerGrouper(grade))
     bon_seconds = time.perf_counter() - start
@@ -123,17 +130,17 @@ def accuracy_part(args, problems, engine, prm, orm, extract_answer, grade):
     for width, n in [(1, 4), (2, 8), (4, 16)]:
         if n > args.n:
             continue
-        for diverse in (False, True):
+        for method in ("beam", "dvts"):
             bconfig = BeamSearchConfig(
                 beam_width=width, n_candidates=n, max_steps=args.max_steps,
-                max_step_tokens=args.max_new_tokens, diverse=diverse, seed=args.seed,
+                max_step_tokens=args.max_new_tokens, seed=args.seed,
                 aggregation=args.beam_aggregation,
             )
             start = time.perf_counter()
-            found = beam_search(engine, prm, problems, bconfig, prompt_for, extract_answer, grade)
+            found = METHODS[method].run(problems, engine, prm, bconfig, SearchSetup(prompt_for, extract_answer, grade, FORMAT))
             seconds = time.perf_counter() - start
             beams.append({
-                "method": f"{'dvts' if diverse else 'beam'} M={width} N={n}",
+                "method": f"{method} M={width} N={n}",
                 "accuracy": selection_accuracy(found, "rm", f"prm:{args.beam_aggregation}"),
                 "tokens": sum(r.generated_tokens for r in found) / len(found),
                 "scored_prefixes": sum(r.meta["scored_prefixes"] for r in found) / len(found),
@@ -153,8 +160,8 @@ def throughput(engine, scorer, problems, config, repeats) -> dict:
         times = []
         for _ in range(repeats):
             start = time.perf_counter()
-            beam_search(engine, scorer, problems, BeamSearchConfig(problem_batch_size=batch, **config),
-                        prompt_for, lambda t: None, lambda g, p: None)
+            setup = SearchSetup(prompt_for, lambda t: None, lambda g, p: None, FORMAT)
+            METHODS["beam"].run(problems, engine, scorer, BeamSearchConfig(problem_batch_size=batch, **config), setup)
             times.append(time.perf_counter() - start)
         rates[name] = len(problems) / statistics.median(times)
     rates["speedup"] = rates["batched"] / rates["one_at_a_time"]
@@ -193,8 +200,7 @@ def report_throughput(args, problems, engine, prm) -> dict:
     rates = {"scripted+simulated PRM": throughput(engine if args.policy == "scripted" else ScriptedEngine(
         NoisySolver(problems, args.error_rate, args.seed)), prm, throughput_problems, config, args.repeats)}
     from prm.engines.hf import TransformersEngine
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-    from tiny import tiny_causal_lm, tiny_tokenizer
+    from prm.testing import tiny_causal_lm, tiny_tokenizer
 
     tokenizer = tiny_tokenizer()
     tiny = TransformersEngine(tiny_causal_lm(tokenizer), tokenizer)

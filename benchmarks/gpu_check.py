@@ -108,7 +108,7 @@ class Context:
         self.cuda = device.type == "cuda"
         self.workload = WORKLOADS[size]
         self.dtype = torch.bfloat16 if self.cuda else torch.float32
-        from tests.tiny import tiny_tokenizer
+        from prm.testing import tiny_tokenizer
 
         self.tokenizer = tiny_tokenizer()
         self.lm = self.build_lm(self.dtype)
@@ -122,7 +122,7 @@ class Context:
 
         torch.manual_seed(self.seed)
         if self.size == "tiny":
-            from tests.tiny import tiny_causal_lm
+            from prm.testing import tiny_causal_lm
 
             return tiny_causal_lm(self.tokenizer, seed=self.seed).to(self.device, dtype)
         config = AutoConfig.for_model(  # Qwen2-0.5B's shape
@@ -166,19 +166,13 @@ def _median(values: list[float]) -> float | None:
 def part_scoring(ctx: Context, record: dict, deadline: float) -> None:
     import torch
 
-    from benchmarks.bench_scoring import _solutions
-    from prm.scoring import PRMScorer, pad_batch
+    from benchmarks.bench_scoring import _solutions, backbone_batches
+    from prm.scoring import PRMScorer
 
     w = ctx.workload
     scorer = PRMScorer(ctx.reward_model, ctx.tokenizer, batch_size=w.score_batch)
     prompts, steps = _solutions(w.solutions, w.steps, ctx.seed)
-    encoded = scorer.encode(prompts, steps)
-    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i].input_ids), reverse=True)
-    batches = []
-    for start in range(0, len(order), w.score_batch):
-        ids, mask, _ = pad_batch([encoded[i].input_ids for i in order[start : start + w.score_batch]],
-                                 scorer.pad_token_id, scorer.padding_side)
-        batches.append((ids.to(ctx.device), mask.to(ctx.device)))
+    encoded, batches = backbone_batches(scorer, prompts, steps, w.score_batch, ctx.device)
     prefix_prompts = [p for p, s in zip(prompts, steps) for _ in s]
     prefix_steps = [s[: k + 1] for s in steps for k in range(len(s))]
     real_tokens = sum(len(e.input_ids) for e in encoded)
@@ -413,8 +407,8 @@ def _table(result: dict) -> list[tuple[str, str, str, str]]:
 
 
 def run_gpu_tests(device: str) -> int:
-    """tests/test_gpu.py's checks without pytest (a bare GPU machine); 1 if any fails."""
-    from tests.test_gpu import CHECKS
+    """The checks of benchmarks/gpu_checks.py without pytest (a bare GPU machine); 1 if any fails."""
+    from benchmarks.gpu_checks import CHECKS
 
     failures = 0
     for name, check, arguments in CHECKS:
@@ -440,7 +434,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="runs/gpu_check.json")
     parser.add_argument("--gpu-tests", action="store_true",
-                        help="run tests/test_gpu.py's checks without pytest instead of the benchmarks")
+                        help="run benchmarks/gpu_checks.py's checks instead of the benchmarks")
     args = parser.parse_args(argv)
     parts = [p.strip() for p in args.parts.split(",") if p.strip()]
     unknown = sorted(set(parts) - set(PARTS))

@@ -11,7 +11,7 @@
 # Needs only torch and transformers (numpy, safetensors, tokenizers, huggingface_hub, tqdm and
 # pyyaml come with them); nothing is downloaded: the model is built from a config, the tokenizer
 # in-process. Optional packages are used where they import, with a line where they do not:
-# - pytest runs tests/test_gpu.py; without it `gpu_check.py --gpu-tests` runs the same checks.
+# - `gpu_check.py --gpu-tests` runs the checks of benchmarks/gpu_checks.py (no pytest needed).
 # - datasets + accelerate: the training figure comes from RewardTrainer (prm.training.train);
 #   without them from a plain loop over RewardModel and prm.training.losses ("manual loop").
 #
@@ -55,10 +55,7 @@ start=$(date +%s)
 status=0
 if [ "$smoke" = 1 ]; then  # pytest would skip them all: run the checks themselves on the CPU
     "$PYTHON" benchmarks/gpu_check.py --gpu-tests --device cpu || status=1
-elif "$PYTHON" -c "import pytest" 2>/dev/null; then
-    "$PYTHON" -m pytest -q -p no:cacheprovider -m gpu tests/test_gpu.py || status=1
-else
-    echo "gpu_check: pytest is not installed: running tests/test_gpu.py's checks without it"
+else  # the checks of benchmarks/gpu_checks.py (tests/test_gpu.py runs this same command)
     "$PYTHON" benchmarks/gpu_check.py --gpu-tests --device cuda || status=1
 fi
 echo "gpu_check: tests took $(( $(date +%s) - start )) s"

@@ -104,7 +104,8 @@ def run_agreement(data: Path, timeout: float = 2.0) -> dict:
             {**case, "verdict": result.verdict.value, "reason": result.reason,
              "known_reason": KNOWN_DISAGREEMENTS.get(_key(case))}
         )
-    return {"tables": tables, "disagreements": disagreements, "seconds": seconds, "timeout": timeout}
+    return {"tables": tables, "disagreements": disagreements, "seconds": seconds, "timeout": timeout,
+            "known_disagreements": [list(key) for key in KNOWN_DISAGREEMENTS]}
 
 
 def main(argv: list[str] | None = None) -> int:

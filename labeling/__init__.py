@@ -6,6 +6,6 @@ Modules, one job each:
   rollouts    runs many solutions' estimators against one engine, batching their rollouts
   pipeline    what a labeling job does to a group of units (sample, grade, estimate, rows)
   runner      the resumable, sharded work loop; store: the fsync'd JSON-lines output
-  merge       joins shard outputs exactly; cli / merge_cli: `prm label`, `prm merge`
+  merge       joins shard outputs exactly (`prm label` and `prm merge` live in prm.cli)
   simulated   a noisy solver for the synthetic task (benchmarks and tests)
 """

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
 
 from prm.records import Problem
+from prm.steps import StepFormat
 
 # The result of a step: the last number after "=", with an optional currency sign.
 _RESULT = re.compile(r"=\s*\$?\s*(-?\d[\d,]*(?:\.\d+)?)")
@@ -62,7 +63,9 @@ def perturb_steps(steps: Sequence[str], rng: random.Random) -> tuple[list[str], 
     return changed, index
 
 
-def perturbed_rows(problems: Sequence[Problem], config: PerturbConfig = PerturbConfig()) -> Iterator[dict[str, Any]]:
+def perturbed_rows(
+    problems: Sequence[Problem], config: PerturbConfig, step_format: StepFormat
+) -> Iterator[dict[str, Any]]:
     """Label rows: per problem the reference solution, then up to `negatives` perturbed copies.
 
     Problems without a reference solution raise (ValueError, naming the problem); a reference
@@ -71,7 +74,7 @@ def perturbed_rows(problems: Sequence[Problem], config: PerturbConfig = PerturbC
     from prm.sft import reference_steps
 
     for problem in problems:
-        steps = reference_steps(problem)
+        steps = reference_steps(problem, step_format)
         yield _row(problem, steps, None, 0)
         rng = random.Random(f"{config.seed}:{problem.id}")
         seen = {tuple(steps)}

@@ -35,7 +35,7 @@ class LabelingJob:
     estimator: EstimatorConfig | None = field(default_factory=EstimatorConfig)
     rollout: RolloutConfig = field(default_factory=RolloutConfig)
     template: str = DEFAULT_TEMPLATE
-    step_format: StepFormat = field(default_factory=StepFormat)
+    step_format: StepFormat = field(kw_only=True)  # explicit: it is recorded with the labels
 
     def __post_init__(self) -> None:
         if not isinstance(self.samples, int) or self.samples < 1:

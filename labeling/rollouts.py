@@ -96,7 +96,7 @@ def label_steps(
     grade: Grade,
     estimator: EstimatorConfig,
     rollout: RolloutConfig,
-    step_format: StepFormat = StepFormat(),
+    step_format: StepFormat,
 ) -> list[LabelResult]:
     """Label the steps of every task; all tasks' pending rollouts go to the engine together."""
     coroutines = {}

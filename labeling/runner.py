@@ -1,6 +1,6 @@
 """The resumable, sharded work loop: units in, step-wise rows out.
 
-Public: `Unit`, `parse_shard`, `shard_units`, `run_units`, `summarize`.
+Public: `Unit`, `shard_units`, `run_units`, `summarize`.
 
 A unit is one piece of work (a problem to sample and label, or one solution to label) with the
 ids of the rows it produces. `shard_units(units, i, n)` keeps units whose index is i modulo n
@@ -31,18 +31,6 @@ class Unit:
     key: str
     ids: tuple[str, ...]
     item: Any
-
-
-def parse_shard(text: str) -> tuple[int, int]:
-    """"i/n" -> (i, n) with 0 <= i < n; ValueError naming the value otherwise."""
-    try:
-        index_text, count_text = text.split("/")
-        index, count = int(index_text), int(count_text)
-    except ValueError:
-        raise ValueError(f"--shard must look like i/n (e.g. 0/4), got {text!r}") from None
-    if count < 1 or not 0 <= index < count:
-        raise ValueError(f"--shard i/n needs 0 <= i < n, got {text!r}")
-    return index, count
 
 
 def shard_units(units: Sequence[Unit], index: int, count: int) -> list[Unit]:

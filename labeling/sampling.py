@@ -5,7 +5,7 @@ Public: `DEFAULT_TEMPLATE`, `policy_prompt`, `SampledSolution`, `sample_solution
 
 The same output is ORM data: each solution's grade is its correctness label, and
 `preference_pairs` turns the solutions of a problem into chosen (correct) / rejected
-(incorrect) pairs. Solutions are split into steps with `StepFormat.split(drop_empty=True)`;
+(incorrect) `prm.records.PreferencePair`s, steps as lists. Solutions are split into steps with `StepFormat.split(drop_empty=True)`;
 one that stops at the length limit or gives no gradable answer has outcome "excluded".
 """
 
@@ -17,8 +17,9 @@ from typing import Any, Iterable, Mapping, Sequence
 from labeling.rollouts import Grade, RolloutConfig, outcome_of
 from prm.engines.base import GenerationEngine, generate_seeded, row_seed
 from prm.engines.prompts import DEFAULT_TEMPLATE, policy_prompt
-from prm.records import Problem
+from prm.records import PreferencePair, Problem
 from prm.steps import StepFormat
+
 
 @dataclass(frozen=True)
 class SampledSolution:
@@ -49,7 +50,7 @@ def sample_solutions(
     grade: Grade,
     samples: int,
     rollout: RolloutConfig,
-    step_format: StepFormat = StepFormat(),
+    step_format: StepFormat,
     template: str = DEFAULT_TEMPLATE,
 ) -> list[list[SampledSolution]]:
     """`samples` graded solutions per problem, in problem order, from one engine call.
@@ -85,11 +86,12 @@ def sample_solutions(
 
 
 def preference_pairs(
-    rows: Iterable[Mapping[str, Any]], max_pairs_per_problem: int | None = None, step_format: StepFormat = StepFormat()
-) -> list[dict[str, Any]]:
+    rows: Iterable[Mapping[str, Any]], max_pairs_per_problem: int | None = None
+) -> list[PreferencePair]:
     """ORM preference pairs from step-wise rows with "problem_id" and "correct": every correct
     solution against every incorrect one of the same problem (ungraded ones are skipped), in
-    input order, at most `max_pairs_per_problem` per problem."""
+    input order, at most `max_pairs_per_problem` per problem. chosen / rejected are the rows'
+    steps (`completions`) as lists, the form `orm.read_pairs` reads back."""
     by_problem: dict[str, list[Mapping[str, Any]]] = {}
     for row in rows:
         by_problem.setdefault(str(row.get("problem_id", row.get("id"))), []).append(row)
@@ -103,13 +105,13 @@ def preference_pairs(
                 if max_pairs_per_problem is not None and made >= max_pairs_per_problem:
                     break
                 pairs.append(
-                    {
-                        "id": f"{good['id']}>{bad['id']}",
-                        "problem_id": problem_id,
-                        "prompt": good["prompt"],
-                        "chosen": step_format.join(good["completions"]),
-                        "rejected": step_format.join(bad["completions"]),
-                    }
+                    PreferencePair(
+                        prompt=good["prompt"],
+                        chosen=tuple(good["completions"]),
+                        rejected=tuple(bad["completions"]),
+                        id=f"{good['id']}>{bad['id']}",
+                        meta={"problem_id": problem_id},
+                    )
                 )
                 made += 1
     return pairs

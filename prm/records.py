@@ -1,12 +1,15 @@
 """The records every reader produces and every stage consumes.
 
-Public: `Problem`, `StepwiseSolution`, `hard_label`, `first_error_index`.
+Public: `Problem`, `StepwiseSolution`, `PreferencePair`, `hard_label`, `first_error_index`.
 
 A `StepwiseSolution` is the Hugging Face step-supervision row
 (`{"prompt", "completions", "labels", ...}`) as a frozen dataclass: `steps` are the
 completions, `labels` hold one value per step in [0, 1] (1.0 = the step is good, 0.0 = bad,
 in between = a soft Monte Carlo value) or `None` where a step carries no supervision (after
 the first error in ProcessBench, or a neutral PRM800K rating under the `drop` policy).
+
+A `PreferencePair` is two solutions to one prompt, the better one first, each a list of steps:
+labeling writes it (`prm label --pairs-out`), `orm.read_pairs` reads it for Bradley-Terry.
 """
 
 from __future__ import annotations
@@ -153,3 +156,49 @@ def first_error_index(labels: Sequence[Label], threshold: float = 0.5) -> int:
         if value is not None and value < threshold:
             return index
     return -1
+
+
+@dataclass(frozen=True)
+class PreferencePair:
+    """prompt: the question; chosen / rejected: the steps of the better / worse solution."""
+
+    prompt: str
+    chosen: tuple[str, ...]
+    rejected: tuple[str, ...]
+    id: str | None = None
+    meta: Mapping[str, Any] = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.prompt, str):
+            raise ValueError(f"prompt must be a str, got {type(self.prompt).__name__}")
+        for name in ("chosen", "rejected"):
+            steps = getattr(self, name)
+            if isinstance(steps, str) or not isinstance(steps, Sequence):
+                raise ValueError(f"{name} must be a list of steps (str), got {type(steps).__name__}")
+            steps = tuple(steps)
+            if not steps or not all(isinstance(s, str) for s in steps):
+                raise ValueError(f"{name} must be a non-empty list of str steps, got {steps!r}")
+            object.__setattr__(self, name, steps)
+
+    def to_dict(self) -> dict[str, Any]:
+        row: dict[str, Any] = {"prompt": self.prompt, "chosen": list(self.chosen), "rejected": list(self.rejected)}
+        if self.id is not None:
+            row["id"] = self.id
+        for key, value in self.meta.items():
+            row.setdefault(key, value)
+        return row
+
+    @classmethod
+    def from_dict(cls, row: Mapping[str, Any]) -> "PreferencePair":
+        """Inverse of `to_dict`; raises ValueError naming a missing or bad field."""
+        for key in ("prompt", "chosen", "rejected"):
+            if key not in row:
+                raise ValueError(f"missing field {key!r} (a pair has prompt, chosen, rejected)")
+        known = {"prompt", "chosen", "rejected", "id"}
+        return cls(
+            prompt=row["prompt"],
+            chosen=row["chosen"],
+            rejected=row["rejected"],
+            id=None if row.get("id") is None else str(row["id"]),
+            meta={k: v for k, v in row.items() if k not in known},
+        )

@@ -1,6 +1,6 @@
 """Scorer protocols and step-score aggregation: what search and evaluation depend on.
 
-Public: `StepScorer`, `OutcomeScorer`, `AGGREGATIONS`, `aggregate`.
+Public: `StepScorer`, `OutcomeScorer`, `AGGREGATIONS`, `aggregate`, `score_steps_in_batches`.
 
 A step scorer gives, per solution, one probability per step that the step is correct; an
 outcome scorer gives one probability per solution that its final answer is correct. Search
@@ -10,7 +10,7 @@ and evaluation depend on these protocols only, never on how a scorer was trained
 from __future__ import annotations
 
 import math
-from typing import Protocol, Sequence, runtime_checkable
+from typing import Any, Callable, Protocol, Sequence, runtime_checkable
 
 AGGREGATIONS = ("min", "prod", "last", "mean")
 
@@ -49,3 +49,22 @@ def aggregate(step_scores: Sequence[float], how: str = "min") -> float:
     if how == "last":
         return float(step_scores[-1])
     return float(sum(step_scores) / len(step_scores))
+
+
+def score_steps_in_batches(
+    scorer: StepScorer,
+    solutions: Sequence[Any],
+    batch_size: int = 32,
+    on_batch: Callable[[int], None] | None = None,
+) -> list[list[float]]:
+    """Step scores for every solution (anything with `prompt` and `steps`), `batch_size`
+    solutions per `scorer.score_steps` call; on_batch(solutions scored so far) after each."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    scores: list[list[float]] = []
+    for start in range(0, len(solutions), batch_size):
+        batch = solutions[start : start + batch_size]
+        scores.extend(scorer.score_steps([s.prompt for s in batch], [list(s.steps) for s in batch]))
+        if on_batch is not None:
+            on_batch(len(scores))
+    return scores

@@ -1,6 +1,7 @@
 """Scoring solutions with a reward model: one forward pass per solution, batched.
 
-Public: `OVERFLOW`, `SolutionScore`, `RewardRunner`, `PRMScorer`, `pad_batch`.
+Public: `OVERFLOW`, `SolutionScore`, `RewardRunner`, `PRMScorer`; `pad_batch` (from
+`prm.modeling.batching`).
 
 `RewardRunner.run` tokenizes (prompt, steps) pairs with the model's `StepFormat`, sorts them by
 length, pads each batch dynamically, and reads every step's probability (sigmoid of the step
@@ -17,6 +18,7 @@ from typing import Any, Iterable, Sequence
 
 import torch
 
+from prm.modeling.batching import pad_batch
 from prm.modeling.reward_model import RewardModel, load_reward_model
 from prm.records import StepwiseSolution
 from prm.scores import AGGREGATIONS, aggregate
@@ -34,22 +36,6 @@ class SolutionScore:
     score: float
     aggregation: str
     outcome_score: float | None = None
-
-
-def pad_batch(
-    sequences: Sequence[Sequence[int]], pad_token_id: int, padding_side: str
-) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
-    """input_ids, attention_mask: (batch, seq); and each row's offset of its first token."""
-    width = max(len(s) for s in sequences)
-    input_ids = torch.full((len(sequences), width), pad_token_id, dtype=torch.long)
-    attention_mask = torch.zeros((len(sequences), width), dtype=torch.long)
-    offsets = []
-    for row, ids in enumerate(sequences):
-        start = width - len(ids) if padding_side == "left" else 0
-        input_ids[row, start : start + len(ids)] = torch.tensor(ids, dtype=torch.long)
-        attention_mask[row, start : start + len(ids)] = 1
-        offsets.append(start)
-    return input_ids, attention_mask, offsets
 
 
 def _check_inputs(prompts: Sequence[str], steps: Sequence[Sequence[str]]) -> None:

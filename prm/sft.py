@@ -1,6 +1,6 @@
 """Supervised fine-tuning of a policy on (prompt, reference solution) pairs.
 
-Public: `SFTConfig`, `reference_steps`, `sft_examples`, `finetune_policy`, `sample_accuracy`.
+Public: `SFTConfig`, `reference_steps`, `sft_examples`, `finetune_policy`.
 
 The demo warms the embedded SmolLM2-135M up on the synthetic task's reference solutions before
 sampling from it (untrained, it gets ~5% of one-step sums right). This goes through the same
@@ -9,7 +9,8 @@ only, never the prompt's. Prompts come from `prm.engines.prompts` with the templ
 sampling will use, and are tokenized as the engines tokenize them, so the policy is fine-tuned on
 exactly the text it later continues. GSM8K's reference solutions are re-cut into one step per
 line with a boxed final answer (`prm.data.gsm8k.solution_steps`); other sources are split with
-the step format as they are. `prm sft` (`prm.sft_cli`) runs this from the command line.
+the step format as they are. `prm sft` (`prm.cli.sft`) runs this from the command line and measures held-out accuracy
+before and after (sampling is labeling's, so it lives in the CLI wing).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from prm.engines.prompts import DEFAULT_TEMPLATE, encode_prompt, policy_prompt
+from prm.engines.prompts import encode_prompt, policy_prompt
 from prm.records import Problem
 from prm.steps import StepFormat
 
@@ -44,7 +45,7 @@ class SFTConfig:
             )
 
 
-def reference_steps(problem: Problem, step_format: StepFormat = StepFormat()) -> list[str]:
+def reference_steps(problem: Problem, step_format: StepFormat) -> list[str]:
     """The steps of the problem's reference solution, as the policy should write them."""
     if not problem.reference_solution:
         raise ValueError(
@@ -60,8 +61,8 @@ def reference_steps(problem: Problem, step_format: StepFormat = StepFormat()) ->
 def sft_examples(
     tokenizer: Any,
     problems: Sequence[Problem],
-    template: str = DEFAULT_TEMPLATE,
-    step_format: StepFormat = StepFormat(),
+    template: str,
+    step_format: StepFormat,
     max_length: int = 256,
 ) -> list[dict[str, list[int]]]:
     """Tokenized rows: input_ids and labels (-100 over the prompt), cut to max_length.
@@ -86,21 +87,16 @@ def sft_examples(
 
 
 class _PadCollator:
+    """Right-pads input_ids (pad_id) and labels (-100, ignored by the loss) to the longest row."""
+
     def __init__(self, pad_id: int):
         self.pad_id = pad_id
 
     def __call__(self, rows: list[dict[str, list[int]]]) -> dict[str, Any]:
-        import torch
+        from prm.modeling.batching import pad_batch
 
-        width = max(len(r["input_ids"]) for r in rows)
-        ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
-        labels = torch.full((len(rows), width), -100, dtype=torch.long)
-        mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for i, r in enumerate(rows):
-            n = len(r["input_ids"])
-            ids[i, :n] = torch.tensor(r["input_ids"])
-            labels[i, :n] = torch.tensor(r["labels"])
-            mask[i, :n] = 1
+        ids, mask, _ = pad_batch([r["input_ids"] for r in rows], self.pad_id, "right")
+        labels, _, _ = pad_batch([r["labels"] for r in rows], -100, "right")
         return {"input_ids": ids, "labels": labels, "attention_mask": mask}
 
 
@@ -109,9 +105,9 @@ def finetune_policy(
     tokenizer: Any,
     problems: Sequence[Problem],
     output_dir: str,
-    config: SFTConfig = SFTConfig(),
-    template: str = DEFAULT_TEMPLATE,
-    step_format: StepFormat = StepFormat(),
+    config: SFTConfig,
+    template: str,
+    step_format: StepFormat,
     callbacks: Sequence[Any] = (),
 ) -> dict[str, float]:
     """Fine-tune `model` in place on the problems' reference solutions; returns train metrics."""
@@ -146,19 +142,6 @@ def finetune_policy(
     result = trainer.train()
     model.eval()
     return dict(result.metrics)
-
-
-def sample_accuracy(engine: Any, problems: Sequence[Problem], template: str, max_new_tokens: int = 256) -> float:
-    """Share of problems whose one sampled solution (T=0.7) grades correct."""
-    from labeling.rollouts import RolloutConfig
-    from labeling.sampling import sample_solutions
-    from prm.grading import grade_solution
-
-    sampled = sample_solutions(
-        problems, engine, lambda gold, text: grade_solution(gold, text), samples=1,
-        rollout=RolloutConfig(temperature=0.7, max_new_tokens=max_new_tokens), template=template,
-    )
-    return sum(bool(s.correct) for row in sampled for s in row) / max(1, len(problems))
 
 
 def _cuda_available() -> bool:

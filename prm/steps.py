@@ -1,13 +1,16 @@
 """The one step contract: how solutions split into steps and where step labels live.
 
-Public: `StepFormat`, `EncodedSolution`, `MATH_SHEPHERD`.
+Public: `StepFormat`, `EncodedSolution`, `MATH_SHEPHERD`, `STEP_FORMATS`, `step_format_named`.
 
 `StepFormat.split`/`join` turn solution text into steps and back (exact round trip).
 `StepFormat.encode` builds a reward model's input ids: the prompt, then each step tokenized
 on its own with the tag's ids appended, so a label sits at the last token of each tag. It never
 re-tokenizes a concatenated string to search for the tag: a tag such as `ки` or `\\n` merges
 with its neighbours under BPE and would land elsewhere. Truncation drops whole trailing steps.
-Training, scoring, labelling and beam search all take their delimiters and tags from here.
+Training, scoring, labelling and beam search all take their delimiters and tags from here,
+and are handed the format explicitly: it travels with the data (label sidecars, reward-model
+folders, search results), never from a default. `STEP_FORMATS` names the formats a command
+line can choose (`--step-format`).
 """
 
 from __future__ import annotations
@@ -62,6 +65,18 @@ class StepFormat:
     tag: str = "<|step|>"
     tag_is_special: bool = True
     prompt_suffix: str = "\n\n"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields, for what a stage writes (sidecars, reward-model folders, search results)."""
+        return {"delimiter": self.delimiter, "tag": self.tag, "tag_is_special": self.tag_is_special,
+                "prompt_suffix": self.prompt_suffix}
+
+    @classmethod
+    def from_dict(cls, row: Any) -> "StepFormat":
+        """Inverse of `to_dict` (unknown keys, such as a recorded "name", are ignored)."""
+        if not isinstance(row, dict):
+            raise ValueError(f"a step format is an object with delimiter, tag, ...; got {row!r}")
+        return cls(**{k: row[k] for k in ("delimiter", "tag", "tag_is_special", "prompt_suffix") if k in row})
 
     def __post_init__(self) -> None:
         for name in ("delimiter", "tag"):
@@ -142,3 +157,13 @@ class StepFormat:
 
 # Math-Shepherd's own convention: steps end with " ки" and lines are newline-separated.
 MATH_SHEPHERD = StepFormat(delimiter="\n", tag=" ки", tag_is_special=False, prompt_suffix=" ")
+
+# name -> format, for --step-format and for the name a label sidecar records.
+STEP_FORMATS: dict[str, StepFormat] = {"default": StepFormat(), "math_shepherd": MATH_SHEPHERD}
+
+
+def step_format_named(name: str) -> StepFormat:
+    """The format of STEP_FORMATS called `name`; ValueError naming the choices otherwise."""
+    if name not in STEP_FORMATS:
+        raise ValueError(f"step format {name!r}: choose one of {', '.join(STEP_FORMATS)}")
+    return STEP_FORMATS[name]

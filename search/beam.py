@@ -1,7 +1,7 @@
-"""Step-level beam search guided by a PRM, batched across problems; and diverse verifier
-tree search (DVTS).
+"""Step-level beam search guided by a PRM, batched across problems.
 
-Public: `BeamSearchConfig`, `beam_search`.
+Public: `BeamSearchConfig`, `run`, `search_paths` (the round loop `search.dvts` shares),
+`rank_new_paths`, `Path`, `SearchState`.
 
 Each round makes ONE `engine.generate` call for all live paths of all problems in the batch
 (each path asks for N/M continuations that stop at the StepFormat delimiter) and ONE
@@ -13,8 +13,7 @@ sequence (finish_reason "stop" with no stop string); finished paths are kept asi
   expanded, and the problem ends when all M slots hold finished paths (as in sequence beam
   search). A wrong solution that finishes early therefore ends the search only if it
   outscores the open paths.
-- DVTS (`diverse=True`): the first round's N samples form M independent subtrees of N/M; each
-  subtree keeps only its own best path, and ends once its best new path is finished.
+- DVTS (`search.dvts`) runs the same rounds and keeps one path per subtree instead.
 Budgets: `max_steps` rounds, and `max_tokens` generated tokens per problem (checked before
 each round). A problem that ends with no finished path returns its live paths, unfinished.
 
@@ -35,7 +34,7 @@ from prm.engines.base import GenerationEngine, SamplingConfig, generate_seeded, 
 from prm.records import Problem
 from prm.scores import AGGREGATIONS, StepScorer, aggregate
 from prm.steps import StepFormat
-from search.candidates import ExtractAnswer, GradeAnswer, ProblemCandidates, make_candidate
+from search.candidates import ProblemCandidates, SearchSetup, make_candidate
 
 
 @dataclass(frozen=True)
@@ -55,7 +54,6 @@ class BeamSearchConfig:
     temperature: float = 0.7
     top_p: float = 1.0
     aggregation: str = "last"
-    diverse: bool = False
     seed: int | None = 0
     problem_batch_size: int | None = None
 
@@ -85,7 +83,9 @@ class BeamSearchConfig:
 
 
 @dataclass
-class _Path:
+class Path:
+    """One partial solution: its steps, their scores, the tokens spent, its DVTS subtree."""
+
     steps: tuple[str, ...]
     scores: tuple[float, ...]
     tokens: int
@@ -94,12 +94,14 @@ class _Path:
 
 
 @dataclass
-class _State:
+class SearchState:
+    """One problem's search: live and finished paths and what it has spent."""
+
     problem: Problem
     policy_prompt: str
-    live: list[_Path] = field(default_factory=list)
-    finished: list[_Path] = field(default_factory=list)
-    beam_finished: list[_Path] = field(default_factory=list)
+    live: list[Path] = field(default_factory=list)
+    finished: list[Path] = field(default_factory=list)
+    beam_finished: list[Path] = field(default_factory=list)
     done_subtrees: set[int] = field(default_factory=set)
     tokens: int = 0
     rounds: int = 0
@@ -108,35 +110,35 @@ class _State:
     done: bool = False
 
 
-def beam_search(
-    engine: GenerationEngine,
-    scorer: StepScorer,
-    problems: Sequence[Problem],
-    config: BeamSearchConfig,
-    prompt_for: Callable[[Problem], str],
-    extract_answer: ExtractAnswer,
-    grade: GradeAnswer,
-    step_format: StepFormat = StepFormat(),
-    count_scorer_tokens: Callable[[str, Sequence[str]], int] | None = None,
-    on_batch: Callable[[int], None] | None = None,
+def run(
+    problems: Sequence[Problem], engine: GenerationEngine, scorer: StepScorer, config: BeamSearchConfig,
+    setup: SearchSetup,
 ) -> list[ProblemCandidates]:
-    """Search every problem; per problem, its finished solutions (graded and scored).
+    """Beam search over every problem (the signature every method in `search.methods` has)."""
+    return search_paths(problems, engine, scorer, config, setup, _prune_beam, "beam")
 
-    count_scorer_tokens(prompt, steps): tokens the scorer reads for one prefix, for compute
-    accounting (omit it and `meta["scorer_tokens"]` stays 0).
-    """
+
+Prune = Callable[[SearchState, list[Path], BeamSearchConfig], None]
+
+
+def search_paths(
+    problems: Sequence[Problem], engine: GenerationEngine, scorer: StepScorer, config: BeamSearchConfig,
+    setup: SearchSetup, prune: Prune, method: str,
+) -> list[ProblemCandidates]:
+    """The rounds beam search and DVTS share: generate, score each new prefix once, then
+    prune(state, new paths, config) decides what lives on. `method` names the results."""
     size = config.problem_batch_size or max(len(problems), 1)
     results: list[ProblemCandidates] = []
     for start in range(0, len(problems), size):
-        states = [_State(p, prompt_for(p)) for p in problems[start : start + size]]
-        _search(engine, scorer, states, config, step_format, count_scorer_tokens)
-        results.extend(_result(s, config, extract_answer, grade, step_format) for s in states)
-        if on_batch is not None:
-            on_batch(len(results))
+        states = [SearchState(p, setup.prompt_for(p)) for p in problems[start : start + size]]
+        _search(engine, scorer, states, config, setup.step_format, setup.count_scorer_tokens, prune)
+        results.extend(_result(s, config, setup, method) for s in states)
+        if setup.on_batch is not None:
+            setup.on_batch(len(results))
     return results
 
 
-def _search(engine, scorer, states, config, step_format, count_scorer_tokens) -> None:
+def _search(engine, scorer, states, config, step_format, count_scorer_tokens, prune) -> None:
     score_cache: dict[tuple[int, tuple[str, ...]], tuple[float, ...]] = {}
     for round_index in range(config.max_steps):
         active = [s for s in states if not s.done]
@@ -165,7 +167,7 @@ def _search(engine, scorer, states, config, step_format, count_scorer_tokens) ->
         )
         prompts = [_policy_text(s, p, step_format) for s, p in parents]
         outputs = generate_seeded(engine, prompts, sampling, seeds)
-        children: dict[int, list[_Path]] = {id(s): [] for s in active}
+        children: dict[int, list[Path]] = {id(s): [] for s in active}
         for (state, parent), completions in zip(parents, outputs):
             for j, completion in enumerate(completions):
                 state.tokens += completion.num_tokens
@@ -175,25 +177,25 @@ def _search(engine, scorer, states, config, step_format, count_scorer_tokens) ->
         _score(scorer, active, children, states, score_cache, count_scorer_tokens)
         for state in active:
             state.rounds += 1
-            _prune(state, children[id(state)], config)
+            prune(state, children[id(state)], config)
             over_budget = config.max_tokens is not None and state.tokens >= config.max_tokens
             if not state.live or over_budget:
                 state.done = True
 
 
-def _policy_text(state: _State, parent: _Path | None, step_format: StepFormat) -> str:
+def _policy_text(state: SearchState, parent: Path | None, step_format: StepFormat) -> str:
     if parent is None or not parent.steps:
         return state.policy_prompt
     return state.policy_prompt + step_format.join(parent.steps) + step_format.delimiter
 
 
-def _grow(parent: _Path | None, completion, subtree: int | None) -> _Path | None:
+def _grow(parent: Path | None, completion, subtree: int | None) -> Path | None:
     steps = parent.steps if parent is not None else ()
     step = completion.text.strip()
     finished = completion.finish_reason == "stop" and completion.stop_string is None
     if not step and (not finished or not steps):
         return None  # an empty step makes no progress; drop it rather than loop on it
-    return _Path(
+    return Path(
         steps=steps + (step,) if step else steps,
         scores=parent.scores if parent is not None else (),
         tokens=(parent.tokens if parent is not None else 0) + completion.num_tokens,
@@ -204,7 +206,7 @@ def _grow(parent: _Path | None, completion, subtree: int | None) -> _Path | None
 
 def _score(scorer, active, children, states, cache, count_scorer_tokens) -> None:
     index_of = {id(s): i for i, s in enumerate(states)}
-    todo: dict[tuple[int, tuple[str, ...]], _State] = {}
+    todo: dict[tuple[int, tuple[str, ...]], SearchState] = {}
     for state in active:
         for path in children[id(state)]:
             key = (index_of[id(state)], path.steps)
@@ -228,35 +230,30 @@ def _score(scorer, active, children, states, cache, count_scorer_tokens) -> None
                 path.scores = cache[key]
 
 
-def _prune(state: _State, children: list[_Path], config: BeamSearchConfig) -> None:
-    def rank(path: _Path) -> float:
-        return aggregate(path.scores, config.aggregation)
-
+def rank_new_paths(state: SearchState, children: list[Path], config: BeamSearchConfig) -> list[Path]:
+    """The new paths best first by their aggregated prefix score (ties keep sample order); the
+    finished ones are also set aside in state.finished."""
     # sorted() is stable, so equal scores keep their order: ties go to paths already in the
     # beam, then to the earlier sample.
-    ordered = sorted(children, key=rank, reverse=True)
+    ordered = sorted(children, key=lambda path: aggregate(path.scores, config.aggregation), reverse=True)
     state.finished.extend(p for p in ordered if p.finished)
-    if not config.diverse:
-        pool = sorted(state.beam_finished + ordered, key=rank, reverse=True)
-        # Identical paths (duplicate samples) take one slot: the rest stay in `finished` only.
-        beam: list[_Path] = []
-        for path in pool:
-            if len(beam) < config.beam_width and all(path.steps != kept.steps for kept in beam):
-                beam.append(path)
-        state.beam_finished = [p for p in beam if p.finished]
-        state.live = [p for p in beam if not p.finished]
-        return
-    live = []
-    for subtree in sorted({p.subtree for p in ordered} - state.done_subtrees):
-        members = [p for p in ordered if p.subtree == subtree]
-        if members[0].finished:
-            state.done_subtrees.add(subtree)
-            continue
-        live.append(next(p for p in members if not p.finished))
-    state.live = live
+    return ordered
 
 
-def _result(state, config, extract_answer, grade, step_format) -> ProblemCandidates:
+def _prune_beam(state: SearchState, children: list[Path], config: BeamSearchConfig) -> None:
+    ordered = rank_new_paths(state, children, config)
+    pool = sorted(state.beam_finished + ordered, key=lambda p: aggregate(p.scores, config.aggregation), reverse=True)
+    # Identical paths (duplicate samples) take one slot: the rest stay in `finished` only.
+    beam: list[Path] = []
+    for path in pool:
+        if len(beam) < config.beam_width and all(path.steps != kept.steps for kept in beam):
+            beam.append(path)
+    state.beam_finished = [p for p in beam if p.finished]
+    state.live = [p for p in beam if not p.finished]
+
+
+def _result(state: SearchState, config: BeamSearchConfig, setup: SearchSetup, method: str) -> ProblemCandidates:
+    extract_answer, grade, step_format = setup.extract_answer, setup.grade, setup.step_format
     paths = state.finished or state.live
     paths = sorted(paths, key=lambda p: aggregate(p.scores, config.aggregation), reverse=True)
     candidates = []
@@ -279,7 +276,7 @@ def _result(state, config, extract_answer, grade, step_format) -> ProblemCandida
         candidates=tuple(candidates),
         generated_tokens=state.tokens,
         meta={
-            "method": "dvts" if config.diverse else "beam",
+            "method": method,
             "beam_width": config.beam_width,
             "n_candidates": config.n_candidates,
             "aggregation": config.aggregation,
@@ -287,5 +284,6 @@ def _result(state, config, extract_answer, grade, step_format) -> ProblemCandida
             "rounds": state.rounds,
             "scored_prefixes": state.scored_prefixes,
             "scorer_tokens": state.scorer_tokens,
+            "step_format": step_format.to_dict(),
         },
     )

@@ -1,7 +1,7 @@
 """Best-of-n: sample N solutions per problem, score them, pick one.
 
-Public: `BestOfNConfig`, `SELECTIONS`, `sample_candidates`, `score_candidates`, `scorer_passes`,
-`group_candidates`, `select`, `selection_accuracy`.
+Public: `BestOfNConfig`, `SELECTIONS`, `run`, `sample_candidates`, `score_candidates`,
+`scorer_passes`, `group_candidates`, `select`, `selection_accuracy`.
 
 `sample_candidates` makes one `engine.generate` call per batch of problems (all problems'
 prompts together); `score_candidates` makes one scorer call per batch of solutions. Selection
@@ -29,6 +29,7 @@ from search.candidates import (
     ExtractAnswer,
     GradeAnswer,
     ProblemCandidates,
+    SearchSetup,
     candidate_score,
     make_candidate,
 )
@@ -65,6 +66,22 @@ class BestOfNConfig:
         )
 
 
+def run(
+    problems: Sequence[Problem], engine: GenerationEngine, scorer: StepScorer | None, config: BestOfNConfig,
+    setup: SearchSetup,
+) -> list[ProblemCandidates]:
+    """N graded candidates per problem (the signature every method in `search.methods` has).
+
+    The scorer is not used while sampling: best-of-n candidates are scored afterwards with
+    `score_candidates` (one pass for a joint PRM+ORM), which is also how saved samples are
+    scored again by a new verifier.
+    """
+    return sample_candidates(
+        engine, problems, config, setup.prompt_for, setup.extract_answer, setup.grade, setup.step_format,
+        on_batch=setup.on_batch,
+    )
+
+
 def sample_candidates(
     engine: GenerationEngine,
     problems: Sequence[Problem],
@@ -72,7 +89,7 @@ def sample_candidates(
     prompt_for: Callable[[Problem], str],
     extract_answer: ExtractAnswer,
     grade: GradeAnswer,
-    step_format: StepFormat = StepFormat(),
+    step_format: StepFormat,
     on_batch: Callable[[int], None] | None = None,
 ) -> list[ProblemCandidates]:
     """N graded candidates per problem. `on_batch(problems_done)` reports progress."""
@@ -106,7 +123,7 @@ def sample_candidates(
                     gold=problem.answer,
                     candidates=candidates,
                     generated_tokens=sum(c.num_tokens for c in candidates),
-                    meta={"method": "bon", "n": config.n},
+                    meta={"method": "bon", "n": config.n, "step_format": step_format.to_dict()},
                 )
             )
         if on_batch is not None:

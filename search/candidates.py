@@ -1,7 +1,7 @@
 """The records search produces: sampled solutions with their answers, grades and scores.
 
-Public: `Candidate`, `ProblemCandidates`, `make_candidate`, `score_keys`, `candidate_score`,
-`write_jsonl`, `read_jsonl`.
+Public: `SearchSetup`, `Candidate`, `ProblemCandidates`, `make_candidate`, `score_keys`,
+`candidate_score`, `write_jsonl`, `read_jsonl`.
 
 A `ProblemCandidates` row holds every solution a method produced for one problem (N samples for
 best-of-n, the finished beams for beam search) with everything selection needs, so that rm@k,
@@ -24,6 +24,24 @@ from prm.steps import StepFormat
 ExtractAnswer = Callable[[str], "str | None"]
 # grade(gold, pred) -> True (correct), False (incorrect) or None (ungradable / no gold).
 GradeAnswer = Callable[[str, str], "bool | None"]
+
+
+@dataclass(frozen=True)
+class SearchSetup:
+    """What every search method is handed beside problems, engine, scorer and its config.
+
+    prompt_for(problem): the policy prompt. extract_answer / grade: read and grade a solution's
+    final answer. step_format: splits policy text into steps (and stops a beam step).
+    count_scorer_tokens(prompt, steps): tokens the scorer reads for one prefix (None: not
+    counted). on_batch(problems_done): progress.
+    """
+
+    prompt_for: Callable[[Any], str]
+    extract_answer: ExtractAnswer
+    grade: GradeAnswer
+    step_format: StepFormat
+    count_scorer_tokens: Callable[[str, Sequence[str]], int] | None = None
+    on_batch: Callable[[int], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -107,7 +125,7 @@ def make_candidate(
     gold: str | None,
     extract_answer: ExtractAnswer,
     grade: GradeAnswer,
-    step_format: StepFormat = StepFormat(),
+    step_format: StepFormat,
     finished: bool = True,
     steps: Sequence[str] | None = None,
 ) -> Candidate:

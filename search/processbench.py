@@ -64,8 +64,8 @@ def subset_score(predictions: Sequence[int], labels: Sequence[int]) -> SubsetSco
     """
     if len(predictions) != len(labels):
         raise ValueError(f"{len(predictions)} predictions for {len(labels)} labels")
-    erroneous = [p == l for p, l in zip(predictions, labels) if l >= 0]
-    correct = [p == -1 for p, l in zip(predictions, labels) if l < 0]
+    erroneous = [p == label for p, label in zip(predictions, labels) if label >= 0]
+    correct = [p == -1 for p, label in zip(predictions, labels) if label < 0]
     error_accuracy = 100.0 * sum(erroneous) / len(erroneous) if erroneous else 0.0
     correct_accuracy = 100.0 * sum(correct) / len(correct) if correct else 0.0
     total = error_accuracy + correct_accuracy

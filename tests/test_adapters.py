@@ -11,11 +11,10 @@ from prm.modeling.adapters import (
     ClassificationHeadPRM,
     LabelTokenConfig,
     LabelTokenPRM,
-    StepClassifierModel,
     single_token_id,
 )
 from prm.scores import StepScorer
-from tests.tiny import tiny_causal_lm, tiny_tokenizer
+from prm.testing import tiny_causal_lm, tiny_math_shepherd_prm, tiny_qwen_prm, tiny_tokenizer
 
 QUESTION = "Tom has 12 apples and gives away 5. How many are left?"
 SOLUTIONS = [
@@ -27,24 +26,11 @@ QWEN_SYSTEM = "Please reason step by step, and put your final answer within \\bo
 
 
 def _shepherd(padding_side: str = "right"):
-    tokenizer = tiny_tokenizer(padding_side=padding_side)
-    tokenizer.add_tokens(["ки"])  # a single vocabulary entry, as in Mistral's tokenizer
-    model = tiny_causal_lm(tokenizer, seed=1)
-    return model.eval(), tokenizer
+    return tiny_math_shepherd_prm(padding_side)
 
 
 def _qwen(padding_side: str = "right"):
-    from transformers import AutoModel, Qwen2Config
-
-    tokenizer = tiny_tokenizer(padding_side=padding_side)
-    tokenizer.add_special_tokens({"additional_special_tokens": ["<extra_0>"]})
-    torch.manual_seed(2)
-    config = Qwen2Config(
-        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
-    )
-    model = StepClassifierModel(AutoModel.from_config(config))
-    return model.eval(), tokenizer
+    return tiny_qwen_prm(padding_side)
 
 
 # ---------------------------------------------------------------- Math-Shepherd reference
@@ -101,13 +87,17 @@ def test_label_token_ids_are_looked_up_from_the_tokenizer():
 
 
 @pytest.mark.parametrize("batch_size", [1, 3])
-def test_label_token_left_and_right_padding_agree(batch_size):
-    model, right = _shepherd("right")
-    _, left = _shepherd("left")
-    config = LabelTokenConfig(batch_size=batch_size)
+@pytest.mark.parametrize(
+    ("build", "adapter", "config"),
+    [(_shepherd, LabelTokenPRM, LabelTokenConfig), (_qwen, ClassificationHeadPRM, ClassificationHeadConfig)],
+    ids=["label_token", "classification_head"],
+)
+def test_left_and_right_padding_agree(build, adapter, config, batch_size):
+    model, right = build("right")
+    _, left = build("left")
     prompts = [QUESTION, "What is 3 + 4?", QUESTION]
-    from_right = LabelTokenPRM(model, right, config).score_steps(prompts, SOLUTIONS)
-    from_left = LabelTokenPRM(model, left, config).score_steps(prompts, SOLUTIONS)
+    from_right = adapter(model, right, config(batch_size=batch_size)).score_steps(prompts, SOLUTIONS)
+    from_left = adapter(model, left, config(batch_size=batch_size)).score_steps(prompts, SOLUTIONS)
     for a, b in zip(from_right, from_left):
         assert a == pytest.approx(b, abs=1e-5)
 
@@ -186,18 +176,6 @@ def test_classification_head_matches_reference_computation():
         expected = _qwen_reference(model, tokenizer, QUESTION, steps)
         assert len(got) == len(steps) == len(expected)
         assert got == pytest.approx(expected, abs=1e-5)
-
-
-@pytest.mark.parametrize("batch_size", [1, 3])
-def test_classification_head_left_and_right_padding_agree(batch_size):
-    model, right = _qwen("right")
-    _, left = _qwen("left")
-    config = ClassificationHeadConfig(batch_size=batch_size)
-    prompts = [QUESTION, "What is 3 + 4?", QUESTION]
-    from_right = ClassificationHeadPRM(model, right, config).score_steps(prompts, SOLUTIONS)
-    from_left = ClassificationHeadPRM(model, left, config).score_steps(prompts, SOLUTIONS)
-    for a, b in zip(from_right, from_left):
-        assert a == pytest.approx(b, abs=1e-5)
 
 
 def test_classification_head_unknown_token_raises_clearly():

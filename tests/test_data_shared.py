@@ -7,8 +7,8 @@ import re
 
 import pytest
 
+from prm.cli import data as data_cli
 from prm.data import PRM800KPolicy, ReadReport, load_problems, load_stepwise, read_prm800k, read_prm800k_critic
-from prm.data import cli as data_cli
 
 pytestmark = pytest.mark.shared_data
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from prm.cli import main
-from tests.tiny import tiny_causal_lm, tiny_tokenizer
+from prm.testing import tiny_causal_lm, tiny_tokenizer
 
 
 @pytest.mark.slow

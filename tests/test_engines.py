@@ -9,7 +9,7 @@ import pytest
 
 from prm.engines.base import GenerationEngine, SamplingConfig, generate_seeded, row_seed
 from prm.engines.scripted import ScriptedEngine
-from tests.tiny import tiny_causal_lm, tiny_tokenizer
+from prm.testing import tiny_causal_lm, tiny_tokenizer
 
 torch = pytest.importorskip("torch")
 
@@ -137,7 +137,7 @@ def test_vllm_engine_is_lazy():
     import subprocess
     from pathlib import Path
 
-    code = "import sys, prm.engines, prm.engines.vllm, labeling.cli; assert 'vllm' not in sys.modules"
+    code = "import sys, prm.engines, prm.engines.vllm, prm.cli.label; assert 'vllm' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[1])
     if importlib.util.find_spec("vllm") is None:
         from prm.engines.vllm import VLLMEngine

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
 import sys
 
 import pytest
 
-from prm.grading import GradeResult, Grader, GraderConfig, Verdict, extract_answer, last_boxed_content
-from prm.grading import cli as grading_cli
+from prm.cli import main
+from prm.grading import Grader, GraderConfig, GradeResult, Verdict, extract_answer, last_boxed_content
 from prm.grading.extract import answer_text, canonical_number, check_limits, normalize
 
 C, I, U = Verdict.CORRECT, Verdict.INCORRECT, Verdict.UNGRADABLE
@@ -169,7 +168,7 @@ def test_verdict_and_result_types():
     assert Verdict("correct") is Verdict.CORRECT and Verdict.UNGRADABLE.value == "ungradable"
     result = GradeResult("incorrect", "why")
     assert result.verdict is Verdict.INCORRECT and not result.is_correct
-    with pytest.raises(Exception):
+    with pytest.raises(AttributeError):  # frozen
         result.reason = "changed"
 
 
@@ -203,9 +202,7 @@ def test_closed_grader_refuses():
 
 # ---------------------------------------------------------------- CLI
 def _cli(argv):
-    parser = argparse.ArgumentParser()
-    grading_cli.add_arguments(parser)
-    return grading_cli.run(parser.parse_args(argv))
+    return main(["grade", *argv])
 
 
 def test_cli_single_pair(capsys):
@@ -225,12 +222,13 @@ def test_cli_file_counts_and_out(tmp_path, capsys):
 
 @pytest.mark.parametrize(
     "line, message",
-    [('{"gold": "1"}', "missing field"), ("not json", "not valid JSON"), ('["1", "2"]', "JSON object"),
-     ('{"gold": "1", "pred": [1]}', "must be a string")],
+    [('{"gold": "1"}', "field 'pred': expected a string"), ("not json", "one complete JSON value"),
+     ('["1", "2"]', "JSON object"), ('{"gold": "1", "pred": [1]}', "field 'pred': expected a string, got 'list'"),
+     ('{"gold": "1", "pred": "1", "pred": "2"}', "duplicate")],
 )
 def test_cli_bad_file_names_the_line(tmp_path, capsys, line, message):
     pairs = tmp_path / "pairs.jsonl"
     pairs.write_text('{"gold": "1", "pred": "1"}\n' + line + "\n")
     assert _cli(["--file", str(pairs)]) == 2
     error = capsys.readouterr().err
-    assert f"{pairs}:2" in error and message in error
+    assert error.startswith("prm grade: error: ") and f"{pairs}, line 2" in error and message in error

@@ -9,6 +9,9 @@ import pytest
 
 from labeling.perturb import PerturbConfig, perturb_steps, perturbed_rows
 from prm.records import Problem
+from prm.steps import StepFormat
+
+FORMAT = StepFormat()
 
 STEPS = ["She sold 48/2 = 24 clips in May.", "Then 48+24 = 72 clips in all.", "The answer is \\boxed{72}."]
 
@@ -39,7 +42,7 @@ def test_no_result_to_change_gives_none():
 
 
 def test_rows_label_the_reference_good_and_everything_from_the_error_bad():
-    rows = list(perturbed_rows([_gsm8k()], PerturbConfig(negatives=3, seed=1)))
+    rows = list(perturbed_rows([_gsm8k()], PerturbConfig(negatives=3, seed=1), FORMAT))
     assert rows[0]["labels"] == [True, True, True] and rows[0]["correct"] is True and rows[0]["first_error"] == -1
     assert 2 <= len(rows) <= 4 and len({tuple(r["completions"]) for r in rows}) == len(rows)
     for row in rows[1:]:
@@ -52,9 +55,9 @@ def test_rows_label_the_reference_good_and_everything_from_the_error_bad():
 
 def test_same_seed_same_rows_and_missing_reference_raises():
     problems = [_gsm8k(i) for i in range(3)]
-    assert list(perturbed_rows(problems, PerturbConfig(2, 5))) == list(perturbed_rows(problems, PerturbConfig(2, 5)))
+    assert list(perturbed_rows(problems, PerturbConfig(2, 5), FORMAT)) == list(perturbed_rows(problems, PerturbConfig(2, 5), FORMAT))
     with pytest.raises(ValueError, match="no reference_solution"):
-        list(perturbed_rows([Problem(id="x", question="q?", answer="1")]))
+        list(perturbed_rows([Problem(id="x", question="q?", answer="1")], PerturbConfig(), FORMAT))
     with pytest.raises(ValueError, match="negatives"):
         PerturbConfig(negatives=-1)
 
@@ -80,7 +83,7 @@ def test_synthetic_reference_outcome_reads_the_last_number():
     from prm.data.synthetic import SyntheticConfig, make_problems
 
     problems = make_problems(20, SyntheticConfig(num_steps=(2, 3), seed=0))
-    rows = list(perturbed_rows(problems, PerturbConfig(negatives=2)))
+    rows = list(perturbed_rows(problems, PerturbConfig(negatives=2), FORMAT))
     negatives = [r for r in rows if r["first_error"] >= 0]
     assert negatives and any(r["correct"] for r in negatives) and not all(r["correct"] for r in negatives)
     for row in negatives:

@@ -18,11 +18,13 @@ from labeling.estimators import EstimatorConfig
 from labeling.merge import merge_shards
 from labeling.pipeline import LabelingJob, make_processor, problem_units, solution_units
 from labeling.rollouts import RolloutConfig
-from labeling.runner import parse_shard, run_units
+from labeling.runner import run_units
 from labeling.sampling import preference_pairs
 from labeling.store import ResumableJsonl, read_rows
 from prm.cli import main
+from prm.cli.wiring import parse_shard
 from prm.records import StepwiseSolution
+from prm.steps import StepFormat
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE = ["label", "--problems", "synthetic", "--engine", "simulated", "--samples", "2", "--rollouts", "4",
@@ -62,11 +64,12 @@ def test_torn_line_is_repaired_and_run_continues(tmp_path, reference):
     assert without_seconds(read_rows(out)) == without_seconds(reference)
 
 
-def test_mismatched_resume_is_refused(tmp_path, caplog):
+def test_mismatched_resume_is_refused(tmp_path, capsys):
     out = tmp_path / "out.jsonl"
     assert label(out) == 0
     assert label(out, "--rollouts", "2") == 2
-    assert "different run" in caplog.text and "--no-resume" in caplog.text
+    error = capsys.readouterr().err
+    assert "prm label: error:" in error and "different run" in error and "--no-resume" in error
     assert label(out, "--shard", "1/2") == 2
     assert label(out, "--rollouts", "2", "--no-resume") == 0
 
@@ -114,9 +117,10 @@ def test_preference_pairs_from_sampled_rows(reference):
     by_id = {r["id"]: r for r in reference}
     assert pairs, "the simulated policy gets some right and some wrong"
     for pair in pairs:
-        good, bad = pair["id"].split(">")
+        good, bad = pair.id.split(">")
         assert by_id[good]["correct"] is True and by_id[bad]["correct"] is False
-        assert by_id[good]["problem_id"] == by_id[bad]["problem_id"] == pair["problem_id"]
+        assert by_id[good]["problem_id"] == by_id[bad]["problem_id"] == pair.meta["problem_id"]
+        assert list(pair.chosen) == by_id[good]["completions"] and list(pair.rejected) == by_id[bad]["completions"]
 
 
 def test_labeling_existing_solutions_with_a_scripted_engine(tmp_path):
@@ -128,7 +132,8 @@ def test_labeling_existing_solutions_with_a_scripted_engine(tmp_path):
     def grade(gold, text):
         return text.rstrip(".").endswith(gold)
 
-    job = LabelingJob(1, EstimatorConfig("math_shepherd", rollouts=2), RolloutConfig(), "{question}\n\n")
+    job = LabelingJob(1, EstimatorConfig("math_shepherd", rollouts=2), RolloutConfig(), "{question}\n\n",
+                      step_format=StepFormat())
     store = ResumableJsonl(tmp_path / "s.jsonl", "f", {"shard": [0, 1], "units": 1}, resume=False)
     summary = run_units(solution_units([solution]), make_processor(job, engine, grade), store)
     (row,) = read_rows(tmp_path / "s.jsonl")
@@ -141,12 +146,13 @@ def test_labeling_existing_solutions_with_a_scripted_engine(tmp_path):
 def test_transformers_engine_end_to_end(tmp_path):
     from prm.engines.hf import TransformersEngine
     from prm.records import Problem
-    from tests.tiny import tiny_causal_lm, tiny_tokenizer
+    from prm.testing import tiny_causal_lm, tiny_tokenizer
 
     tokenizer = tiny_tokenizer()
     engine = TransformersEngine(tiny_causal_lm(tokenizer).eval(), tokenizer)
     problems = [Problem("p1", "What is 3 + 4?", "7"), Problem("p2", "Tom has 12 apples", "7")]
-    job = LabelingJob(2, EstimatorConfig("binary_search", rollouts=2), RolloutConfig(max_new_tokens=6), "{question}\n\n")
+    job = LabelingJob(2, EstimatorConfig("binary_search", rollouts=2), RolloutConfig(max_new_tokens=6), "{question}\n\n",
+                      step_format=StepFormat())
     store = ResumableJsonl(tmp_path / "t.jsonl", "f", {"shard": [0, 1]}, resume=False)
     run_units(problem_units(problems, 2), make_processor(job, engine, lambda gold, text: None), store)
     rows = read_rows(tmp_path / "t.jsonl")

@@ -17,7 +17,7 @@ from prm.modeling.loading import (
     load_causal_lm,
     resolve_model,
 )
-from tests.tiny import tiny_causal_lm, tiny_tokenizer
+from prm.testing import tiny_causal_lm, tiny_tokenizer
 
 
 @pytest.fixture

@@ -100,8 +100,8 @@ def test_processbench_limit_is_a_stratified_seeded_sample():
 def test_train_top_layers_freezes_the_rest():
     from prm.modeling.reward_model import RewardConfig, RewardModel
     from prm.steps import StepFormat
+    from prm.testing import tiny_causal_lm, tiny_tokenizer
     from prm.training.trainer import TrainConfig, decoder_layers, freeze_lower_layers
-    from tests.tiny import tiny_causal_lm, tiny_tokenizer
 
     tokenizer = tiny_tokenizer()
     model = RewardModel.from_causal_lm(tiny_causal_lm(tokenizer), tokenizer, RewardConfig(step_format=StepFormat()))

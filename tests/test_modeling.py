@@ -9,7 +9,7 @@ import torch
 
 from prm.modeling import RewardConfig, RewardModel, last_token_index, load_reward_model, position_ids_from_mask
 from prm.steps import MATH_SHEPHERD, StepFormat
-from tests.tiny import tiny_causal_lm, tiny_tokenizer
+from prm.testing import tiny_causal_lm, tiny_tokenizer
 
 PROMPTS = ["What is 3 + 4?", "Tom has 12 apples and gives away 5. How many are left?"]
 STEPS = [["3 + 4 = 7.", "The answer is 7."], ["12 - 5 = 7.", "So 7 apples.", "The answer is 7."]]

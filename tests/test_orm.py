@@ -8,10 +8,11 @@ import pytest
 import torch
 
 from orm import ORMScorer, PreferencePair, read_pairs
+from prm.data import DataError
 from prm.modeling import RewardConfig, RewardModel
 from prm.scores import OutcomeScorer
 from prm.scoring import PRMScorer
-from tests.tiny import tiny_causal_lm, tiny_tokenizer
+from prm.testing import tiny_causal_lm, tiny_tokenizer
 
 
 def test_pair_round_trip_and_validation():
@@ -31,7 +32,13 @@ def test_read_pairs_names_the_bad_line(tmp_path):
     path = tmp_path / "pairs.jsonl"
     good = {"prompt": "q", "chosen": ["a"], "rejected": ["b"]}
     path.write_text(json.dumps(good) + "\n\n" + json.dumps({"prompt": "q", "chosen": ["a"]}) + "\n")
-    with pytest.raises(ValueError, match=r"pairs.jsonl, line 3: missing field 'rejected'"):
+    with pytest.raises(DataError, match=r"pairs.jsonl, line 3: field 'rejected': expected a pair field"):
+        read_pairs(path)
+    path.write_text(json.dumps({**good, "chosen": "a, joined"}) + "\n")  # steps must be a list
+    with pytest.raises(DataError, match=r"pairs.jsonl, line 1: .*chosen must be a list of steps"):
+        read_pairs(path)
+    path.write_text(json.dumps(good)[:-1] + ', "prompt": "twice"}\n')  # the strict reader
+    with pytest.raises(DataError, match=r"line 1.*duplicate"):
         read_pairs(path)
     path.write_text(json.dumps(good) + "\n")
     assert read_pairs(path) == [PreferencePair("q", ("a",), ("b",))]

@@ -12,7 +12,7 @@ from prm.modeling import RewardConfig, RewardModel
 from prm.records import StepwiseSolution
 from prm.scores import OutcomeScorer, StepScorer, aggregate
 from prm.scoring import PRMScorer
-from tests.tiny import tiny_causal_lm, tiny_tokenizer
+from prm.testing import tiny_causal_lm, tiny_tokenizer
 
 PROMPTS = ["What is 3 + 4?", "Tom has 12 apples and gives away 5. How many are left?", "What is 6 * 7?"]
 STEPS = [

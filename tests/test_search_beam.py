@@ -6,8 +6,13 @@ import pytest
 
 from prm.engines.scripted import ScriptedEngine
 from prm.records import Problem
-from search.beam import BeamSearchConfig, beam_search
+from prm.steps import StepFormat
+from search import beam, dvts
+from search.beam import BeamSearchConfig
+from search.candidates import SearchSetup
 from tests.test_search_fakes import CountingEngine, KeywordPRM, extract_answer, grade
+
+FORMAT = StepFormat()
 
 PROBLEMS = [
     Problem(id="p1", question="q1 gold=4", answer="4"),
@@ -33,11 +38,14 @@ def script(prompt: str, index: int) -> str:
     return "done, the answer is 0"
 
 
-def search(**kwargs):
+SETUP = SearchSetup(prompt_for, extract_answer, grade, FORMAT)
+
+
+def search(method=beam, **kwargs):
     engine = CountingEngine(ScriptedEngine(script))
     scorer = KeywordPRM()
     config = BeamSearchConfig(**{"beam_width": 2, "n_candidates": 4, "max_step_tokens": 50, **kwargs})
-    results = beam_search(engine, scorer, PROBLEMS, config, prompt_for, extract_answer, grade)
+    results = method.run(PROBLEMS, engine, scorer, config, SETUP)
     return engine, scorer, results
 
 
@@ -71,7 +79,7 @@ def test_batched_and_one_problem_at_a_time_agree():
 
 
 def test_diverse_verifier_tree_search_keeps_one_path_per_subtree():
-    engine, _, results = search(diverse=True)
+    engine, _, results = search(dvts)
     # Subtrees {0,1} and {2,3}: each keeps its best path and expands it N/M = 2 ways.
     assert [len(prompts) for prompts, _ in engine.calls] == [2, 4, 4]
     assert engine.calls[1][0][:2] == ["Q:q1 gold=4|good step d0i0\n\n", "Q:q1 gold=4|good step d0i2\n\n"]
@@ -114,7 +122,7 @@ class LengthPRM:
 def test_transformers_engine_batched_equals_one_problem_at_a_time():
     pytest.importorskip("prm.engines.hf")
     from prm.engines.hf import TransformersEngine
-    from tests.tiny import tiny_causal_lm, tiny_tokenizer
+    from prm.testing import tiny_causal_lm, tiny_tokenizer
 
     tokenizer = tiny_tokenizer()
     engine = TransformersEngine(tiny_causal_lm(tokenizer), tokenizer)
@@ -122,7 +130,7 @@ def test_transformers_engine_batched_equals_one_problem_at_a_time():
     runs = []
     for batch in (None, 1):
         config = BeamSearchConfig(problem_batch_size=batch, **common)
-        runs.append(beam_search(engine, LengthPRM(), PROBLEMS, config, prompt_for, extract_answer, grade))
+        runs.append(beam.run(PROBLEMS, engine, LengthPRM(), config, SETUP))
     assert runs[0] == runs[1]
     assert all(r.generated_tokens > 0 and r.candidates for r in runs[0])
 
@@ -135,7 +143,7 @@ def test_a_wrong_solution_that_finishes_early_does_not_end_the_search():
         return "good: the answer is " + head.split("gold=")[1]
 
     config = BeamSearchConfig(beam_width=1, n_candidates=4, max_step_tokens=50)
-    results = beam_search(ScriptedEngine(early), KeywordPRM(), PROBLEMS, config, prompt_for, extract_answer, grade)
+    results = beam.run(PROBLEMS, ScriptedEngine(early), KeywordPRM(), config, SETUP)
     for result in results:
         assert result.meta["rounds"] == 2
         assert result.candidates[0].is_correct  # the open, better-scored path went on and won
@@ -149,5 +157,5 @@ def test_duplicate_paths_take_one_beam_slot():
 
     engine = CountingEngine(ScriptedEngine(same))
     config = BeamSearchConfig(beam_width=2, n_candidates=4, max_step_tokens=50)
-    beam_search(engine, KeywordPRM(), PROBLEMS[:1], config, prompt_for, extract_answer, grade)
+    beam.run(PROBLEMS[:1], engine, KeywordPRM(), config, SETUP)
     assert [len(prompts) for prompts, _ in engine.calls] == [1, 1, 1]

@@ -6,6 +6,7 @@ import pytest
 
 from prm.engines.scripted import ScriptedEngine
 from prm.records import Problem
+from prm.steps import StepFormat
 from search.best_of_n import (
     BestOfNConfig,
     group_candidates,
@@ -18,6 +19,8 @@ from search.best_of_n import (
 from search.candidates import candidate_score, read_jsonl, write_jsonl
 from search.voting import AnswerGrouper
 from tests.test_search_fakes import CountingEngine, KeywordORM, KeywordPRM, extract_answer, grade
+
+FORMAT = StepFormat()
 
 SCRIPT = {
     # one good solution (answer 4), three wrong ones that agree on 5
@@ -38,7 +41,7 @@ PROBLEMS = [
 def run(n=4, **kwargs):
     engine = CountingEngine(ScriptedEngine(SCRIPT))
     config = BestOfNConfig(n=n, problem_batch_size=8, **kwargs)
-    results = sample_candidates(engine, PROBLEMS, config, lambda p: "P: " + p.question, extract_answer, grade)
+    results = sample_candidates(engine, PROBLEMS, config, lambda p: "P: " + p.question, extract_answer, grade, FORMAT)
     results = score_candidates(results, prm=KeywordPRM(), orm=KeywordORM(), batch_size=3)
     return engine, group_candidates(results, AnswerGrouper(grade))
 
@@ -83,7 +86,7 @@ def test_one_model_with_both_heads_is_read_once_per_solution():
             raise AssertionError("a separate step pass")
 
     engine = ScriptedEngine(SCRIPT)
-    sampled = sample_candidates(engine, PROBLEMS, BestOfNConfig(n=4), lambda p: "P: " + p.question, extract_answer, grade)
+    sampled = sample_candidates(engine, PROBLEMS, BestOfNConfig(n=4), lambda p: "P: " + p.question, extract_answer, grade, FORMAT)
     joint = Joint()
     together = score_candidates(sampled, prm=joint, orm=joint, batch_size=3)
     apart = score_candidates(sampled, prm=KeywordPRM(), orm=KeywordORM(), batch_size=3)
@@ -128,7 +131,7 @@ def test_prm_returning_wrong_count_raises():
             return [[0.5] for _ in steps]
 
     engine = ScriptedEngine(SCRIPT)
-    results = sample_candidates(engine, PROBLEMS[:1], BestOfNConfig(n=2), lambda p: "P: " + p.question, extract_answer, grade)
+    results = sample_candidates(engine, PROBLEMS[:1], BestOfNConfig(n=2), lambda p: "P: " + p.question, extract_answer, grade, FORMAT)
     with pytest.raises(ValueError, match="returned 1 scores for 2 steps"):
         score_candidates(results, prm=Short())
 

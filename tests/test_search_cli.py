@@ -8,8 +8,8 @@ import json
 import pytest
 
 from prm import cli
+from prm.cli import wiring
 from prm.engines.scripted import ScriptedEngine
-from search import wiring
 from tests.test_search_fakes import KeywordORM, KeywordPRM, extract_answer, grade
 
 
@@ -31,7 +31,7 @@ def fake_models(monkeypatch):
         return "\n\n".join(rest)
 
     monkeypatch.setattr(wiring, "build_policy", lambda args: (ScriptedEngine(script), lambda p: f"Q:{p.question}|"))
-    monkeypatch.setattr(wiring, "load_scorers", lambda prm, orm, device: (KeywordPRM() if prm else None, KeywordORM() if orm else None))
+    monkeypatch.setattr(wiring, "load_scorers", lambda prm, orm, device, prm_kind=None: (KeywordPRM() if prm else None, KeywordORM() if orm else None))
 
     @contextlib.contextmanager
     def fake_grader(timeout=2.0):
@@ -91,8 +91,9 @@ def test_results_rescored_with_a_new_verifier(fake_models, tmp_path, capsys):
     assert bon["scorer_tokens_per_problem"] == 0  # the fake scorers cannot count tokens
     rows = [json.loads(line) for line in open(again / "bon.jsonl")]
     assert all(c["step_scores"] for row in rows for c in row["candidates"])
-    with pytest.raises(SystemExit, match="overwrite"):
-        cli.main(["search", "--results", saved, "--prm", "P", "--out", str(first), *base])
+    capsys.readouterr()
+    assert cli.main(["search", "--results", saved, "--prm", "P", "--out", str(first), *base]) == 2
+    assert "prm search: error: --out: would overwrite" in capsys.readouterr().err
 
 
 def test_saved_beam_runs_join_the_summary_and_plot(fake_models, tmp_path, capsys):
@@ -110,13 +111,18 @@ def test_saved_beam_runs_join_the_summary_and_plot(fake_models, tmp_path, capsys
     assert joined["generated_tokens_per_problem"] == live["generated_tokens_per_problem"]
     assert json.loads((out / "curves.json").read_text())["beam"][0][0] == "beam M=2,N=4"
     assert "beam M=2,N=4: accuracy" in capsys.readouterr().out
-    with pytest.raises(SystemExit, match="goes with --results"):
-        cli.main(["search", *base, "--beam-results", "x.jsonl", "--out", str(out)])
+    assert cli.main(["search", *base, "--beam-results", "x.jsonl", "--out", str(out)]) == 2
+    assert "goes with --results" in capsys.readouterr().err
 
 
-def test_beam_without_prm_is_refused(fake_models, tmp_path):
-    with pytest.raises(SystemExit, match="needs --prm"):
-        cli.main(["search", "--data", "synthetic", "--limit", "2", "--method", "beam", "--out", str(tmp_path)])
+def test_beam_without_prm_is_refused(fake_models, tmp_path, capsys):
+    argv = ["search", "--data", "synthetic", "--limit", "2", "--method", "beam", "--out", str(tmp_path)]
+    assert cli.main(argv) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("prm search: error: ") and "needs --prm" in error and "Traceback" not in error
+    assert cli.main(["--debug", *argv]) == 2  # --debug: the traceback, then the same line
+    error = capsys.readouterr().err
+    assert "Traceback" in error and error.rstrip().splitlines()[-1].startswith("prm search: error: ")
 
 
 def test_shard_slice():
@@ -153,3 +159,21 @@ def test_prm_eval_processbench_and_auroc(fake_models, tmp_path, capsys):
     )
     assert cli.main(["eval", "auroc", "--prm", "P", "--data", str(stepwise), "--out", str(tmp_path / "a.json")]) == 0
     assert json.loads((tmp_path / "a.json").read_text())["auroc"] == 1.0
+
+
+def test_a_bad_beam_option_is_refused_before_anything_is_sampled(fake_models, tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["search", "--data", "synthetic", "--limit", "2", "--method", "bon", "beam", "--prm", "P",
+            "--n", "4", "--beam-width", "3", "--out", str(out)]
+    assert cli.main(argv) == 2
+    assert "multiple of beam_width" in capsys.readouterr().err
+    assert not (out / "bon.jsonl").exists()  # best-of-n did not sample first
+
+
+def test_beam_candidates_have_their_own_option(fake_models, tmp_path):
+    out = tmp_path / "run"
+    assert cli.main(["search", "--data", "synthetic", "--limit", "2", "--method", "bon", "beam", "--prm", "P",
+                     "--n", "3", "--n-candidates", "4", "--beam-width", "2", "--draws", "5", "--no-plot",
+                     "--out", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())["methods"]
+    assert summary["bon"]["n"] == 3 and summary["beam"]["n_candidates"] == 4

@@ -6,10 +6,13 @@ import json
 
 import torch
 
+from prm.engines.prompts import DEFAULT_TEMPLATE, policy_prompt, resolve_template
 from prm.records import Problem
-from prm.engines.prompts import policy_prompt, resolve_template
 from prm.sft import SFTConfig, finetune_policy, sft_examples
-from tests.tiny import tiny_causal_lm, tiny_tokenizer
+from prm.steps import StepFormat
+from prm.testing import tiny_causal_lm, tiny_tokenizer
+
+FORMAT = StepFormat()
 
 
 def _problems(n=8):
@@ -23,7 +26,7 @@ def _problems(n=8):
 def test_prompt_tokens_are_masked_and_eos_ends_the_target():
     tok = tiny_tokenizer()
     template = resolve_template(tok, chat=True)
-    [row] = sft_examples(tok, _problems(1), template)
+    [row] = sft_examples(tok, _problems(1), template, FORMAT)
     prompt = policy_prompt("What is 0 + 1?", template)
     assert prompt.startswith("<|user|>")  # the tiny tokenizer's chat template
     prompt_len = len(tok.encode(prompt, add_special_tokens=True))
@@ -35,12 +38,13 @@ def test_prompt_tokens_are_masked_and_eos_ends_the_target():
 def test_finetune_changes_parameters_and_lowers_loss(tmp_path):
     tok = tiny_tokenizer()
     model = tiny_causal_lm(tok)
-    rows = sft_examples(tok, _problems())
+    rows = sft_examples(tok, _problems(), DEFAULT_TEMPLATE, FORMAT)
     batch = {k: torch.tensor([r[k] for r in rows[:1]]) for k in ("input_ids", "labels")}
     with torch.no_grad():
         before = model(**batch).loss.item()
     snapshot = [p.detach().clone() for p in model.parameters()]
-    finetune_policy(model, tok, _problems(), str(tmp_path), SFTConfig(epochs=8, learning_rate=3e-3, batch_size=4))
+    finetune_policy(model, tok, _problems(), str(tmp_path), SFTConfig(epochs=8, learning_rate=3e-3, batch_size=4),
+                    DEFAULT_TEMPLATE, FORMAT)
     with torch.no_grad():
         after = model(**batch).loss.item()
     assert any(not torch.equal(a, b) for a, b in zip(snapshot, model.parameters()))
@@ -91,11 +95,11 @@ def test_gsm8k_reference_becomes_one_step_per_line_with_a_boxed_answer():
 
     answer = "Natalia sold 48/2 = <<48/2=24>>24 clips in May.\n\nShe sold 48+24 = <<48+24=72>>72 clips.\n#### 72"
     [problem] = parse_gsm8k_rows([(None, {"question": "How many clips?", "answer": answer})])
-    assert reference_steps(problem) == [
+    assert reference_steps(problem, FORMAT) == [
         "Natalia sold 48/2 = 24 clips in May.", "She sold 48+24 = 72 clips.", "The answer is \\boxed{72}.",
     ]
     # other sources are split by the step format, unchanged
-    assert reference_steps(_problems(1)[0]) == ["0 + 1 = 1.", "The answer is 1."]
+    assert reference_steps(_problems(1)[0], FORMAT) == ["0 + 1 = 1.", "The answer is 1."]
 
 
 def test_prm_sft_cli_saves_a_policy_that_loads(tmp_path):
@@ -121,13 +125,11 @@ def test_prm_sft_cli_saves_a_policy_that_loads(tmp_path):
     assert model.config.vocab_size == tok.vocab_size or model.config.vocab_size >= len(tok)
 
 
-def test_prm_sft_refuses_held_out_questions_it_trains_on(tmp_path):
-    import pytest
-
+def test_prm_sft_refuses_held_out_questions_it_trains_on(tmp_path, capsys):
     from prm.cli import main
     from prm.data import write_problems
 
     write_problems(_problems(2), tmp_path / "train.jsonl")
-    with pytest.raises(SystemExit, match="also training questions"):
-        main(["sft", "--data", str(tmp_path / "train.jsonl"), "--eval-data", str(tmp_path / "train.jsonl"),
-              "--eval-problems", "1", "--out", str(tmp_path / "out")])
+    code = main(["sft", "--data", str(tmp_path / "train.jsonl"), "--eval-data", str(tmp_path / "train.jsonl"),
+                 "--eval-problems", "1", "--out", str(tmp_path / "out")])
+    assert code == 2 and "also training questions" in capsys.readouterr().err

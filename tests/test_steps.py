@@ -6,7 +6,7 @@ import pytest
 
 from prm.records import StepwiseSolution, first_error_index
 from prm.steps import MATH_SHEPHERD, StepFormat
-from tests.tiny import tiny_tokenizer
+from prm.testing import tiny_tokenizer
 
 
 @pytest.mark.parametrize(

@@ -6,10 +6,10 @@ import pytest
 import torch
 from transformers import TrainerCallback
 
-from orm.pairs import PreferencePair
 from prm.modeling import RewardModel
-from prm.records import StepwiseSolution
+from prm.records import PreferencePair, StepwiseSolution
 from prm.steps import StepFormat
+from prm.testing import tiny_causal_lm, tiny_tokenizer
 from prm.training import (
     IGNORE,
     LoraOptions,
@@ -20,7 +20,6 @@ from prm.training import (
     train,
 )
 from prm.training.losses import loss_terms, reduce_terms
-from tests.tiny import tiny_causal_lm, tiny_tokenizer
 
 
 def solutions(n=8):

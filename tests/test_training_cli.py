@@ -7,16 +7,12 @@ import json
 import pytest
 
 from prm.cli import main
-from tests.tiny import tiny_causal_lm, tiny_tokenizer
+from prm.testing import save_tiny_backbone
 
 
 @pytest.fixture()
 def backbone_folder(tmp_path):
-    tokenizer = tiny_tokenizer()
-    folder = tmp_path / "backbone"
-    tiny_causal_lm(tokenizer).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
+    return save_tiny_backbone(tmp_path / "backbone")
 
 
 def _write(path, rows):

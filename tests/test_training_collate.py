@@ -7,8 +7,8 @@ import torch
 
 from prm.records import StepwiseSolution
 from prm.steps import MATH_SHEPHERD, StepFormat
+from prm.testing import tiny_tokenizer
 from prm.training.collate import IGNORE, RewardCollator, encode_pair, encode_solution, outcome_label
-from tests.tiny import tiny_tokenizer
 
 PROMPT = "What is 3 + 4?"
 STEPS = ("3 + 4 = 7.", "The answer is 7.")

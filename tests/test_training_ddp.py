@@ -26,8 +26,8 @@ def _records():
 
 
 def _run(out: str, per_device_batch: int) -> None:
+    from prm.testing import tiny_causal_lm, tiny_tokenizer
     from prm.training import ObjectiveConfig, TrainConfig, train
-    from tests.tiny import tiny_causal_lm, tiny_tokenizer
 
     tokenizer = tiny_tokenizer()
     config = TrainConfig(
@@ -66,6 +66,6 @@ def test_two_processes_match_one_process(tmp_path):
 
 if __name__ == "__main__":
     _run(sys.argv[1], int(sys.argv[2]))
-    from prm.training.cli import close_process_group
+    from prm.cli.train import close_process_group
 
     close_process_group()

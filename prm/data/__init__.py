@@ -10,7 +10,7 @@ Public:
 - `DataError` (a bad record: file, line, field, what was expected), `ReadReport` (rows read,
   records made, skips per reason, notes), `iter_rows` (strict JSON / JSONL / parquet rows).
 
-The `prm data` command (prm.data.cli) parses a whole data folder and prints the counts.
+The `prm data` command (`prm.cli.data`) parses a whole data folder and prints the counts.
 """
 
 from prm.data.errors import DataError, Location, ReadReport
@@ -19,10 +19,10 @@ from prm.data.io import iter_rows, lfs_pointer, read_rows
 from prm.data.loading import PROBLEM_FORMATS, STEPWISE_FORMATS, detect_format, load_problems, load_stepwise
 from prm.data.math import read_math
 from prm.data.math_shepherd import read_math_shepherd
-from prm.data.problems import read_problems, write_problems
-from prm.data.processbench import processbench_labels, read_processbench
 from prm.data.prm800k import PRM800KPolicy, read_prm800k
 from prm.data.prm800k_critic import read_prm800k_critic
+from prm.data.problems import read_problems, write_problems
+from prm.data.processbench import processbench_labels, read_processbench
 from prm.data.trl_stepwise import read_trl_stepwise
 
 __all__ = [

@@ -1,6 +1,7 @@
 """Bad-input errors, the skip policy, and the report that counts what a reader did.
 
-Public: `DataError`, `ReadReport`, `Location`, `ON_ERROR`, `check_on_error`, `collect`.
+Public: `DataError`, `ReadReport`, `Location`, `ON_ERROR`, `check_on_error`, `report_for`, `collect`,
+`collect_objects`, `require_object`, `require`, `require_text`, `require_strings`.
 
 Every reader takes `on_error` ("raise": the first bad record raises a `DataError`; "skip": bad
 records are left out and counted in the `ReadReport` under their reason) and an optional
@@ -121,6 +122,12 @@ def check_on_error(on_error: str) -> None:
         raise ValueError(f"on_error must be one of {', '.join(ON_ERROR)}, got {on_error!r}")
 
 
+def report_for(on_error: str, report: ReadReport | None) -> ReadReport:
+    """Check the on_error policy; the report to fill (a new one where None). Every reader starts so."""
+    check_on_error(on_error)
+    return report if report is not None else ReadReport()
+
+
 def handle(error: DataError, on_error: str, report: ReadReport) -> None:
     """Raise `error` under "raise"; count it under "skip"."""
     if on_error == "raise":
@@ -152,6 +159,24 @@ def collect(
     return records
 
 
+def collect_objects(
+    rows: Iterable[tuple[Location, Any]],
+    parse: Callable[[Location, dict, int], Record | None],
+    on_error: str = "raise",
+    report: ReadReport | None = None,
+) -> list[Record]:
+    """`collect` for rows that must be JSON objects: parse(where, row, index) gets each object and
+    its 0-based position among `rows` (for ids). A row that is not an object is a bad row."""
+    report = report_for(on_error, report)
+    positions = iter(range(1 << 62))
+
+    def checked(where: Location, row: Any) -> Record | None:
+        index = next(positions)
+        return parse(where, require_object(where, row), index)
+
+    return collect(rows, checked, on_error, report)
+
+
 # ------------------------------------------------------------------ field checks
 _TYPE_NAMES = {str: "a string", int: "an integer", bool: "true or false", list: "a list", dict: "an object"}
 
@@ -160,6 +185,27 @@ def require_object(where: Location, row: Any) -> dict:
     if not isinstance(row, dict):
         raise DataError(where, None, "a JSON object", type(row).__name__, reason="not an object")
     return row
+
+
+def require_text(where: Location, row: dict, key: str) -> str:
+    """row[key] as a non-empty (not only blank) string; DataError naming the field otherwise."""
+    value = require(where, row, key, str)
+    if not value.strip():
+        raise DataError(where, key, "a non-empty string", value)
+    return value
+
+
+def require_strings(where: Location, row: dict, key: str, non_empty: bool = False) -> list[str]:
+    """row[key] as a list of strings (a non-empty one with non_empty=True); a bad item is named
+    by its index (e.g. field 'steps[2]')."""
+    expected = "a non-empty list of strings" if non_empty else "a list of strings"
+    values = require(where, row, key, list, expected=expected)
+    if non_empty and not values:
+        raise DataError(where, key, expected, values)
+    for index, value in enumerate(values):
+        if not isinstance(value, str):
+            raise DataError(where, f"{key}[{index}]", "a string", value)
+    return values
 
 
 def require(

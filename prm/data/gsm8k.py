@@ -19,8 +19,8 @@ import re
 from pathlib import Path
 from typing import Any, Iterable
 
-from prm.data.errors import DataError, Location, ReadReport, check_on_error, collect, require, require_object
-from prm.data.io import iter_rows
+from prm.data.errors import DataError, Location, ReadReport, collect_objects, require, require_text
+from prm.data.io import read_with
 from prm.records import Problem
 
 _THOUSANDS = re.compile(r"^[-+]?\d{1,3}(,\d{3})+(\.\d+)?$")
@@ -54,10 +54,7 @@ def _strip_thousands(answer: str) -> str:
 
 def read_gsm8k(path: str | Path, on_error: str = "raise", report: ReadReport | None = None) -> list[Problem]:
     """Problems of a GSM8K jsonl file (train/test/socratic or example_model_solutions)."""
-    check_on_error(on_error)
-    report = report if report is not None else ReadReport()
-    rows = iter_rows(path, on_error, report)
-    return parse_gsm8k_rows(rows, id_prefix=Path(path).stem, on_error=on_error, report=report)
+    return read_with(parse_gsm8k_rows, path, on_error, report, id_prefix=Path(path).stem)
 
 
 def parse_gsm8k_rows(
@@ -67,16 +64,8 @@ def parse_gsm8k_rows(
     report: ReadReport | None = None,
 ) -> list[Problem]:
     """Problems from (location, row) pairs; ids are `<id_prefix>-<0-based row index>`."""
-    check_on_error(on_error)
-    report = report if report is not None else ReadReport()
-    counter = iter(range(1 << 62))
-
-    def parse(where: Location, row: Any) -> Problem:
-        index = next(counter)
-        row = require_object(where, row)
-        question = require(where, row, "question", str)
-        if not question.strip():
-            raise DataError(where, "question", "a non-empty string", question)
+    def parse(where: Location, row: dict, index: int) -> Problem:
+        question = require_text(where, row, "question")
         if "answer" not in row and "ground_truth" in row:
             return _model_solutions_row(where, row, question, f"{id_prefix}-{index}")
         answer_text = require(where, row, "answer", str)
@@ -94,7 +83,7 @@ def parse_gsm8k_rows(
             source="gsm8k",
         )
 
-    return collect(rows, parse, on_error, report)
+    return collect_objects(rows, parse, on_error, report)
 
 
 def _model_solutions_row(where: Location, row: dict, question: str, problem_id: str) -> Problem:

@@ -1,6 +1,6 @@
 """Strict row readers for JSON lines, JSON and parquet files.
 
-Public: `iter_rows(path, on_error=..., report=...)`, `read_rows(path, ...)`,
+Public: `iter_rows(path, on_error=..., report=...)`, `read_rows(path, ...)`, `read_with(parse_rows, path, ...)`,
 `lfs_pointer(path)`, `strict_loads(text)`, `write_jsonl(rows, path)`, `FILE_SUFFIXES`.
 
 Every row comes with its `Location` (file and 1-based line, or row for parquet). Strict means:
@@ -18,9 +18,9 @@ import json
 import math
 import re
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
-from prm.data.errors import DataError, Location, ReadReport, check_on_error, handle
+from prm.data.errors import DataError, Location, ReadReport, check_on_error, handle, report_for
 
 FILE_SUFFIXES = (".jsonl", ".json", ".parquet")
 _LFS_HEADER = b"version https://git-lfs.github.com/spec/v1"
@@ -170,6 +170,16 @@ def iter_rows(path: str | Path, on_error: str = "raise", report: ReadReport | No
 def read_rows(path: str | Path, on_error: str = "raise", report: ReadReport | None = None) -> list[tuple[Location, Any]]:
     """All of `iter_rows` as a list."""
     return list(iter_rows(path, on_error, report))
+
+
+def read_with(
+    parse_rows: Callable[..., list[Any]], path: str | Path, on_error: str = "raise", report: ReadReport | None = None,
+    **options: Any,
+) -> list[Any]:
+    """`parse_rows(iter_rows(path), on_error=..., report=..., **options)`: a format's file reader
+    from its row parser (every reader in prm.data is one)."""
+    report = report_for(on_error, report)
+    return parse_rows(iter_rows(path, on_error, report), on_error=on_error, report=report, **options)
 
 
 def _decode_error(where: Location, error: Exception) -> DataError:

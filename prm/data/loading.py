@@ -21,10 +21,10 @@ from prm.data.gsm8k import parse_gsm8k_rows
 from prm.data.io import FILE_SUFFIXES, iter_rows
 from prm.data.math import parse_math_rows
 from prm.data.math_shepherd import parse_math_shepherd_rows
-from prm.data.processbench import parse_processbench_rows
-from prm.data.problems import parse_problem_rows
 from prm.data.prm800k import PRM800KPolicy, parse_prm800k_rows
 from prm.data.prm800k_critic import parse_prm800k_critic_rows
+from prm.data.problems import parse_problem_rows
+from prm.data.processbench import parse_processbench_rows
 from prm.data.trl_stepwise import parse_trl_stepwise_rows
 from prm.records import Problem, StepwiseSolution
 
@@ -187,9 +187,8 @@ def _hub_rows(name: str, split: str | None, config_name: str | None, report: Rea
 
 def _hub_failure(error: Exception) -> str:
     """Why the hub load failed, saying so plainly when offline mode forbids downloads."""
-    from huggingface_hub import constants
-
     import datasets
+    from huggingface_hub import constants
 
     text = f"{type(error).__name__}: {error}"
     if constants.HF_HUB_OFFLINE or getattr(datasets.config, "HF_DATASETS_OFFLINE", False):

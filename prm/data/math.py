@@ -13,8 +13,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable
 
-from prm.data.errors import DataError, Location, ReadReport, check_on_error, collect, require, require_object
-from prm.data.io import iter_rows
+from prm.data.errors import DataError, Location, ReadReport, collect_objects, require, require_text
+from prm.data.io import read_with
 from prm.grading.boxed import last_boxed_content
 from prm.records import Problem
 
@@ -23,10 +23,7 @@ _META_KEYS = ("level", "subject", "type")
 
 def read_math(path: str | Path, on_error: str = "raise", report: ReadReport | None = None) -> list[Problem]:
     """Problems of a MATH / MATH-500 jsonl (or json / parquet) file."""
-    check_on_error(on_error)
-    report = report if report is not None else ReadReport()
-    rows = iter_rows(path, on_error, report)
-    return parse_math_rows(rows, id_prefix=Path(path).stem, on_error=on_error, report=report)
+    return read_with(parse_math_rows, path, on_error, report, id_prefix=Path(path).stem)
 
 
 def parse_math_rows(
@@ -36,16 +33,8 @@ def parse_math_rows(
     report: ReadReport | None = None,
 ) -> list[Problem]:
     """Problems from (location, row) pairs; a row without `unique_id` gets `<id_prefix>-<index>`."""
-    check_on_error(on_error)
-    report = report if report is not None else ReadReport()
-    counter = iter(range(1 << 62))
-
-    def parse(where: Location, row: Any) -> Problem:
-        index = next(counter)
-        row = require_object(where, row)
-        problem = require(where, row, "problem", str)
-        if not problem.strip():
-            raise DataError(where, "problem", "a non-empty string", problem)
+    def parse(where: Location, row: dict, index: int) -> Problem:
+        problem = require_text(where, row, "problem")
         solution = require(where, row, "solution", str)
         answer = require(where, row, "answer", (str, int, float), optional=True)
         if answer is None:
@@ -66,4 +55,4 @@ def parse_math_rows(
             meta=meta,
         )
 
-    return collect(rows, parse, on_error, report)
+    return collect_objects(rows, parse, on_error, report)

@@ -16,8 +16,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable
 
-from prm.data.errors import DataError, Location, ReadReport, check_on_error, collect, require, require_object
-from prm.data.io import iter_rows
+from prm.data.errors import DataError, Location, ReadReport, collect_objects, require
+from prm.data.io import read_with
 from prm.records import StepwiseSolution
 
 STEP_TAG = "ки"
@@ -27,10 +27,7 @@ _LABEL_VALUES = {"+": 1.0, "-": 0.0}
 
 def read_math_shepherd(path: str | Path, on_error: str = "raise", report: ReadReport | None = None) -> list[StepwiseSolution]:
     """Records of a Math-Shepherd jsonl file."""
-    check_on_error(on_error)
-    report = report if report is not None else ReadReport()
-    rows = iter_rows(path, on_error, report)
-    return parse_math_shepherd_rows(rows, id_prefix=Path(path).stem, on_error=on_error, report=report)
+    return read_with(parse_math_shepherd_rows, path, on_error, report, id_prefix=Path(path).stem)
 
 
 def parse_math_shepherd_rows(
@@ -40,13 +37,7 @@ def parse_math_shepherd_rows(
     report: ReadReport | None = None,
 ) -> list[StepwiseSolution]:
     """Records from (location, row) pairs; ids are `<id_prefix>-<0-based index>`."""
-    check_on_error(on_error)
-    report = report if report is not None else ReadReport()
-    counter = iter(range(1 << 62))
-
-    def parse(where: Location, row: Any) -> StepwiseSolution:
-        index = next(counter)
-        row = require_object(where, row)
+    def parse(where: Location, row: dict, index: int) -> StepwiseSolution:
         text = require(where, row, "input", str)
         label_text = require(where, row, "label", str)
         pieces = text.split(STEP_TAG)
@@ -68,7 +59,7 @@ def parse_math_shepherd_rows(
             meta=meta,
         )
 
-    return collect(rows, parse, on_error, report)
+    return collect_objects(rows, parse, on_error, report)
 
 
 def _align(where: Location, pieces: list[str], label_text: str) -> list[float]:

@@ -30,8 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-from prm.data.errors import DataError, Location, ReadReport, check_on_error, handle, require, require_object
-from prm.data.io import iter_rows
+from prm.data.errors import DataError, Location, ReadReport, handle, report_for, require, require_object
+from prm.data.io import read_with
 from prm.records import Label, StepwiseSolution, first_error_index
 
 FINISH_REASONS = ("solution", "found_error", "give_up", "bad_problem")
@@ -115,10 +115,7 @@ def read_prm800k(
     report: ReadReport | None = None,
 ) -> list[StepwiseSolution]:
     """Trajectories of a raw PRM800K jsonl (or a .json holding one or more raw records)."""
-    check_on_error(on_error)
-    report = report if report is not None else ReadReport()
-    rows = iter_rows(path, on_error, report)
-    return parse_prm800k_rows(rows, policy, id_prefix=Path(path).stem, on_error=on_error, report=report)
+    return read_with(parse_prm800k_rows, path, on_error, report, policy=policy, id_prefix=Path(path).stem)
 
 
 def parse_prm800k_rows(
@@ -129,9 +126,8 @@ def parse_prm800k_rows(
     report: ReadReport | None = None,
 ) -> list[StepwiseSolution]:
     """Trajectories from (location, raw record) pairs; ids are `<id_prefix>-<line>`."""
-    check_on_error(on_error)
     policy = policy if policy is not None else PRM800KPolicy()
-    report = report if report is not None else ReadReport()
+    report = report_for(on_error, report)
     records: list[StepwiseSolution] = []
     for where, row in rows:
         try:

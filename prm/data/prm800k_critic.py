@@ -31,8 +31,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable
 
-from prm.data.errors import DataError, Location, ReadReport, check_on_error, handle, require, require_object
-from prm.data.io import iter_rows
+from prm.data.errors import (
+    DataError,
+    Location,
+    ReadReport,
+    handle,
+    report_for,
+    require,
+    require_object,
+    require_strings,
+)
+from prm.data.io import read_with
 from prm.data.prm800k import PRM800KPolicy, check_rating, finish_record, rating_label
 from prm.records import StepwiseSolution, first_error_index
 
@@ -52,10 +61,7 @@ def read_prm800k_critic(
     report: ReadReport | None = None,
 ) -> list[StepwiseSolution]:
     """Preferred-path records and (by default) alternative records of a stepwise-critic file."""
-    check_on_error(on_error)
-    report = report if report is not None else ReadReport()
-    rows = iter_rows(path, on_error, report)
-    return parse_prm800k_critic_rows(rows, policy, id_prefix=Path(path).stem, on_error=on_error, report=report)
+    return read_with(parse_prm800k_critic_rows, path, on_error, report, policy=policy, id_prefix=Path(path).stem)
 
 
 def parse_prm800k_critic_rows(
@@ -66,9 +72,8 @@ def parse_prm800k_critic_rows(
     report: ReadReport | None = None,
 ) -> list[StepwiseSolution]:
     """Records from (location, critic row) pairs, in file order (see module docstring)."""
-    check_on_error(on_error)
     policy = policy if policy is not None else PRM800KPolicy()
-    report = report if report is not None else ReadReport()
+    report = report_for(on_error, report)
     conversations: list[list[list[tuple[Location, dict]]]] = []  # conversation -> turn -> rows
     problems: set[str] = set()
     for where, row in rows:
@@ -105,10 +110,7 @@ def _key(row: dict) -> tuple[str, list[str]]:
 def _check_row(where: Location, row: Any) -> dict:
     row = require_object(where, row)
     require(where, row, "instruction", str)
-    responses = require(where, row, "responses", list)
-    for index, step in enumerate(responses):
-        if not isinstance(step, str):
-            raise DataError(where, f"responses[{index}]", "a string", step)
+    require_strings(where, row, "responses")
     require(where, row, "next_response", str)
     require(where, row, "answer", str, optional=True)
     for flag in ("is_human_response", "is_preferred_response", "is_solution"):

@@ -13,17 +13,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from prm.data.errors import DataError, Location, ReadReport, check_on_error, collect, require, require_object
-from prm.data.io import iter_rows, write_jsonl
+from prm.data.errors import Location, ReadReport, collect_objects, require, require_text
+from prm.data.io import read_with, write_jsonl
 from prm.records import Problem
 
 
 def read_problems(path: str | Path, on_error: str = "raise", report: ReadReport | None = None) -> list[Problem]:
     """Problems of a file written by `write_problems` (or by hand in that shape)."""
-    check_on_error(on_error)
-    report = report if report is not None else ReadReport()
-    rows = iter_rows(path, on_error, report)
-    return parse_problem_rows(rows, id_prefix=Path(path).stem, on_error=on_error, report=report)
+    return read_with(parse_problem_rows, path, on_error, report, id_prefix=Path(path).stem)
 
 
 def parse_problem_rows(
@@ -33,16 +30,8 @@ def parse_problem_rows(
     report: ReadReport | None = None,
 ) -> list[Problem]:
     """Problems from (location, row) pairs; a row without "id" gets `<id_prefix>-<index>`."""
-    check_on_error(on_error)
-    report = report if report is not None else ReadReport()
-    counter = iter(range(1 << 62))
-
-    def parse(where: Location, row: Any) -> Problem:
-        index = next(counter)
-        row = require_object(where, row)
-        question = require(where, row, "question", str)
-        if not question.strip():
-            raise DataError(where, "question", "a non-empty string", question)
+    def parse(where: Location, row: dict, index: int) -> Problem:
+        question = require_text(where, row, "question")
         answer = require(where, row, "answer", (str, int, float), optional=True)
         meta = require(where, row, "meta", dict, optional=True)
         identifier = require(where, row, "id", (str, int), optional=True)
@@ -55,7 +44,7 @@ def parse_problem_rows(
             meta=meta or {},
         )
 
-    return collect(rows, parse, on_error, report)
+    return collect_objects(rows, parse, on_error, report)
 
 
 def write_problems(problems: Sequence[Problem], path: str | Path) -> Path:

@@ -14,8 +14,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable
 
-from prm.data.errors import DataError, Location, ReadReport, check_on_error, collect, require, require_object
-from prm.data.io import iter_rows
+from prm.data.errors import DataError, Location, ReadReport, collect_objects, require, require_strings
+from prm.data.io import read_with
 from prm.records import Label, StepwiseSolution
 
 
@@ -28,10 +28,7 @@ def processbench_labels(n_steps: int, label: int) -> tuple[Label, ...]:
 
 def read_processbench(path: str | Path, on_error: str = "raise", report: ReadReport | None = None) -> list[StepwiseSolution]:
     """Records of one ProcessBench split file (a JSON array)."""
-    check_on_error(on_error)
-    report = report if report is not None else ReadReport()
-    rows = iter_rows(path, on_error, report)
-    return parse_processbench_rows(rows, subset=Path(path).stem, on_error=on_error, report=report)
+    return read_with(parse_processbench_rows, path, on_error, report, subset=Path(path).stem)
 
 
 def parse_processbench_rows(
@@ -41,19 +38,10 @@ def parse_processbench_rows(
     report: ReadReport | None = None,
 ) -> list[StepwiseSolution]:
     """Records from (location, row) pairs."""
-    check_on_error(on_error)
-    report = report if report is not None else ReadReport()
-
-    def parse(where: Location, row: Any) -> StepwiseSolution:
-        row = require_object(where, row)
+    def parse(where: Location, row: dict, _: int) -> StepwiseSolution:
         record_id = require(where, row, "id", (str, int))
         problem = require(where, row, "problem", str)
-        steps = require(where, row, "steps", list, expected="a non-empty list of strings")
-        if not steps:
-            raise DataError(where, "steps", "a non-empty list of strings", steps)
-        for index, step in enumerate(steps):
-            if not isinstance(step, str):
-                raise DataError(where, f"steps[{index}]", "a string", step)
+        steps = require_strings(where, row, "steps", non_empty=True)
         label = require(where, row, "label", int)
         if not -1 <= label < len(steps):
             raise DataError(where, "label", f"-1 or a step index in 0..{len(steps) - 1}", label)
@@ -67,4 +55,4 @@ def parse_processbench_rows(
             meta={"generator": generator, "final_answer_correct": correct, "label": label, "subset": subset},
         )
 
-    return collect(rows, parse, on_error, report)
+    return collect_objects(rows, parse, on_error, report)

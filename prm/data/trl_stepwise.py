@@ -14,8 +14,8 @@ import math
 from pathlib import Path
 from typing import Any, Iterable
 
-from prm.data.errors import DataError, Location, ReadReport, check_on_error, collect, require, require_object
-from prm.data.io import iter_rows
+from prm.data.errors import DataError, Location, ReadReport, collect_objects, require, require_strings
+from prm.data.io import read_with
 from prm.records import StepwiseSolution
 
 _LABEL = "true/false, a number in [0, 1] or null"
@@ -23,10 +23,7 @@ _LABEL = "true/false, a number in [0, 1] or null"
 
 def read_trl_stepwise(path: str | Path, on_error: str = "raise", report: ReadReport | None = None) -> list[StepwiseSolution]:
     """Records of a step-wise file."""
-    check_on_error(on_error)
-    report = report if report is not None else ReadReport()
-    rows = iter_rows(path, on_error, report)
-    return parse_trl_stepwise_rows(rows, on_error=on_error, report=report)
+    return read_with(parse_trl_stepwise_rows, path, on_error, report)
 
 
 def parse_trl_stepwise_rows(
@@ -35,16 +32,9 @@ def parse_trl_stepwise_rows(
     report: ReadReport | None = None,
 ) -> list[StepwiseSolution]:
     """Records from (location, row) pairs."""
-    check_on_error(on_error)
-    report = report if report is not None else ReadReport()
-
-    def parse(where: Location, row: Any) -> StepwiseSolution:
-        row = require_object(where, row)
+    def parse(where: Location, row: dict, _: int) -> StepwiseSolution:
         require(where, row, "prompt", str)
-        completions = require(where, row, "completions", list, expected="a list of strings")
-        for index, step in enumerate(completions):
-            if not isinstance(step, str):
-                raise DataError(where, f"completions[{index}]", "a string", step)
+        completions = require_strings(where, row, "completions")
         labels = require(where, row, "labels", list, optional=True, expected="a list with one label per completion")
         if labels is not None:
             if len(labels) != len(completions):
@@ -60,4 +50,4 @@ def parse_trl_stepwise_rows(
         except ValueError as error:
             raise DataError(where, None, "a valid step-wise row", reason="bad record", detail=str(error)) from None
 
-    return collect(rows, parse, on_error, report)
+    return collect_objects(rows, parse, on_error, report)

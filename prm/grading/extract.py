@@ -66,7 +66,7 @@ def extract_answer(text: str) -> str | None:
         if answer:
             return answer
     last = None
-    for last in _ANSWER_IS.finditer(tail):
+    for last in _ANSWER_IS.finditer(tail):  # noqa: B007 - the loop is there to keep the last match
         pass
     if last is not None:
         return _rest_of_line(tail, last.end()) or None

@@ -38,6 +38,9 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import nn
 
+from prm.modeling.batching import pad_batch
+from prm.modeling.heads import position_ids_from_mask
+
 MATH_SHEPHERD_TAG = "ки"
 QWEN_STEP_TOKEN = "<extra_0>"
 QWEN_SYSTEM_PROMPT = "Please reason step by step, and put your final answer within \\boxed{}."
@@ -137,27 +140,6 @@ def _tag_positions(input_ids: Sequence[int], tag_id: int, expected: int, index: 
     return positions
 
 
-def _pad_batch(
-    sequences: Sequence[Sequence[int]], pad_id: int, side: str
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[int]]:
-    """Padded input_ids, attention_mask and position_ids, each (batch, seq), and per-row offsets.
-
-    Position ids count real tokens only, so a left-padded row sees the same positions as an
-    unpadded one. offsets[i] is where row i's first real token sits.
-    """
-    width = max(len(seq) for seq in sequences)
-    input_ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
-    attention_mask = torch.zeros((len(sequences), width), dtype=torch.long)
-    offsets: list[int] = []
-    for row, seq in enumerate(sequences):
-        start = width - len(seq) if side == "left" else 0
-        input_ids[row, start : start + len(seq)] = torch.tensor(list(seq), dtype=torch.long)
-        attention_mask[row, start : start + len(seq)] = 1
-        offsets.append(start)
-    position_ids = (attention_mask.cumsum(dim=1) - 1).clamp(min=0)
-    return input_ids, attention_mask, position_ids, offsets
-
-
 def _pad_id(tokenizer: Any) -> int:
     # Padded positions are masked out, so any id serves where the tokenizer names none.
     candidates = (tokenizer.pad_token_id, tokenizer.eos_token_id, 0)
@@ -184,9 +166,8 @@ def _score_in_batches(
     order = sorted((i for i, (_, pos) in enumerate(encoded) if pos), key=lambda i: -len(encoded[i][0]))
     for start in range(0, len(order), batch_size):
         chunk = order[start : start + batch_size]
-        input_ids, attention_mask, position_ids, offsets = _pad_batch(
-            [encoded[i][0] for i in chunk], pad_id, padding_side
-        )
+        input_ids, attention_mask, offsets = pad_batch([encoded[i][0] for i in chunk], pad_id, padding_side)
+        position_ids = position_ids_from_mask(attention_mask)
         positions = [[offset + p for p in encoded[i][1]] for i, offset in zip(chunk, offsets)]
         for i, scores in zip(chunk, read_scores(input_ids, attention_mask, position_ids, positions)):
             results[i] = scores
@@ -298,11 +279,14 @@ class StepClassifierModel(nn.Module):
         return (self.score(hidden),)
 
     def save_pretrained(self, path: str | Path) -> None:
-        """Write config.json and model.safetensors with `model.*` and `score.*` keys."""
+        """Write config.json (architectures named as Qwen's folders name them, e.g.
+        Qwen2ForProcessRewardModel) and model.safetensors with `model.*` and `score.*` keys."""
         from safetensors.torch import save_file
 
         folder = Path(path)
         folder.mkdir(parents=True, exist_ok=True)
+        family = type(self.model).__name__.removesuffix("Model")
+        self.config.architectures = [f"{family}ForProcessRewardModel"]
         self.config.save_pretrained(folder)
         state = {f"model.{k}": v.contiguous() for k, v in self.model.state_dict().items()}
         state.update({f"score.{k}": v.contiguous() for k, v in self.score.state_dict().items()})

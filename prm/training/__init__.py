@@ -3,7 +3,7 @@
 Public: `train`, `TrainConfig`, `TrainResult`, `LoraOptions`, `RewardTrainer`
 (`prm.training.trainer`); `ObjectiveConfig`, `OBJECTIVES` (`prm.training.losses`);
 `RewardCollator`, `encode_solution`, `encode_pair` (`prm.training.collate`);
-`build_dataset` (`prm.training.datasets`). The `prm train` command is `prm.training.cli`.
+`build_dataset` (`prm.training.datasets`). The `prm train` command is `prm.cli.train`.
 """
 
 from prm.training.collate import IGNORE, RewardCollator, encode_pair, encode_solution, outcome_label

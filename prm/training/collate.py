@@ -17,6 +17,7 @@ from typing import Any, Mapping, Sequence
 
 import torch
 
+from prm.modeling.batching import pad_batch
 from prm.records import StepwiseSolution
 from prm.steps import StepFormat
 
@@ -126,18 +127,7 @@ class RewardCollator:
 
     def pad(self, sequences: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
         """input_ids, attention_mask: (batch, seq); and each row's offset of its first token."""
-        width = max(len(s) for s in sequences)
-        if self.pad_to_multiple_of:
-            width = -(-width // self.pad_to_multiple_of) * self.pad_to_multiple_of
-        input_ids = torch.full((len(sequences), width), self.pad_token_id, dtype=torch.long)
-        attention_mask = torch.zeros((len(sequences), width), dtype=torch.long)
-        offsets = []
-        for row, ids in enumerate(sequences):
-            start = width - len(ids) if self.padding_side == "left" else 0
-            input_ids[row, start : start + len(ids)] = torch.tensor(ids, dtype=torch.long)
-            attention_mask[row, start : start + len(ids)] = 1
-            offsets.append(start)
-        return input_ids, attention_mask, offsets
+        return pad_batch(sequences, self.pad_token_id, self.padding_side, self.pad_to_multiple_of)
 
     def __call__(self, features: Sequence[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
         if not features:

@@ -4,7 +4,7 @@ Public: `PairLike`, `DatasetReport`, `build_dataset`.
 
 Solution objectives (`hard`, `soft`, `orm`, `joint`) take `StepwiseSolution`s; `bradley_terry`
 takes pairs: anything with `prompt`, `chosen` and `rejected` (steps) attributes or keys, such as
-`orm.pairs.PreferencePair` or the row `{"prompt": str, "chosen": [str], "rejected": [str]}`.
+`prm.records.PreferencePair` or the row `{"prompt": str, "chosen": [str], "rejected": [str]}`.
 Rows that carry nothing the objective can learn from (no step label, no outcome label, a pair
 that truncation cut short) are left out and counted, never silently.
 """

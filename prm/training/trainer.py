@@ -248,7 +248,7 @@ def freeze_lower_layers(model: RewardModel, top: int) -> int:
         # (the final norm) stay trainable, as they act on the top layers' output.
         parameter.requires_grad = id(parameter) in trainable
     embeddings = {id(p) for p in model.backbone.get_input_embeddings().parameters()}
-    for name, parameter in model.backbone.named_parameters():
+    for parameter in model.backbone.parameters():
         if id(parameter) not in in_stack and id(parameter) not in embeddings:
             parameter.requires_grad = True
     return sum(p.numel() for p in model.parameters() if p.requires_grad)

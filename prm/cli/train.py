@@ -14,10 +14,15 @@ keep their usual meaning; `--resume` continues from the latest checkpoint in --o
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import time
 from pathlib import Path
 from typing import Any
+
+from prm.cli import wiring
+from prm.errors import OptionError
+from prm.steps import STEP_FORMATS, step_format_named
 
 logger = logging.getLogger("prm.train")
 
@@ -43,7 +48,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     data.add_argument("--max-length", type=int, default=1024, help="tokens per solution; whole trailing steps are cut")
     model = parser.add_argument_group("model")
     model.add_argument("--model", default="embedded", help="backbone: 'embedded', a Hugging Face name or a folder")
-    model.add_argument("--step-tag", default="<|step|>", help="step tag (default: a new special token)")
+    model.add_argument("--step-format", default=None, choices=STEP_FORMATS,
+                       help="step format of the reward model (default: the one the data's label sidecar "
+                            "records, else 'default')")
+    model.add_argument("--step-tag", default=None,
+                       help="step tag, replacing the format's (default: the format's, a new special token)")
     model.add_argument("--existing-tag", action="store_true",
                        help="the step tag is an existing string of the tokenizer (e.g. ' ки'); do not add it")
     model.add_argument("--objective", default="hard", choices=OBJECTIVES)
@@ -101,14 +110,14 @@ def _read(paths: list[str], args: argparse.Namespace) -> list[Any]:
 
 
 def _config(args: argparse.Namespace):
-    from prm.steps import StepFormat
     from prm.training.losses import ObjectiveConfig
     from prm.training.trainer import LoraOptions, TrainConfig
 
     if args.objective == "bradley_terry" and args.format != PAIRS_FORMAT:
-        raise ValueError("--objective bradley_terry trains on pairs: add --format pairs (rows {prompt, chosen, rejected})")
+        raise OptionError("--objective bradley_terry", "trains on pairs",
+                          "add --format pairs (rows {prompt, chosen, rejected})")
     if args.format == PAIRS_FORMAT and args.objective != "bradley_terry":
-        raise ValueError(f"--format pairs goes with --objective bradley_terry, not {args.objective!r}")
+        raise OptionError("--format pairs", f"goes with --objective bradley_terry, not {args.objective!r}")
     resume = args.resume
     if resume is not None and resume is not True and not Path(resume).is_dir():
         raise FileNotFoundError(f"--resume {resume}: no such checkpoint folder")
@@ -116,7 +125,7 @@ def _config(args: argparse.Namespace):
     return TrainConfig(
         output_dir=args.out,
         objective=ObjectiveConfig(args.objective, args.step_weight, args.outcome_weight),
-        step_format=StepFormat(tag=args.step_tag, tag_is_special=not args.existing_tag),
+        step_format=_step_format(args),
         max_length=args.max_length,
         epochs=args.epochs,
         max_steps=args.max_steps,
@@ -141,6 +150,20 @@ def _config(args: argparse.Namespace):
     )
 
 
+def _step_format(args: argparse.Namespace):
+    """--step-format, else what the data's label sidecars record, else the default; then
+    --step-tag / --existing-tag replace its tag."""
+    fmt = step_format_named(args.step_format) if args.step_format else wiring.recorded_step_format(args.data)
+    fmt = fmt or STEP_FORMATS["default"]
+    if args.step_tag is not None:
+        fmt = dataclasses.replace(fmt, tag=args.step_tag, tag_is_special=not args.existing_tag)
+    elif args.existing_tag:
+        fmt = dataclasses.replace(fmt, tag_is_special=False)
+    if fmt != STEP_FORMATS["default"]:
+        logger.info("step format %s", fmt)
+    return fmt
+
+
 def close_process_group() -> None:
     """End a torchrun/accelerate process group cleanly (a no-op in one process).
 
@@ -156,19 +179,12 @@ def close_process_group() -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import sys
-
     started = time.perf_counter()
-    try:
-        config = _config(args)
-        train_records = _read(args.data, args)
-        eval_records = _read(args.eval_data, args) if args.eval_data else None
-    except (ValueError, OSError) as error:  # DataError is a ValueError
-        print(f"prm train: error: {error}", file=sys.stderr)
-        return 2
+    config = _config(args)
+    train_records = _read(args.data, args)
+    eval_records = _read(args.eval_data, args) if args.eval_data else None
     if not train_records:
-        print(f"prm train: error: no records in {' '.join(args.data)}", file=sys.stderr)
-        return 2
+        raise ValueError(f"no records in {' '.join(args.data)}")
 
     if args.objective in ("hard", "soft", "joint"):
         labels = [v for r in train_records for v in (r.labels or ()) if v is not None]
@@ -188,9 +204,6 @@ def run(args: argparse.Namespace) -> int:
         model, tokenizer = load_causal_lm(args.model)
         logger.info("backbone %s: %.1fM parameters", args.model, sum(p.numel() for p in model.parameters()) / 1e6)
         result = train(config, train_records, eval_records, model=model, tokenizer=tokenizer)
-    except (ValueError, OSError) as error:
-        print(f"prm train: error: {error}", file=sys.stderr)
-        return 2
     finally:
         close_process_group()
     m = result.metrics

@@ -1,6 +1,7 @@
-"""Tiny in-process models and tokenizers for tests: no network, no downloads.
+"""Tiny in-process models and tokenizers for tests and benchmarks: no network, no downloads.
 
-Public: `tiny_tokenizer()`, `tiny_causal_lm(tokenizer)`.
+Public: `tiny_tokenizer()`, `tiny_causal_lm(tokenizer)`, `save_tiny_backbone(folder)`,
+`tiny_math_shepherd_prm()`, `tiny_qwen_prm()`.
 """
 
 from __future__ import annotations
@@ -74,3 +75,39 @@ def tiny_causal_lm(tokenizer, seed: int = 0, hidden_size: int = 32, num_layers: 
         tie_word_embeddings=True,
     )
     return AutoModelForCausalLM.from_config(config)
+
+
+def save_tiny_backbone(folder, seed: int = 0):
+    """A tiny causal LM and its tokenizer saved as a Hugging Face folder (what `--model` or
+    `--policy` takes); returns the folder."""
+    tokenizer = tiny_tokenizer()
+    tiny_causal_lm(tokenizer, seed=seed).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def tiny_math_shepherd_prm(padding_side: str = "right", seed: int = 1):
+    """(model, tokenizer) of a label-token PRM in Math-Shepherd's convention: a causal LM whose
+    tokenizer holds the step tag "ки" as one entry (as Mistral's does) and "+" / "-"."""
+    tokenizer = tiny_tokenizer(padding_side=padding_side)
+    tokenizer.add_tokens(["ки"])
+    return tiny_causal_lm(tokenizer, seed=seed).eval(), tokenizer
+
+
+def tiny_qwen_prm(padding_side: str = "right", seed: int = 2):
+    """(model, tokenizer) of a classification-head PRM in Qwen2.5-Math-PRM's convention: a Qwen2
+    decoder with a 2-class head (`prm.modeling.adapters.StepClassifierModel`), step token
+    "<extra_0>" and a chat template."""
+    import torch
+    from transformers import AutoModel, Qwen2Config
+
+    from prm.modeling.adapters import StepClassifierModel
+
+    tokenizer = tiny_tokenizer(padding_side=padding_side)
+    tokenizer.add_special_tokens({"additional_special_tokens": ["<extra_0>"]})
+    torch.manual_seed(seed)
+    config = Qwen2Config(
+        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
+    )
+    return StepClassifierModel(AutoModel.from_config(config)).eval(), tokenizer

@@ -1,6 +1,6 @@
 """`prm sft`: warm a policy up on reference solutions before sampling, labeling or search.
 
-Public: `add_arguments(parser)`, `run(args) -> int`.
+Public: `add_arguments(parser)`, `run(args) -> int`, `sample_accuracy(engine, problems, template)`.
 
 Fine-tunes a causal LM (default: the embedded SmolLM2-135M) on the problems' reference
 solutions with the prompt template that `prm label` and `prm search` will use (`prm.sft`), then
@@ -18,6 +18,11 @@ import json
 import logging
 import time
 from pathlib import Path
+from typing import Any, Sequence
+
+from prm.errors import OptionError
+from prm.records import Problem
+from prm.steps import STEP_FORMATS, StepFormat, step_format_named
 
 log = logging.getLogger("prm.sft")
 
@@ -34,6 +39,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--model", default="embedded", help="causal LM name or folder (default: embedded)")
     model.add_argument("--chat-template", action=argparse.BooleanOptionalAction, default=None,
                        help="wrap the prompt template in the model's chat template (default: where it has one)")
+    model.add_argument("--step-format", default="default", choices=STEP_FORMATS,
+                       help="how the reference solutions are split and joined for the policy")
     model.add_argument("--prompt-template", default=None,
                        help="policy prompt with {question} (default: prm.engines.prompts.DEFAULT_TEMPLATE)")
     run = parser.add_argument_group("run")
@@ -47,13 +54,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from prm.cli.wiring import load_problems
     from prm.engines.hf import TransformersEngine, TransformersEngineConfig
     from prm.engines.prompts import DEFAULT_TEMPLATE, resolve_template
     from prm.modeling.loading import load_causal_lm
-    from prm.sft import SFTConfig, finetune_policy, sample_accuracy
-    from search.wiring import load_problems
+    from prm.sft import SFTConfig, finetune_policy
 
     out = Path(args.out)
+    step_format = step_format_named(args.step_format)
     config = SFTConfig(epochs=args.epochs, learning_rate=args.lr, batch_size=args.batch_size,
                        max_length=args.max_length, seed=args.seed)
     problems = load_problems(args.data, args.data_root, args.limit, None, args.seed)
@@ -62,29 +70,29 @@ def run(args: argparse.Namespace) -> int:
     held_out = []
     if args.eval_problems > 0:
         if args.eval_data is None:
-            raise SystemExit("prm sft: --eval-problems needs --eval-data (problems the policy does not train on)")
+            raise OptionError("--eval-problems", "needs --eval-data", "name problems the policy does not train on")
         held_out = load_problems(args.eval_data, args.data_root, args.eval_problems, None, args.seed + 1)
         overlap = {p.question for p in problems} & {p.question for p in held_out}
         if overlap:
-            raise SystemExit(f"prm sft: {len(overlap)} --eval-data questions are also training questions")
+            raise ValueError(f"{len(overlap)} --eval-data questions are also training questions; hold out other problems")
     model, tokenizer = load_causal_lm(args.model)
     template = resolve_template(tokenizer, args.prompt_template or DEFAULT_TEMPLATE, args.chat_template)
     engine = TransformersEngine(model, tokenizer, TransformersEngineConfig(batch_size=32))
     report = {"data": args.data, "problems": len(problems), "model": args.model, "eval_data": args.eval_data,
               "template": template, "config": dataclasses.asdict(config)}
     if held_out:
-        report["accuracy_before"] = sample_accuracy(engine, held_out, template, args.max_new_tokens)
+        report["accuracy_before"] = sample_accuracy(engine, held_out, template, step_format, args.max_new_tokens)
         log.info("held-out accuracy before: %.1f%% of %d", 100 * report["accuracy_before"], len(held_out))
     log.info("fine-tuning %s on %d reference solutions from %s", args.model, len(problems), args.data)
     started = time.perf_counter()
     model.train()
-    metrics = finetune_policy(model, tokenizer, problems, str(out / "checkpoints"), config, template)
+    metrics = finetune_policy(model, tokenizer, problems, str(out / "checkpoints"), config, template, step_format)
     with contextlib.suppress(OSError):
         (out / "checkpoints").rmdir()  # the Trainer's output folder; nothing is saved there
     report["seconds"] = time.perf_counter() - started
     report["train_loss"] = metrics.get("train_loss")
     if held_out:
-        report["accuracy_after"] = sample_accuracy(engine, held_out, template, args.max_new_tokens)
+        report["accuracy_after"] = sample_accuracy(engine, held_out, template, step_format, args.max_new_tokens)
         report["eval_problems"] = len(held_out)
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
@@ -94,3 +102,19 @@ def run(args: argparse.Namespace) -> int:
              f" ({len(held_out)} problems, 1 sample each)" if held_out else "")
           + f"; saved to {out}")
     return 0
+
+
+def sample_accuracy(
+    engine: Any, problems: Sequence[Problem], template: str, step_format: StepFormat, max_new_tokens: int = 256
+) -> float:
+    """Share of problems whose one sampled solution (T=0.7) grades correct."""
+    from labeling.rollouts import RolloutConfig
+    from labeling.sampling import sample_solutions
+    from prm.grading import grade_solution
+
+    sampled = sample_solutions(
+        problems, engine, lambda gold, text: grade_solution(gold, text), samples=1,
+        rollout=RolloutConfig(temperature=0.7, max_new_tokens=max_new_tokens), step_format=step_format,
+        template=template,
+    )
+    return sum(bool(s.correct) for row in sampled for s in row) / max(1, len(problems))

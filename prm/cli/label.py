@@ -20,33 +20,36 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-from pathlib import Path
 
 from labeling.estimators import METHODS, EstimatorConfig
 from labeling.pipeline import LabelingJob, job_inputs, make_processor, problem_units, solution_units
 from labeling.rollouts import RolloutConfig
-from labeling.runner import parse_shard, run_units, shard_units
+from labeling.runner import run_units, shard_units
 from labeling.sampling import DEFAULT_TEMPLATE, preference_pairs
 from labeling.store import ResumableJsonl, fingerprint
+from prm.cli import wiring
+from prm.errors import OptionError
+from prm.steps import STEP_FORMATS, step_format_named
 
 log = logging.getLogger("prm.label")
-ENGINES = ("transformers", "vllm", "simulated")
-# Options that do not change which rows are written (so a resume may differ in them).
+# Options that do not change which rows are written (so a resume may differ in them). The
+# problems themselves are fingerprinted, so where --data-root found them does not matter.
 _NOT_FINGERPRINTED = {
     "out", "shard", "resume", "pairs_out", "progress", "command", "group_size", "batch_size",
-    "no_shared_prefill", "sim_call_seconds", "vllm_memory",
+    "no_shared_prefill", "sim_call_seconds", "vllm_memory", "data_root",
 }
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--problems", help="GSM8K/MATH problem file, or 'synthetic' (sample, then label)")
+    source.add_argument("--problems", help=f"problems to sample, then label: {', '.join(wiring.PROBLEM_NAMES)}, or a file")
     source.add_argument("--solutions", help="step-wise JSON-lines solutions to label (no sampling)")
     parser.add_argument("--out", required=True, help="output JSON lines (with a .meta.json sidecar)")
+    parser.add_argument("--data-root", default="../shared/data", help="folder holding gsm8k/ and math/")
     parser.add_argument("--limit", type=int, default=None, help="first N problems/solutions only (synthetic: how many)")
     parser.add_argument("--synthetic-steps", type=int, default=5, help="operations per synthetic problem")
     parser.add_argument("--policy", default="embedded", help="model name or folder for the policy")
-    parser.add_argument("--engine", choices=ENGINES, default="transformers")
+    parser.add_argument("--engine", choices=wiring.ENGINES, default="transformers")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default="float32")
     parser.add_argument("--batch-size", type=int, default=32, help="sample rows decoded together (transformers)")
@@ -55,6 +58,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--chat-template", action=argparse.BooleanOptionalAction, default=None,
                         help="wrap the prompt template in the policy's chat template (default: where it has one)")
     parser.add_argument("--prompt-template", default=DEFAULT_TEMPLATE, help="policy prompt with {question}")
+    parser.add_argument("--step-format", choices=STEP_FORMATS, default="default",
+                        help="how solutions split into steps (recorded in the sidecar; prm train reads it back)")
     parser.add_argument("--samples", type=int, default=4, help="solutions per problem (K)")
     parser.add_argument("--method", choices=METHODS + ("none", "perturb"), default="math_shepherd",
                         help="none: sample only; perturb: plant wrong results in reference solutions (no policy)")
@@ -83,40 +88,19 @@ def _load_inputs(args):
 
         solutions = load_stepwise(args.solutions)
         return None, solutions[: args.limit] if args.limit is not None else solutions
-    if args.problems == "synthetic":
-        from prm.data.synthetic import SyntheticConfig, make_problems
-
-        config = SyntheticConfig(num_steps=args.synthetic_steps, seed=args.seed)
-        return make_problems(args.limit if args.limit is not None else 100, config), None
-    from prm.data.loading import load_problems
-
-    problems = load_problems(args.problems)
-    return (problems[: args.limit] if args.limit is not None else problems), None
+    problems = wiring.load_problems(
+        args.problems, args.data_root, args.limit, None, args.seed, synthetic_steps=args.synthetic_steps
+    )
+    return problems, None
 
 
 def _engine_and_grader(args, problems):
-    if args.engine == "simulated":
-        from labeling.simulated import NoisySolverEngine, grade_answer_statement
-
-        if problems is None:
-            raise ValueError("--engine simulated samples synthetic problems only: use --problems synthetic")
-        engine = NoisySolverEngine(problems, args.sim_error_rate, call_seconds=args.sim_call_seconds)
-        return engine, grade_answer_statement, None
-    from prm.grading import grade_solution
-
-    if args.engine == "vllm":
-        from prm.engines.vllm import VLLMEngine, VLLMEngineConfig
-
-        config = VLLMEngineConfig(seed=args.seed, dtype=args.dtype, memory_utilization=args.vllm_memory)
-        engine = VLLMEngine(args.policy, config)
-        tokenizer = engine.llm.get_tokenizer()
-    else:
-        from prm.engines.hf import TransformersEngine, TransformersEngineConfig
-
-        config = TransformersEngineConfig(batch_size=args.batch_size, share_prefill=not args.no_shared_prefill)
-        engine = TransformersEngine.from_pretrained(args.policy, config, dtype=args.dtype, device=args.device)
-        tokenizer = engine.tokenizer
-    return engine, grade_solution, tokenizer
+    engine, tokenizer = wiring.build_engine(
+        args.engine, args.policy, device=args.device, dtype=args.dtype, batch_size=args.batch_size,
+        share_prefill=not args.no_shared_prefill, seed=args.seed, vllm_memory=args.vllm_memory,
+        problems=problems, sim_error_rate=args.sim_error_rate, sim_call_seconds=args.sim_call_seconds,
+    )
+    return engine, wiring.solution_grader(args.engine), tokenizer
 
 
 def _perturb(args: argparse.Namespace) -> int:
@@ -124,14 +108,11 @@ def _perturb(args: argparse.Namespace) -> int:
     from prm.data.io import write_jsonl
 
     if not args.problems or args.pairs_out or args.shard != "0/1":
-        log.error("--method perturb labels --problems' reference solutions; --pairs-out and --shard do not apply")
-        return 2
-    try:
-        problems, _ = _load_inputs(args)
-        rows = list(perturbed_rows(problems, PerturbConfig(negatives=args.samples, seed=args.seed)))
-    except ValueError as error:
-        log.error("%s", error)
-        return 2
+        raise OptionError("--method perturb", "labels --problems' reference solutions",
+                          "drop --solutions, --pairs-out and --shard")
+    problems, _ = _load_inputs(args)
+    rows = list(perturbed_rows(problems, PerturbConfig(negatives=args.samples, seed=args.seed),
+                              step_format_named(args.step_format)))
     write_jsonl(rows, args.out)
     bad = sum(not row["correct"] for row in rows)
     print(f"prm label: {len(rows)} solutions from {len(problems)} reference solutions "
@@ -142,21 +123,20 @@ def _perturb(args: argparse.Namespace) -> int:
 def run(args: argparse.Namespace) -> int:
     if args.method == "perturb":
         return _perturb(args)
-    try:
-        shard_index, shard_count = parse_shard(args.shard)
-        estimator = None
-        if args.method != "none":
-            estimator = EstimatorConfig(
-                args.method, args.rollouts, args.early_stop, args.round_size, args.label_type,
-                args.verify_correct, args.min_correct,
-            )
-        rollout = RolloutConfig(args.temperature, args.top_p, args.max_new_tokens)
-        problems, solutions = _load_inputs(args)
-    except ValueError as error:
-        log.error("%s", error)
-        return 2
+    shard_index, shard_count = wiring.parse_shard(args.shard)
+    step_format = step_format_named(args.step_format)
+    estimator = None
+    if args.method != "none":
+        estimator = EstimatorConfig(
+            args.method, args.rollouts, args.early_stop, args.round_size, args.label_type,
+            args.verify_correct, args.min_correct,
+        )
+    rollout = RolloutConfig(args.temperature, args.top_p, args.max_new_tokens)
+    problems, solutions = _load_inputs(args)
     units = problem_units(problems, args.samples) if problems is not None else solution_units(solutions)
     options = {k: v for k, v in sorted(vars(args).items()) if k not in _NOT_FINGERPRINTED}
+    if options["step_format"] == "default":  # runs from before --step-format keep their fingerprint
+        del options["step_format"]
     print_key = fingerprint(job_inputs(units), options)
     mine = shard_units(units, shard_index, shard_count)
     header = {
@@ -165,19 +145,16 @@ def run(args: argparse.Namespace) -> int:
         "shard": [shard_index, shard_count],
         "units": len(mine),
         "unit_field": "problem_id" if problems is not None else "id",
+        "step_format": {"name": args.step_format, **step_format.to_dict()},
     }
-    try:
-        store = ResumableJsonl(args.out, print_key, header, resume=args.resume)
-        engine, grade, tokenizer = _engine_and_grader(args, problems)
-        template = args.prompt_template
-        if tokenizer is not None:
-            from prm.engines.prompts import resolve_template
+    store = ResumableJsonl(args.out, print_key, header, resume=args.resume)
+    engine, grade, tokenizer = _engine_and_grader(args, problems)
+    template = args.prompt_template
+    if tokenizer is not None:
+        from prm.engines.prompts import resolve_template
 
-            template = resolve_template(tokenizer, template, args.chat_template)
-        job = LabelingJob(args.samples, estimator, rollout, template)
-    except ValueError as error:
-        log.error("%s", error)
-        return 2
+        template = resolve_template(tokenizer, template, args.chat_template)
+    job = LabelingJob(args.samples, estimator, rollout, template, step_format=step_format)
     log.info(
         "%s: %d units in shard %d/%d, %d already written; fingerprint %s",
         args.out, len(mine), shard_index, shard_count, sum(set(u.ids) <= store.done_ids for u in mine), print_key,
@@ -185,8 +162,10 @@ def run(args: argparse.Namespace) -> int:
     summary = run_units(mine, make_processor(job, engine, grade), store, args.group_size, _progress_bar(len(mine), args.progress))
     log.info("done: %s", json.dumps(summary))
     if args.pairs_out:
+        from prm.data.io import write_jsonl
+
         pairs = preference_pairs(store.rows)
-        Path(args.pairs_out).write_text("".join(json.dumps(p) + "\n" for p in pairs), encoding="utf-8")
+        write_jsonl([pair.to_dict() for pair in pairs], args.pairs_out)
         log.info("wrote %d ORM pairs to %s", len(pairs), args.pairs_out)
     print(json.dumps(summary, indent=1))
     return 0

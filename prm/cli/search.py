@@ -10,7 +10,7 @@ curves from saved best-of-n rows: rows are per problem, so shards (`--shard i/n`
 exactly by listing (or concatenating) their `bon.jsonl` files. With --prm/--orm as well, the
 saved samples are scored again by those models (a new verifier on the same samples, no
 generation) and written to the new --out's `bon.jsonl`; --beam-results adds saved beam/DVTS runs
-to the summary and to the accuracy-vs-tokens plot. The wiring (models, grader, data) lives in `search.wiring`.
+to the summary and to the accuracy-vs-tokens plot. The wiring (models, grader, data) lives in `prm.cli.wiring`.
 """
 
 from __future__ import annotations
@@ -22,16 +22,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from search.beam import BeamSearchConfig, beam_search
-from search.best_of_n import (
-    BestOfNConfig,
-    group_candidates,
-    sample_candidates,
-    score_candidates,
-    scorer_passes,
-    selection_accuracy,
-)
-from search.candidates import ProblemCandidates, candidate_score, read_jsonl, score_keys, write_jsonl
+from prm.cli import wiring
+from prm.errors import OptionError
+from prm.scores import AGGREGATIONS
+from prm.steps import STEP_FORMATS
+from search.beam import BeamSearchConfig
+from search.best_of_n import BestOfNConfig, group_candidates, score_candidates, scorer_passes, selection_accuracy
+from search.candidates import ProblemCandidates, SearchSetup, candidate_score, read_jsonl, score_keys, write_jsonl
 from search.curves import (
     CurveConfig,
     evaluate_curves,
@@ -40,16 +37,16 @@ from search.curves import (
     write_curves_csv,
     write_curves_json,
 )
+from search.methods import METHODS
 from search.voting import AnswerGrouper
 
 log = logging.getLogger("prm.search")
-METHODS = ("bon", "beam", "dvts")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     data = parser.add_argument_group("data")
     data.add_argument("--data", default=None,
-                      help="gsm8k, math500 (test splits), gsm8k-train, math-train, synthetic, or a problems file")
+                      help=f"problems: {', '.join(wiring.PROBLEM_NAMES)} (gsm8k, math500: test splits), or a file")
     data.add_argument(
         "--results", nargs="+", default=None,
         help="skip generation: curves, table and plots from best-of-n jsonl files (e.g. shards); "
@@ -66,6 +63,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     models = parser.add_argument_group("models")
     models.add_argument("--policy", default="embedded", help="causal LM name or folder (default: embedded)")
     models.add_argument("--prm", default=None, help="reward-model folder whose step head scores steps")
+    models.add_argument("--prm-kind", default=None, choices=wiring.PRM_KINDS,
+                        help="convention of the --prm folder: toolkit (written by `prm train`), math_shepherd "
+                             "(P('+') at ' ки'), qwen_prm (2-class head at <extra_0>); default: recognised from "
+                             "the folder")
     models.add_argument("--orm", default=None, help="reward-model folder whose outcome head scores solutions")
     models.add_argument("--device", default="cpu")
     models.add_argument("--chat-template", action=argparse.BooleanOptionalAction, default=None,
@@ -74,13 +75,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="policy prompt with {question} (default: prm.engines.prompts.DEFAULT_TEMPLATE)")
     models.add_argument("--engine-batch-size", type=int, default=32, help="sample rows decoded together")
     search = parser.add_argument_group("search")
-    search.add_argument("--method", nargs="+", choices=METHODS, default=["bon"])
-    search.add_argument("--n", type=int, default=16, help="samples per problem (bon), candidates per step (beam)")
+    search.add_argument("--method", nargs="+", choices=list(METHODS), default=["bon"],
+                        help="search.methods: bon (best-of-n), beam (step-level beam search), dvts")
+    search.add_argument("--n", type=int, default=16, help="best-of-n: samples per problem")
+    search.add_argument("--n-candidates", type=int, default=None,
+                        help="beam, dvts: new steps sampled per round, N (default: --n)")
     search.add_argument("--beam-width", type=int, default=4, help="M paths kept per problem (beam, dvts)")
     search.add_argument("--max-steps", type=int, default=12, help="beam-search rounds")
     search.add_argument("--max-step-tokens", type=int, default=128)
     search.add_argument("--max-tokens", type=int, default=None, help="beam-search token budget per problem")
-    search.add_argument("--aggregation", default="last", help="beam ranking: min, prod, last, mean")
+    search.add_argument("--aggregation", default="last", choices=AGGREGATIONS, help="beam ranking")
+    search.add_argument("--step-format", default=None, choices=STEP_FORMATS,
+                        help="how policy text splits into steps (default: the --prm folder's, recorded by prm train)")
     search.add_argument("--temperature", type=float, default=0.7)
     search.add_argument("--top-p", type=float, default=1.0)
     search.add_argument("--max-new-tokens", type=int, default=256, help="per best-of-n sample")
@@ -100,8 +106,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from search import wiring
-
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if args.results:
@@ -114,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
         for path in args.beam_results or ():
             searched = read_jsonl(path)
             if not searched:
-                raise SystemExit(f"prm search: {path} holds no beam-search rows")
+                raise OptionError("--beam-results", "holds no beam-search rows", "name a beam.jsonl or dvts.jsonl", path)
             meta = searched[0].meta
             name = f"{meta.get('method', 'beam')} M={meta.get('beam_width')},N={meta.get('n_candidates')}"
             summary["methods"][name] = _beam_compute(args, searched, seconds=None)
@@ -122,56 +126,75 @@ def run(args: argparse.Namespace) -> int:
         _report(args, out, results, summary)
         return 0
     if args.beam_results:
-        raise SystemExit("prm search: --beam-results goes with --results (saved best-of-n samples)")
+        raise OptionError("--beam-results", "goes with --results (saved best-of-n samples)")
     if args.data is None:
-        raise SystemExit("prm search: give --data (gsm8k, math500, synthetic or a file) or --results")
+        raise OptionError("--data", "missing", f"give --data ({', '.join(wiring.PROBLEM_NAMES)} or a file) or --results")
+    # Every method's config is built (and validated) before anything is sampled.
+    configs = {name: _method_config(args, name) for name in METHODS if name in args.method}
+    guided = [name for name in configs if METHODS[name].needs_scorer]
+    if guided and args.prm is None:
+        raise OptionError(f"--method {'/'.join(guided)}", "needs --prm (the PRM guides the search)")
     problems = wiring.load_problems(args.data, args.data_root, args.limit, args.shard, args.seed)
     log.info("%d problems from %s", len(problems), args.data)
-    if ("beam" in args.method or "dvts" in args.method) and args.prm is None:
-        raise SystemExit("prm search: --method beam/dvts needs --prm (the PRM guides the search)")
     engine, prompt_for = wiring.build_policy(args)
-    prm, orm = wiring.load_scorers(args.prm, args.orm, args.device)
-    summary: dict[str, Any] = {"data": args.data, "problems": len(problems), "methods": {}}
+    prm, orm = wiring.load_scorers(args.prm, args.orm, args.device, prm_kind=args.prm_kind)
+    step_format = wiring.scorer_step_format(prm, args.step_format)
+    summary: dict[str, Any] = {"data": args.data, "problems": len(problems), "methods": {},
+                               "step_format": step_format.to_dict()}
+    counter = wiring.scorer_token_counter(prm)
     with wiring.grader() as (extract_answer, grade):
         grouper = AnswerGrouper(grade)
         bon_results = None
-        if "bon" in args.method:
-            bon_results, compute = _best_of_n(args, engine, prompt_for, prm, orm, problems, extract_answer, grade, grouper)
-            write_jsonl(bon_results, out / "bon.jsonl")
-            summary["methods"]["bon"] = compute
-        for method in ("beam", "dvts"):
-            if method in args.method:
-                results, compute = _beam(args, method, engine, prompt_for, prm, problems, extract_answer, grade, grouper)
-                write_jsonl(results, out / f"{method}.jsonl")
-                summary["methods"][method] = compute
+
+        def setup(advance):
+            return SearchSetup(prompt_for, extract_answer, grade, step_format, counter, advance)
+
+        for name, config in configs.items():
+            results, seconds = _run_method(name, problems, engine, prm, config, setup)
+            if name == "bon":
+                results, scorer_tokens, score_seconds = _score(results, prm, orm)
+                results = bon_results = group_candidates(results, grouper)
+                compute = _bon_compute(args, results, scorer_tokens, seconds, score_seconds)
+            else:
+                results = group_candidates(results, grouper)
+                compute = _beam_compute(args, results, seconds)
+            write_jsonl(results, out / f"{name}.jsonl")
+            summary["methods"][name] = compute
     _report(args, out, bon_results, summary)
     return 0
 
 
-def _best_of_n(args, engine, prompt_for, prm, orm, problems, extract_answer, grade, grouper):
-    from search import wiring
+def _sampling_options(args) -> dict[str, Any]:
+    """The options best-of-n and beam search sample with alike."""
+    return {"temperature": args.temperature, "top_p": args.top_p, "seed": args.seed,
+            "problem_batch_size": args.problem_batch_size}
 
-    config = BestOfNConfig(
-        n=args.n,
-        temperature=args.temperature,
-        top_p=args.top_p,
-        max_new_tokens=args.max_new_tokens,
-        seed=args.seed,
-        problem_batch_size=args.problem_batch_size,
+
+def _method_config(args, name: str):
+    """The config of method `name` from the options (its __post_init__ names a bad value)."""
+    if name == "bon":
+        return BestOfNConfig(n=args.n, max_new_tokens=args.max_new_tokens, **_sampling_options(args))
+    return BeamSearchConfig(
+        beam_width=args.beam_width, n_candidates=_n_candidates(args), max_steps=args.max_steps,
+        max_tokens=args.max_tokens, max_step_tokens=args.max_step_tokens, aggregation=args.aggregation,
+        **_sampling_options(args),
     )
-    with wiring.progress(len(problems), "sampling") as advance:
+
+
+def _n_candidates(args) -> int:
+    return args.n if args.n_candidates is None else args.n_candidates
+
+
+def _run_method(name: str, problems, engine, prm, config, setup) -> tuple[list[ProblemCandidates], float]:
+    """METHODS[name].run under a progress bar: (results, seconds). setup(advance) -> SearchSetup."""
+    with wiring.progress(len(problems), "sampling" if name == "bon" else name) as advance:
         start = time.perf_counter()
-        results = sample_candidates(engine, problems, config, prompt_for, extract_answer, grade, on_batch=advance)
-        sample_seconds = time.perf_counter() - start
-    results, scorer_tokens, score_seconds = _score(results, prm, orm)
-    results = group_candidates(results, grouper)
-    return results, _bon_compute(args, results, scorer_tokens, sample_seconds, score_seconds)
+        results = METHODS[name].run(problems, engine, prm, config, setup(advance))
+        return results, time.perf_counter() - start
 
 
 def _score(results: list[ProblemCandidates], prm, orm) -> tuple[list[ProblemCandidates], int, float]:
     """(scored results, tokens the scorers read, seconds): each scorer pass counted once."""
-    from search import wiring
-
     start = time.perf_counter()
     results = score_candidates(results, prm=prm, orm=orm)
     seconds = time.perf_counter() - start
@@ -181,11 +204,9 @@ def _score(results: list[ProblemCandidates], prm, orm) -> tuple[list[ProblemCand
 
 def _rescore(args, out: Path, results: list[ProblemCandidates]) -> dict[str, Any]:
     """Saved samples scored again with --prm/--orm (their old scores replaced), saved to bon.jsonl."""
-    from search import wiring
-
     if any(Path(path).resolve() == (out / "bon.jsonl").resolve() for path in args.results):
-        raise SystemExit("prm search: --out would overwrite the --results file being rescored; pick another --out")
-    prm, orm = wiring.load_scorers(args.prm, args.orm, args.device)
+        raise OptionError("--out", "would overwrite the --results file being rescored", "pick another --out")
+    prm, orm = wiring.load_scorers(args.prm, args.orm, args.device, prm_kind=args.prm_kind)
     results, scorer_tokens, seconds = _score(results, prm, orm)
     write_jsonl(results, out / "bon.jsonl")
     return {"results": results, "scorer_tokens": scorer_tokens, "score_seconds": seconds}
@@ -236,34 +257,6 @@ def _within_problem_auroc(results: list[ProblemCandidates], keys: list[str]) -> 
     return report
 
 
-def _beam(args, method, engine, prompt_for, prm, problems, extract_answer, grade, grouper):
-    from search import wiring
-
-    config = BeamSearchConfig(
-        beam_width=args.beam_width,
-        n_candidates=args.n,
-        max_steps=args.max_steps,
-        max_step_tokens=args.max_step_tokens,
-        max_tokens=args.max_tokens,
-        temperature=args.temperature,
-        top_p=args.top_p,
-        aggregation=args.aggregation,
-        diverse=method == "dvts",
-        seed=args.seed,
-        problem_batch_size=args.problem_batch_size,
-    )
-    counter = wiring.scorer_token_counter(prm)
-    with wiring.progress(len(problems), method) as advance:
-        start = time.perf_counter()
-        results = beam_search(
-            engine, prm, problems, config, prompt_for, extract_answer, grade,
-            count_scorer_tokens=counter, on_batch=advance,
-        )
-        seconds = time.perf_counter() - start
-    results = group_candidates(results, grouper)
-    return results, _beam_compute(args, results, seconds)
-
-
 def _beam_compute(args, results: list[ProblemCandidates], seconds: float | None) -> dict[str, Any]:
     meta = results[0].meta if results else {}
     aggregation = meta.get("aggregation", args.aggregation)
@@ -271,7 +264,7 @@ def _beam_compute(args, results: list[ProblemCandidates], seconds: float | None)
     return {
         "aggregation": aggregation,
         "beam_width": meta.get("beam_width", args.beam_width),
-        "n_candidates": meta.get("n_candidates", args.n),
+        "n_candidates": meta.get("n_candidates", _n_candidates(args)),
         "generated_tokens_per_problem": _per_problem(sum(r.generated_tokens for r in results), results),
         "scorer_tokens_per_problem": _per_problem(sum(r.meta.get("scorer_tokens", 0) for r in results), results),
         "scored_prefixes_per_problem": _per_problem(sum(r.meta.get("scored_prefixes", 0) for r in results), results),

@@ -15,9 +15,11 @@ import argparse
 import collections
 import json
 import logging
-import sys
 from pathlib import Path
 
+from prm.data.errors import DataError
+from prm.data.io import iter_rows
+from prm.errors import OptionError
 from prm.grading.grader import Grader
 from prm.grading.result import Verdict
 
@@ -36,47 +38,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def read_pairs(path: Path) -> list[tuple[str, str]]:
-    """(gold, pred) pairs from a JSON lines file; a bad line raises ValueError naming file and line."""
+    """(gold, pred) pairs from a JSON lines file, read by the strict reader of `prm.data.io`;
+    a bad row raises a `DataError` naming the file, the line and the field."""
     pairs = []
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise ValueError(f"{path}:{number}: not valid JSON ({error.msg})") from None
-            if not isinstance(record, dict):
-                raise ValueError(f"{path}:{number}: expected a JSON object with fields gold and pred")
-            missing = [field for field in ("gold", "pred") if field not in record]
-            if missing:
-                raise ValueError(f"{path}:{number}: missing field(s) {missing}; each line needs gold and pred")
-            gold, pred = record["gold"], record["pred"]
-            for name, value in (("gold", gold), ("pred", pred)):
-                if value is not None and (isinstance(value, bool) or not isinstance(value, (str, int, float))):
-                    raise ValueError(f"{path}:{number}: field {name} must be a string, got {type(value).__name__}")
-            pairs.append((gold, pred))
+    for where, record in iter_rows(path):
+        if not isinstance(record, dict):
+            raise DataError(where, None, "a JSON object with fields gold and pred", type(record).__name__)
+        for name in ("gold", "pred"):
+            if name not in record:
+                raise DataError(where, name, "a string (each line needs gold and pred)", detail="nothing",
+                                reason=f"missing field {name!r}")
+            value = record[name]
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (str, int, float))):
+                raise DataError(where, name, "a string", type(value).__name__)
+        pairs.append((record["gold"], record["pred"]))
     return pairs
 
 
 def run(args: argparse.Namespace) -> int:
     if args.gold is not None and args.pred is None:
-        print("prm grade: --gold needs --pred (or use --file pairs.jsonl)", file=sys.stderr)
-        return 2
-    if args.file is not None:
-        try:
-            pairs = read_pairs(args.file)
-        except (OSError, ValueError) as error:
-            print(f"prm grade: {error}", file=sys.stderr)
-            return 2
-    else:
-        pairs = [(args.gold, args.pred)]
-    try:
-        grader = Grader(timeout=args.timeout, workers=args.workers)
-    except ValueError as error:
-        print(f"prm grade: {error}", file=sys.stderr)
-        return 2
-    with grader:
+        raise OptionError("--gold", "needs --pred", "give --pred, or use --file pairs.jsonl")
+    pairs = read_pairs(args.file) if args.file is not None else [(args.gold, args.pred)]
+    with Grader(timeout=args.timeout, workers=args.workers) as grader:
         if args.solutions:
             results = [grader.grade_solution(gold, pred) for gold, pred in pairs]
         else:

@@ -116,11 +116,14 @@ def _write_problems(args, out: Path) -> dict[str, list]:
 
 
 def _warm_up(args, out: Path, problems) -> dict[str, Any]:
+    from prm.cli.sft import sample_accuracy
     from prm.engines.hf import TransformersEngine, TransformersEngineConfig
     from prm.engines.prompts import resolve_template
     from prm.modeling.loading import load_causal_lm
-    from prm.sft import SFTConfig, finetune_policy, sample_accuracy
+    from prm.sft import SFTConfig, finetune_policy
+    from prm.steps import STEP_FORMATS
 
+    step_format = STEP_FORMATS["default"]  # the synthetic task's reference solutions are in it
     policy_dir = out / "policy"
     if (policy_dir / "warmup.json").exists():
         print(f"[1/4] warm-up: reusing the fine-tuned policy in {policy_dir}")
@@ -129,16 +132,17 @@ def _warm_up(args, out: Path, problems) -> dict[str, Any]:
     model, tokenizer = load_causal_lm(args.model)
     template = resolve_template(tokenizer, DEMO_TEMPLATE, chat=False)
     engine = TransformersEngine(model, tokenizer, TransformersEngineConfig(batch_size=32))
-    before = sample_accuracy(engine, problems["eval"], template, args.max_new_tokens)
+    before = sample_accuracy(engine, problems["eval"], template, step_format, args.max_new_tokens)
     print(f"      accuracy before: {100 * before:.1f}% of {len(problems['eval'])} held-out problems (1 sample each, T=0.7)")
     started = time.perf_counter()
     model.train()
     metrics = finetune_policy(
         model, tokenizer, problems["sft"], str(out / "sft_checkpoints"),
         SFTConfig(epochs=args.sft_epochs, learning_rate=args.sft_lr, batch_size=8, seed=args.seed), template,
+        step_format,
     )
     seconds = time.perf_counter() - started
-    after = sample_accuracy(engine, problems["eval"], template, args.max_new_tokens)
+    after = sample_accuracy(engine, problems["eval"], template, step_format, args.max_new_tokens)
     print(f"      accuracy after:  {100 * after:.1f}% ({seconds:.0f} s of fine-tuning)")
     model.save_pretrained(policy_dir)
     tokenizer.save_pretrained(policy_dir)
@@ -195,7 +199,7 @@ def _stage(report, name, build_argv, args, out: Path) -> None:
     started = time.perf_counter()
     code = main(argv)
     if code != 0:
-        raise SystemExit(f"prm demo: stage '{name}' failed with exit code {code}; see {out / 'demo.log'}")
+        raise ValueError(f"stage '{name}' failed with exit code {code}; see {out / 'demo.log'}")
     report["stages"][name] = {"argv": ["prm", *argv], "seconds": time.perf_counter() - started}
 
 

@@ -14,9 +14,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
 import time
 from pathlib import Path
+
+from prm.errors import OptionError
 
 logger = logging.getLogger("prm.score")
 
@@ -46,17 +47,13 @@ def run(args: argparse.Namespace) -> int:
     from prm.scoring import PRMScorer, SolutionScore
 
     started = time.perf_counter()
-    try:
-        if args.batch_size < 1:
-            raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
-        if not Path(args.input).is_file():
-            raise FileNotFoundError(f"--input {args.input}: no such file")
-        records = load_stepwise(args.input, format=args.format)
-        model, tokenizer = load_reward_model(args.model, device=args.device)
-        scorer = PRMScorer(model, tokenizer, args.batch_size, args.max_length, args.overflow)
-    except (ValueError, OSError) as error:
-        print(f"prm score: error: {error}", file=sys.stderr)
-        return 2
+    if args.batch_size < 1:
+        raise OptionError("--batch-size", "must be >= 1", value=args.batch_size)
+    if not Path(args.input).is_file():
+        raise FileNotFoundError(f"--input {args.input}: no such file")
+    records = load_stepwise(args.input, format=args.format)
+    model, tokenizer = load_reward_model(args.model, device=args.device)
+    scorer = PRMScorer(model, tokenizer, args.batch_size, args.max_length, args.overflow)
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
     chunk = max(args.batch_size * 8, 64)  # sort by length within chunks; stream the output
@@ -64,29 +61,25 @@ def run(args: argparse.Namespace) -> int:
     heads = model.reward_config.trained_heads
     outcome_only = bool(heads) and "step" not in heads
     scores = []
-    try:
-        with output.open("w", encoding="utf-8") as handle, tqdm(total=len(records), unit="solution") as bar:
-            for start in range(0, len(records), chunk):
-                part = records[start : start + chunk]
-                if outcome_only:  # an ORM: the solution score is the outcome head's
-                    outcomes = scorer.score_outcomes([r.prompt for r in part], [r.steps for r in part])
-                    results = [SolutionScore((), o, "outcome", o) for o in outcomes]
-                else:
-                    results = scorer.score(part, args.aggregation)
-                for record, result in zip(part, results):
-                    row = record.to_dict()
-                    if not outcome_only:
-                        row["step_scores"] = list(result.step_scores)
-                    row.update(score=result.score, aggregation=result.aggregation)
-                    if result.outcome_score is not None:
-                        row["outcome_score"] = result.outcome_score
-                    handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-                    steps_total += len(result.step_scores)
-                    scores.append(result.score)
-                bar.update(len(part))
-    except ValueError as error:
-        print(f"prm score: error: {error}", file=sys.stderr)
-        return 2
+    with output.open("w", encoding="utf-8") as handle, tqdm(total=len(records), unit="solution") as bar:
+        for start in range(0, len(records), chunk):
+            part = records[start : start + chunk]
+            if outcome_only:  # an ORM: the solution score is the outcome head's
+                outcomes = scorer.score_outcomes([r.prompt for r in part], [r.steps for r in part])
+                results = [SolutionScore((), o, "outcome", o) for o in outcomes]
+            else:
+                results = scorer.score(part, args.aggregation)
+            for record, result in zip(part, results):
+                row = record.to_dict()
+                if not outcome_only:
+                    row["step_scores"] = list(result.step_scores)
+                row.update(score=result.score, aggregation=result.aggregation)
+                if result.outcome_score is not None:
+                    row["outcome_score"] = result.outcome_score
+                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+                steps_total += len(result.step_scores)
+                scores.append(result.score)
+            bar.update(len(part))
     seconds = time.perf_counter() - started
     mean = sum(scores) / len(scores) if scores else float("nan")
     print(

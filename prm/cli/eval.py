@@ -18,7 +18,9 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
+from prm.cli import wiring
 from prm.records import StepwiseSolution
+from prm.scores import score_steps_in_batches
 from search.auroc import distinct_step_labels, step_auroc
 from search.processbench import SUBSETS, processbench_report, stratified_subset
 
@@ -55,7 +57,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     for command in (labels, truth):
         command.add_argument("--out", default=None, help="write the report as JSON here")
     for command in (bench, auroc):
-        command.add_argument("--prm", required=True, help="reward-model folder (step head)")
+        command.add_argument("--prm", required=True, help="reward-model folder (step head) or a public PRM's folder")
+        command.add_argument("--prm-kind", default=None, choices=wiring.PRM_KINDS,
+                             help="convention of the --prm folder (default: recognised from the folder)")
         command.add_argument("--device", default="cpu")
         command.add_argument("--limit", type=int, default=None,
                              help="processbench: a seeded sample of N solutions per subset, stratified by "
@@ -65,13 +69,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from search import wiring
-
     start = time.perf_counter()
     if args.what in ("labels", "truth"):
         report = _labels(args) if args.what == "labels" else _truth(args)
     else:
-        scorer, _ = wiring.load_scorers(args.prm, None, args.device)
+        scorer, _ = wiring.load_scorers(args.prm, None, args.device, prm_kind=args.prm_kind)
         report = _processbench(args, scorer) if args.what == "processbench" else _auroc(args, scorer)
     report["seconds"] = time.perf_counter() - start
     if args.out:
@@ -84,28 +86,21 @@ def run(args: argparse.Namespace) -> int:
 def score_solutions(
     scorer: Any, solutions: Sequence[StepwiseSolution], batch_size: int = 32, description: str = "scoring"
 ) -> list[list[float]]:
-    """Step scores for every solution, batch_size solutions per scorer call."""
-    from search import wiring
-
-    scores: list[list[float]] = []
+    """Step scores for every solution, batch_size solutions per scorer call, with a progress bar."""
     with wiring.progress(len(solutions), description) as advance:
-        for start in range(0, len(solutions), batch_size):
-            batch = solutions[start : start + batch_size]
-            scores.extend(scorer.score_steps([s.prompt for s in batch], [list(s.steps) for s in batch]))
-            advance(len(scores))
-    return scores
+        return score_steps_in_batches(scorer, solutions, batch_size, advance)
 
 
 def _processbench(args: argparse.Namespace, scorer: Any) -> dict[str, Any]:
     from prm.data import read_processbench
 
     if args.threshold is None and "gsm8k" not in args.subsets:
-        raise SystemExit("prm eval processbench: tuning needs the gsm8k subset; add it or pass --threshold")
+        raise ValueError("tuning the threshold needs the gsm8k subset: add it to --subsets or pass --threshold")
     subsets, sampled = {}, {}
     for name in args.subsets:
         path = Path(args.data) / f"{name}.json"
         if not path.is_file():
-            raise SystemExit(f"prm eval processbench: {path} not found; point --data at the ProcessBench folder")
+            raise FileNotFoundError(f"{path} not found; point --data at the ProcessBench folder")
         solutions = read_processbench(path)
         chosen = stratified_subset([int(s.meta["label"]) for s in solutions], args.limit, args.seed)
         if args.limit is not None:
@@ -140,7 +135,7 @@ def _auroc(args: argparse.Namespace, scorer: Any) -> dict[str, Any]:
     solutions = [s for s in load_stepwise(args.data, format=args.format, **policy) if s.labels is not None]
     solutions = solutions[: args.limit]
     if not solutions:
-        raise SystemExit(f"prm eval auroc: {args.data} has no step-labelled solutions")
+        raise ValueError(f"{args.data} has no step-labelled solutions; step AUROC needs step labels")
     scores = score_solutions(scorer, solutions, args.batch_size, "auroc")
     labels = [s.labels for s in solutions] if args.every_step else distinct_step_labels(solutions)
     value, steps = step_auroc(scores, labels)

@@ -19,6 +19,7 @@ from prm.data.errors import ON_ERROR, DataError, ReadReport
 from prm.data.io import FILE_SUFFIXES, iter_rows
 from prm.data.loading import PROBLEM_FORMATS, STEPWISE_FORMATS, format_of, load_problems, load_stepwise
 from prm.data.prm800k import RATING_POLICIES, RECORD_POLICIES
+from prm.errors import OptionError
 
 logger = logging.getLogger(__name__)
 _POLICY_FORMATS = ("prm800k", "prm800k_critic")
@@ -44,11 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.root is not None:
         if args.format is not None:
-            logger.error("--format applies to --file only")
-            return 2
+            raise OptionError("--format", "applies to --file only", "drop it or name one --file")
         if not args.root.is_dir():
-            logger.error("--root %s is not a folder", args.root)
-            return 2
+            raise NotADirectoryError(f"--root {args.root} is not a folder; point it at the data folder")
         files = sorted(p for p in args.root.rglob("*") if p.is_file() and p.suffix.lower() in FILE_SUFFIXES)
         base = args.root
     else:

@@ -20,11 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        summary = merge_shards(args.shards, args.out)
-    except ValueError as error:
-        log.error("%s", error)
-        return 2
+    summary = merge_shards(args.shards, args.out)
     log.info("merged %d shards into %s", len(args.shards), args.out)
     print(json.dumps(summary, indent=1))
     return 0

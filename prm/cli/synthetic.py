@@ -16,6 +16,8 @@ import argparse
 import json
 from pathlib import Path
 
+from prm.errors import OptionError
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="folder for <split>.jsonl and manifest.json")
@@ -32,25 +34,19 @@ def _splits(specs: list[str]) -> list[tuple[str, int]]:
     for spec in specs:
         name, sep, count = spec.partition("=")
         if not sep or not name or not count.isdigit() or int(count) < 1:
-            raise ValueError(f"--split {spec!r}: write NAME=COUNT with COUNT >= 1 (e.g. test=300)")
+            raise OptionError("--split", "not NAME=COUNT", "write NAME=COUNT with COUNT >= 1 (e.g. test=300)", spec)
         if name in dict(splits):
-            raise ValueError(f"--split names {name!r} twice")
+            raise OptionError("--split", "names a split twice", "give each split one NAME=COUNT", name)
         splits.append((name, int(count)))
     return splits
 
 
 def run(args: argparse.Namespace) -> int:
-    import sys
-
     from prm.data import write_problems
     from prm.data.synthetic import SyntheticConfig, make_problems
 
-    try:
-        splits = _splits(args.split)
-        config = SyntheticConfig(num_steps=(args.min_ops, args.max_ops), max_operand=args.max_operand, seed=args.seed)
-    except ValueError as error:
-        print(f"prm synthetic: error: {error}", file=sys.stderr)
-        return 2
+    splits = _splits(args.split)
+    config = SyntheticConfig(num_steps=(args.min_ops, args.max_ops), max_operand=args.max_operand, seed=args.seed)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     manifest = {"seed": args.seed, "num_steps": list(config.num_steps), "max_operand": config.max_operand,
@@ -61,9 +57,7 @@ def run(args: argparse.Namespace) -> int:
         problems, start, skipped = [], index, 0
         while len(problems) < count:
             if index - start > 100 * count:
-                print(f"prm synthetic: error: split {name!r}: too few distinct questions left; "
-                      "widen --max-operand or --max-ops", file=sys.stderr)
-                return 2
+                raise ValueError(f"split {name!r}: too few distinct questions left; widen --max-operand or --max-ops")
             (problem,) = make_problems(1, config, start=index)
             index += 1
             if problem.question in seen:
@@ -76,8 +70,7 @@ def run(args: argparse.Namespace) -> int:
                                     "duplicates_skipped": skipped, "file": f"{name}.jsonl"}
     path = out / "manifest.json"
     if path.exists() and json.loads(path.read_text()) != manifest:
-        print(f"prm synthetic: error: {path} was written with other settings; use another --out", file=sys.stderr)
-        return 2
+        raise FileExistsError(f"{path} was written with other settings; use another --out")
     for name, problems in written.items():
         write_problems(problems, out / manifest["splits"][name]["file"])
     path.write_text(json.dumps(manifest, indent=2) + "\n")

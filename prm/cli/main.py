@@ -1,0 +1,78 @@
+"""The `prm` command: train, label, search and evaluate process and outcome reward models.
+
+One verb per module of `prm.cli`; global options (-v, --debug) go before the verb.
+
+Public: `VERBS`, `build_parser()`, `main(argv) -> int`.
+
+A verb module provides `add_arguments(parser)` and `run(args) -> int`; this module imports
+every one of them plainly (their heavy imports, torch and transformers, stay inside their
+functions). It is the only place that sets up logging and turns errors into exit codes: a
+`ValueError` or `OSError` (the toolkit's `DataError` is a `ValueError`) raised while a verb
+runs is printed as one line, `prm VERB: error: ...`, on stderr with exit code 2; `prm --debug
+VERB ...` prints the traceback as well.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import traceback
+from types import ModuleType
+
+from prm.cli import data, demo, grade, label, merge, score, search, sft, synthetic, train
+from prm.cli import eval as evaluate
+
+# name -> (module, one-line help)
+VERBS: dict[str, tuple[ModuleType, str]] = {
+    "data": (data, "parse data files and print record counts per reader"),
+    "synthetic": (synthetic, "write disjoint synthetic problem sets with exact step truth"),
+    "grade": (grade, "grade predicted answers against gold answers"),
+    "demo": (demo, "run the whole loop on the embedded default model"),
+    "sft": (sft, "fine-tune a policy on reference solutions (warm-up before sampling)"),
+    "train": (train, "train a PRM and/or ORM"),
+    "score": (score, "score step-wise solutions with a reward model"),
+    "label": (label, "sample solutions and label their steps by Monte Carlo rollouts"),
+    "merge": (merge, "merge the shards of a labeling or search run"),
+    "search": (search, "best-of-n and step-level beam search with reward models"),
+    "eval": (evaluate, "ProcessBench F1 and step-level AUROC of a reward model"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="prm", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (_, help_text) in VERBS.items():
+        subparsers.add_parser(name, help=help_text, add_help=False)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    # The global options come before the verb; everything after it is the verb's.
+    command_index = next((i for i, a in enumerate(argv) if a in VERBS), None)
+    if command_index is None:
+        parser.parse_args(argv)
+        parser.print_help()
+        return 2
+    global_args = parser.parse_args(argv[:command_index])
+    name = argv[command_index]
+    module, help_text = VERBS[name]
+    sub = argparse.ArgumentParser(prog=f"prm {name}", description=help_text)
+    module.add_arguments(sub)
+    args = sub.parse_args(argv[command_index + 1 :])
+    logging.basicConfig(
+        level=logging.DEBUG if global_args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    try:
+        return int(module.run(args) or 0)
+    except (ValueError, OSError) as error:
+        if global_args.debug:
+            traceback.print_exc()
+        print(f"prm {name}: error: {error}", file=sys.stderr)
+        return 2

@@ -1,0 +1,284 @@
+"""The one place that turns names into objects for the `prm` verbs.
+
+Public: `PROBLEM_NAMES`, `ENGINES`, `PRM_KINDS`, `parse_shard`, `shard_slice`, `load_problems`,
+`build_engine`, `solution_grader`, `build_policy`, `prm_kind_of`, `load_step_scorer`, `load_scorers`,
+`recorded_step_format`, `scorer_step_format`, `grader`, `progress`,
+`scorer_token_counter`, `count_scorer_tokens`.
+
+Names it knows: problems (gsm8k, math500, gsm8k-train, math-train under --data-root, synthetic,
+or a path; with limit and shard), engines (transformers, vllm, simulated), scorers (reward-model
+folders written by `prm train`, and public PRMs through `prm.modeling.adapters`, chosen by
+--prm-kind or recognised from the folder), the grader and progress bars. Only the CLI wing
+imports this; the library takes plain objects, callables and protocols. Heavy imports (torch,
+transformers, vLLM, the grader) happen inside the functions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+from prm.errors import OptionError
+from prm.records import Problem
+from search.candidates import ProblemCandidates
+
+NAMED_DATA = {
+    "gsm8k": ("gsm8k/test.jsonl", "gsm8k"),
+    "gsm8k-train": ("gsm8k/train.jsonl", "gsm8k"),
+    "math500": ("math/math500_test.jsonl", "math"),
+    "math-train": ("math/math_train.jsonl", "math"),
+}
+PROBLEM_NAMES = (*NAMED_DATA, "synthetic")
+ENGINES = ("transformers", "vllm", "simulated")
+# --prm-kind: "toolkit" is a folder written by `prm train`; the others are public conventions.
+PRM_KINDS = ("toolkit", "math_shepherd", "qwen_prm")
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """"i/n" -> (i, n) with 0 <= i < n; ValueError naming the value otherwise."""
+    try:
+        index_text, count_text = text.split("/")
+        index, count = int(index_text), int(count_text)
+    except ValueError:
+        raise OptionError("--shard", "must look like i/n", "e.g. --shard 0/4", text) from None
+    if count < 1 or not 0 <= index < count:
+        raise OptionError("--shard", "i/n needs 0 <= i < n", "number shards from 0", text)
+    return index, count
+
+
+def shard_slice(items: Sequence[Any], shard: str | None) -> list[Any]:
+    """Items i, i+n, i+2n, ... for shard "i/n" (all items for None)."""
+    if shard is None:
+        return list(items)
+    index, count = parse_shard(shard)
+    return list(items[index::count])
+
+
+def load_problems(
+    data: str,
+    data_root: str = "../shared/data",
+    limit: int | None = None,
+    shard: str | None = None,
+    seed: int = 0,
+    synthetic_steps: int | None = None,
+) -> list[Problem]:
+    """Problems for a --data/--problems value: a name of PROBLEM_NAMES or a file path.
+
+    synthetic: `limit` problems (default 100) of the synthetic task with this seed and, where
+    given, `synthetic_steps` operations each. Shard first, then the first `limit`.
+    """
+    if data == "synthetic":
+        from prm.data.synthetic import SyntheticConfig, make_problems
+
+        options = {} if synthetic_steps is None else {"num_steps": synthetic_steps}
+        problems = make_problems(limit or 100, SyntheticConfig(seed=seed, **options))
+    else:
+        from prm.data import load_problems as read
+
+        if data in NAMED_DATA:
+            relative, format = NAMED_DATA[data]
+            path = Path(data_root) / relative
+        else:
+            path, format = Path(data), None
+        if not path.exists():
+            raise FileNotFoundError(
+                f"{path} not found; name the problems {'|'.join(PROBLEM_NAMES)}|PATH and point "
+                "--data-root at the folder holding gsm8k/ and math/"
+            )
+        problems = read(path, format=format)
+    return shard_slice(problems, shard)[:limit] if limit else shard_slice(problems, shard)
+
+
+def build_engine(
+    name: str,
+    policy: str = "embedded",
+    *,
+    device: str = "cpu",
+    dtype: str = "float32",
+    batch_size: int = 32,
+    share_prefill: bool = True,
+    seed: int = 0,
+    vllm_memory: float | None = None,
+    problems: Sequence[Problem] | None = None,
+    sim_error_rate: float = 0.15,
+    sim_call_seconds: float = 0.0,
+) -> tuple[Any, Any]:
+    """(engine, tokenizer or None) for an engine name of ENGINES.
+
+    simulated: a noisy solver of the synthetic `problems` (no model, no tokenizer).
+    """
+    if name == "simulated":
+        from labeling.simulated import NoisySolverEngine
+
+        if problems is None:
+            raise OptionError("--engine simulated", "samples synthetic problems only", "use --problems synthetic")
+        return NoisySolverEngine(problems, sim_error_rate, call_seconds=sim_call_seconds), None
+    if name == "vllm":
+        from prm.engines.vllm import VLLMEngine, VLLMEngineConfig
+
+        engine = VLLMEngine(policy, VLLMEngineConfig(seed=seed, dtype=dtype, memory_utilization=vllm_memory))
+        return engine, engine.llm.get_tokenizer()
+    if name == "transformers":
+        from prm.engines.hf import TransformersEngine, TransformersEngineConfig
+
+        config = TransformersEngineConfig(batch_size=batch_size, share_prefill=share_prefill)
+        engine = TransformersEngine.from_pretrained(policy, config, dtype=dtype, device=device)
+        return engine, engine.tokenizer
+    raise OptionError("--engine", "unknown engine", f"choose one of {', '.join(ENGINES)}", name)
+
+
+def solution_grader(engine_name: str) -> Callable[[str, str], Any]:
+    """grade(gold, solution_text) for the engine's solutions: the simulated solver's answer
+    statements, or the toolkit's grader (final answer extracted first)."""
+    if engine_name == "simulated":
+        from labeling.simulated import grade_answer_statement
+
+        return grade_answer_statement
+    from prm.grading import grade_solution
+
+    return grade_solution
+
+
+def build_policy(args: Any) -> tuple[Any, Callable[[Problem], str]]:
+    """The transformers engine for --policy and the prompt builder (prm.engines.prompts: the
+    same prompt `prm label` and the demo's SFT step use)."""
+    from prm.engines.prompts import DEFAULT_TEMPLATE, policy_prompt, resolve_template
+
+    engine, tokenizer = build_engine("transformers", args.policy, device=args.device, batch_size=args.engine_batch_size)
+    template = resolve_template(tokenizer, args.prompt_template or DEFAULT_TEMPLATE, args.chat_template)
+    return engine, lambda problem: policy_prompt(problem.question, template)
+
+
+def prm_kind_of(path: str | Path) -> str:
+    """The PRM_KINDS entry a folder is recognised as: "toolkit" where it holds the reward
+    config `prm train` writes, "qwen_prm" where its config names Qwen's process-reward
+    architecture; anything else needs --prm-kind (a label-token PRM is a plain causal LM)."""
+    from prm.modeling.reward_model import REWARD_CONFIG_NAME
+
+    folder = Path(path)
+    if (folder / REWARD_CONFIG_NAME).is_file():
+        return "toolkit"
+    config = folder / "config.json"
+    if config.is_file():
+        architectures = json.loads(config.read_text(encoding="utf-8")).get("architectures") or []
+        if any("ProcessRewardModel" in name for name in architectures):
+            return "qwen_prm"
+    raise OptionError(
+        f"--prm {path}", "not a folder written by `prm train` and not a recognised public PRM",
+        f"name its convention with --prm-kind {'|'.join(k for k in PRM_KINDS if k != 'toolkit')}",
+    )
+
+
+def load_step_scorer(path: str, kind: str | None = None, device: str = "cpu") -> Any:
+    """A `prm.scores.StepScorer` for --prm: a toolkit reward model, or a public PRM through its
+    adapter (math_shepherd: P('+') at ' ки'; qwen_prm: 2-class head at <extra_0>)."""
+    kind = kind or prm_kind_of(path)
+    if kind == "toolkit":
+        from prm.scoring import PRMScorer
+
+        return PRMScorer.from_pretrained(path, device=device)
+    if kind == "math_shepherd":
+        from prm.modeling.adapters import LabelTokenPRM
+
+        scorer = LabelTokenPRM.from_pretrained(path)
+    elif kind == "qwen_prm":
+        from prm.modeling.adapters import ClassificationHeadPRM
+
+        scorer = ClassificationHeadPRM.from_pretrained(path)
+    else:
+        raise OptionError("--prm-kind", "unknown convention", f"choose one of {', '.join(PRM_KINDS)}", kind)
+    scorer.model.to(device)
+    return scorer
+
+
+def load_scorers(
+    prm: str | None, orm: str | None, device: str = "cpu", prm_kind: str | None = None
+) -> tuple[Any, Any]:
+    """PRM (step scorer) and ORM (outcome head of a toolkit reward model) for --prm / --orm,
+    or None where not given. The same toolkit folder for both is loaded once."""
+    step = load_step_scorer(prm, prm_kind, device) if prm else None
+    outcome = None
+    if orm:
+        from prm.scoring import PRMScorer
+
+        same = orm == prm and isinstance(step, PRMScorer)
+        outcome = step if same else PRMScorer.from_pretrained(orm, device=device)
+    return step, outcome
+
+
+def recorded_step_format(paths: Sequence[str]) -> Any:
+    """The StepFormat the label sidecars (`<file>.meta.json`, written by `prm label`) of these
+    data files record, or None where none records one; files that disagree raise."""
+    from labeling.store import sidecar_path
+    from prm.steps import StepFormat
+
+    found = {}
+    for path in paths:
+        side = sidecar_path(path)
+        if side.is_file():
+            recorded = json.loads(side.read_text(encoding="utf-8")).get("step_format")
+            if recorded is not None:
+                found[str(path)] = StepFormat.from_dict(recorded)
+    if len(set(found.values())) > 1:
+        listing = "; ".join(f"{path}: {fmt}" for path, fmt in found.items())
+        raise ValueError(f"the data files were labelled in different step formats ({listing}); "
+                         "train on one, or name one with --step-format")
+    return next(iter(found.values()), None)
+
+
+def scorer_step_format(scorer: Any, name: str | None) -> Any:
+    """The StepFormat a search splits policy text with: --step-format where given, else the
+    one the PRM was trained with (toolkit folders record it), Math-Shepherd's for a label-token
+    PRM, and the default otherwise."""
+    from prm.steps import MATH_SHEPHERD, STEP_FORMATS, step_format_named
+
+    if name is not None:
+        return step_format_named(name)
+    recorded = getattr(scorer, "step_format", None)
+    if recorded is not None:
+        return recorded
+    if type(scorer).__name__ == "LabelTokenPRM":
+        return MATH_SHEPHERD
+    return STEP_FORMATS["default"]
+
+
+@contextlib.contextmanager
+def grader(timeout: float = 2.0) -> Iterator[tuple[Callable, Callable]]:
+    """(extract_answer, grade) where grade(gold, pred) -> True / False / None (ungradable)."""
+    from prm.grading import Grader, Verdict, extract_answer
+
+    verdicts = {Verdict.CORRECT: True, Verdict.INCORRECT: False, Verdict.UNGRADABLE: None}
+    with Grader(timeout=timeout) as instance:
+        yield extract_answer, lambda gold, pred: verdicts[instance.grade(gold, pred).verdict]
+
+
+@contextlib.contextmanager
+def progress(total: int, description: str) -> Iterator[Callable[[int], None]]:
+    """A tqdm bar; yields advance(done_so_far)."""
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=total, desc=description, unit="problem")
+    try:
+        yield lambda done: bar.update(done - bar.n)
+    finally:
+        bar.close()
+
+
+def scorer_token_counter(scorer: Any) -> Callable[[str, Sequence[str]], int] | None:
+    """tokens(prompt, steps) the scorer reads for one solution, where it exposes `encode`."""
+    encode = getattr(scorer, "encode", None)
+    if encode is None:
+        return None
+    if hasattr(scorer, "build_text"):  # a public-PRM adapter: encode(prompt, steps) -> (ids, positions)
+        return lambda prompt, steps: len(encode(prompt, list(steps))[0])
+    return lambda prompt, steps: len(encode([prompt], [list(steps)])[0].input_ids)
+
+
+def count_scorer_tokens(scorer: Any, results: Sequence[ProblemCandidates]) -> int:
+    """Tokens the scorer read for every scored candidate (0 where it cannot say)."""
+    counter = scorer_token_counter(scorer)
+    if counter is None:
+        return 0
+    return sum(counter(r.prompt, c.steps) for r in results for c in r.candidates if c.steps)
