@@ -132,6 +132,82 @@ def test_equivalence_table(grader, gold, pred, expected):
     assert result.verdict is expected, result.reason
 
 
+# Wrong answers that Math-Verify alone grades correct (the audit's classes), next to the
+# nearby right answers that must stay correct.
+FALSE_POSITIVE_TABLE = [
+    # numbers below about 1e-6 no longer all round to 0; integers and fractions compare exactly
+    ("0.0000001", "0.0000002", I),
+    ("0.00000012", "0.00000013", I),
+    ("10^{-9}", "0", I),
+    ("\\frac{1}{3000000}", "0.0000003", I),
+    ("\\frac{1}{20!}", "\\frac{1}{21!}", I),
+    ("\\frac{1}{2^{60}}", "\\frac{1}{2^{61}}", I),
+    ("100000000000000000000", "100000000000000000001", I),
+    ("10^{20}", "100000000000000000001.0", I),
+    ("1000000", "1000000.4", I),
+    ("\\frac{1}{3}", "0.333333", C),
+    ("\\frac{1}{3000000}", "0.000000333333", C),
+    ("\\frac{1}{20!}", "\\frac{1}{2432902008176640000}", C),
+    ("\\frac{\\sqrt{2}}{2}", "0.707107", C),
+    ("0.00000012", "1.2 \\times 10^{-7}", C),
+    ("0.28", "28 %", C),
+    ("28\\%", "28 \\%", C),
+    # malformed LaTeX and trailing junk: the parser must not read a prefix and drop the rest
+    ("3", "3\\sqrt(5)", I),
+    ("3", "3\\frac(1)(2)", I),
+    ("3", "3)", I),
+    ("3", "3+", I),
+    ("3", "3 \\cdot", I),
+    ("7", "7\\", I),
+    ("12", "12#", I),
+    ("12", "12 @ 4", I),
+    ("3\\sqrt{5}", "3\\sqrt{5}", C),
+    # equation chains are read whole: a chain with two unequal number sides is wrong
+    ("3", "x = 2 = 3", I),
+    ("3", "1+1 = 3", I),
+    ("4", "2 = 4", I),
+    ("3", "x = 1 + 2 = 3", C),
+    ("\\frac{1}{2}", "y = 0.5 = \\frac{1}{2}", C),
+    ("5", "x = 5", C),
+    # program text around the right digit
+    ("3", "def f(): return 3", I),
+    ("3", "print(3)", I),
+    ("3", "return 3", I),
+    ("3", "```python\nx = 3\n```", I),
+    ("3", "x == 3", I),
+    ("3", "x = 3;", I),
+]
+
+
+@pytest.mark.parametrize("gold, pred, expected", FALSE_POSITIVE_TABLE)
+def test_false_positives_of_math_verify_are_refused(grader, gold, pred, expected):
+    result = grader.grade(gold, pred)
+    assert result.verdict is expected, result.reason
+
+
+def test_numbers_equal_is_exact_or_relative():
+    sympy = pytest.importorskip("sympy")
+    from prm.grading.compare import numbers_equal
+
+    Float, Rational = sympy.Float, sympy.Rational
+    assert not numbers_equal(Float("1e-7"), Float("2e-7"))
+    assert not numbers_equal(Rational(1, sympy.factorial(20)), Rational(1, sympy.factorial(21)))
+    assert not numbers_equal(sympy.Integer(10**20), sympy.Integer(10**20 + 1))
+    assert not numbers_equal(sympy.Integer(1_000_000), Float("1000000.4"))
+    assert not numbers_equal(sympy.Integer(0), sympy.Pow(10, -20, evaluate=False))
+    assert numbers_equal(Rational(1, 3), Float("0.333333"))
+    assert numbers_equal(sympy.sqrt(2) / 2, Float("0.707107"))
+    assert numbers_equal(Float("1.5e-7"), Float("1.5000001e-7"))
+    assert numbers_equal(sympy.Integer(9), sympy.Integer(9))
+    assert not numbers_equal(sympy.Symbol("x"), sympy.Integer(1))
+
+
+def test_reasons_name_the_refusal(grader):
+    assert "could not be parsed" in grader.grade("3", "3\\sqrt(5)").reason
+    assert "number sides differ" in grader.grade("3", "x = 2 = 3").reason
+    assert "program code" in grader.grade("3", "def f(): return 3").reason
+
+
 def test_missing_or_empty_answers(grader):
     assert grader.grade(None, "1").verdict is U
     assert grader.grade("1", None).verdict is I
