@@ -46,8 +46,8 @@ KNOWN_DISAGREEMENTS: dict[tuple[str, str, str], str] = {
     ("math-verify", "$x \\in [-2,7]$", "$-2 \\\\le x \\\\le 7$"): _CONFIG
     + " (allow_set_relation_comp=True); a set gold is not matched by an inequality",
     ("math-verify", "$f(x)$", "$f(y)$"): _CONFIG + " (strict=False); variable names matter here",
-    ("math-verify", "\\\\boxed{W(n) = 1 \\\\text{ and } W(n) = -1", "W(x)=1orW(x)=-1"): "the prediction "
-    "`W(x)=1orW(x)=-1` has no math delimiters and glues 'or' into the formula; read as one expression",
+    ("math-verify", "\\\\boxed{W(n) = 1 \\\\text{ and } W(n) = -1", "W(x)=1orW(x)=-1"): "the gold "
+    "is an unclosed box (the test string lost its closing brace), and an unclosed box is no answer: ungradable",
     ("math-verify", "$1 - \\frac{1}{\\mathrm{e}}$", "$1 + \\frac{1}{\\mathrm{e}}$"): _PARTIAL
     + "; the LaTeX parser rejects `\\frac{1}{\\mathrm{e}}`, so math-verify compares the leading 1 of "
     "both; here the gold cannot be parsed (ungradable)",

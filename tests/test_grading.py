@@ -176,6 +176,10 @@ FALSE_POSITIVE_TABLE = [
     ("3", "```python\nx = 3\n```", I),
     ("3", "x == 3", I),
     ("3", "x = 3;", I),
+    # an unclosed box is a truncated answer, not an answer
+    ("5", "\\boxed{5", I),
+    ("5", "$\\boxed{5$", I),
+    ("\\frac{1}{2}", "\\boxed{\\frac{1}{2}", I),
 ]
 
 
@@ -206,6 +210,28 @@ def test_reasons_name_the_refusal(grader):
     assert "could not be parsed" in grader.grade("3", "3\\sqrt(5)").reason
     assert "number sides differ" in grader.grade("3", "x = 2 = 3").reason
     assert "program code" in grader.grade("3", "def f(): return 3").reason
+    assert "unclosed" in grader.grade("5", "\\boxed{5").reason
+    assert "unclosed" in grader.grade("\\boxed{5", "5").reason
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["The answer is \\boxed{5", "so we get\n#### \\boxed{5", "The final answer is $\\boxed{\\frac{1}{2}$"],
+)
+def test_an_unclosed_box_after_the_answer_phrase_is_no_answer(grader, text):
+    assert extract_answer(text) is None
+    assert grader.grade_solution("5", text) == GradeResult(Verdict.INCORRECT, "no final answer")
+
+
+def test_a_final_answer_after_a_long_prefix_is_read(grader):
+    spam = " ".join(str(n) for n in range(5_000))  # about 24,000 characters of numbers
+    assert grader.grade("5", spam + " so the answer is \\boxed{5}").is_correct
+    assert grader.grade("5", spam + "\n5").is_correct
+    assert grader.grade("5", spam + " \\boxed{6}").verdict is I
+    nested = "{" * 100 + "}" * 100 + "\nThe answer is 5"
+    assert grader.grade("5", nested).is_correct
+    # Without a final answer to cut to, the length cap still applies.
+    assert "too long" in grader.grade("5", spam).reason
 
 
 def test_missing_or_empty_answers(grader):

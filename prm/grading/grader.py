@@ -32,7 +32,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from prm.grading.extract import answer_text, canonical_number, check_limits, extract_answer, normalize
+from prm.grading.extract import (
+    answer_text,
+    canonical_number,
+    check_limits,
+    extract_answer,
+    final_answer,
+    has_open_box,
+    normalize,
+)
 from prm.grading.result import GradeResult, Verdict
 
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
@@ -219,18 +227,17 @@ class Grader:
         pred_text, pred_reason = _as_text("pred", pred)
         if pred_reason:
             return GradeResult(Verdict.INCORRECT, pred_reason)
-        limit = self.config.max_answer_chars
-        # Raw strings may carry `\boxed{}` or `$` around the answer: a looser limit first.
-        for name, text in (("gold", gold_text), ("prediction", pred_text)):
-            problem = check_limits(text, limit * 4, self.config.max_depth)
-            if problem:
-                return GradeResult(Verdict.UNGRADABLE, f"{name} {problem}")
-        gold_answer, pred_answer = answer_text(gold_text), answer_text(pred_text)
-        for name, text in (("gold", gold_answer), ("prediction", pred_answer)):
-            problem = check_limits(text, limit, self.config.max_depth)
-            if problem:
-                return GradeResult(Verdict.UNGRADABLE, f"{name} {problem}")
+        gold_answer, problem = self._answer_part("gold", gold_text)
+        if problem:
+            return GradeResult(Verdict.UNGRADABLE, problem)
+        if not gold_answer:
+            return GradeResult(Verdict.UNGRADABLE, "gold answer is an unclosed \\boxed{")
+        pred_answer, problem = self._answer_part("prediction", pred_text)
+        if problem:
+            return GradeResult(Verdict.UNGRADABLE, problem)
         if not pred_answer:
+            if has_open_box(pred_text):
+                return GradeResult(Verdict.INCORRECT, "unclosed \\boxed{ (a truncated answer) is no answer")
             return GradeResult(Verdict.INCORRECT, "empty prediction")
         if self.config.fast_path and normalize(gold_answer) == normalize(pred_answer):
             return GradeResult(Verdict.CORRECT, "identical after normalisation")
@@ -248,6 +255,25 @@ class Grader:
         if result.verdict is not Verdict.UNGRADABLE:
             self._cache_put(key, result)
         return result
+
+    def _answer_part(self, name: str, text: str) -> tuple[str, str | None]:
+        """(answer part of `text`, None), or ("", why it is over the size or nesting limits).
+
+        Raw strings may carry `\\boxed{}`, `$` or a derivation around the answer, so they get a
+        looser limit first. One over it is cut to its final answer (last box, `####`, "The
+        answer is", else the last line; read from its tail only), so that a long prefix such as
+        number spam does not make an answer that ends the text ungradable.
+        """
+        limit, depth = self.config.max_answer_chars, self.config.max_depth
+        problem = check_limits(text, limit * 4, depth)
+        if problem:
+            final = final_answer(text)
+            if final is None or check_limits(final, limit, depth):
+                return "", f"{name} {problem}"
+            text = final
+        answer = answer_text(text)
+        problem = check_limits(answer, limit, depth)
+        return (answer, None) if problem is None else ("", f"{name} {problem}")
 
     def grade_solution(self, gold: str, solution_text: str, *, timeout: float | None = None) -> GradeResult:
         """Extract the final answer of a whole solution, then grade it; none => INCORRECT."""
