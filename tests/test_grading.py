@@ -162,6 +162,9 @@ FALSE_POSITIVE_TABLE = [
     ("12", "12#", I),
     ("12", "12 @ 4", I),
     ("3\\sqrt{5}", "3\\sqrt{5}", C),
+    ("30", "30^\\circ.", C),  # a sentence's period is not junk
+    ("7", "7\\text{ hours}.", C),
+    ("2", "2007 + \\frac\\pi 2", I),  # braceless \frac: Math-Verify read 2
     # equation chains are read whole: a chain with two unequal number sides is wrong
     ("3", "x = 2 = 3", I),
     ("3", "1+1 = 3", I),

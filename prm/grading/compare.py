@@ -157,6 +157,8 @@ def _parse(text: str) -> list:
     in it and drop the rest (`3\\sqrt(5)` as 3).
     """
     if not _PROSE.search(text) and not _DELIMITED.search(text):
+        # The sentence's period or a list's comma after a boxed answer (`30^\\circ.`) is not junk.
+        text = text.rstrip().rstrip(".,").rstrip() or text
         parsed = parse(f"\\boxed{{{text}}}", [_LATEX], parsing_timeout=None)
         if parsed and not isinstance(parsed[0], str):
             return parsed
