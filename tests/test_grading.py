@@ -165,6 +165,22 @@ FALSE_POSITIVE_TABLE = [
     ("30", "30^\\circ.", C),  # a sentence's period is not junk
     ("7", "7\\text{ hours}.", C),
     ("2", "2007 + \\frac\\pi 2", I),  # braceless \frac: Math-Verify read 2
+    ("5", "5 }", I),
+    ("5", "{5", I),
+    ("5", "5\\,", C),  # LaTeX spacing and a line break at the end are not junk
+    ("5", "5 \\\\", C),
+    # ... nor inside a sentence, where Math-Verify's free-text reader falls back the same way
+    ("3", "The answer is $3\\sqrt(5)$ here", I),
+    ("3", "The answer is $3)$ here", I),
+    ("3", "so it is 3\\sqrt(5) in all", I),
+    ("3", "so it is 3 \\cdot 5 in all", I),
+    ("3", "The answer is $3 \\text{ apples}$ here", C),
+    ("3", "so it is 3 (three) in all", C),
+    # MATH golds whose words sit in \text{}: read whole, not as their first number
+    ("8\\sqrt{3} \\text { square inches}", "8", I),
+    ("8\\sqrt{3} \\text { square inches}", "8\\sqrt{3}", C),
+    ("99\\pi \\text{ square inches}", "99", I),
+    ("164 \\pi \\mbox{ square feet}", "164\\pi", C),
     # equation chains are read whole: a chain with two unequal number sides is wrong
     ("3", "x = 2 = 3", I),
     ("3", "1+1 = 3", I),
@@ -172,6 +188,8 @@ FALSE_POSITIVE_TABLE = [
     ("3", "x = 1 + 2 = 3", C),
     ("\\frac{1}{2}", "y = 0.5 = \\frac{1}{2}", C),
     ("5", "x = 5", C),
+    ("3", "3.0 = 3", C),
+    ("3", "x = 3 = 3.0000001", C),
     # program text around the right digit
     ("3", "def f(): return 3", I),
     ("3", "print(3)", I),
@@ -206,6 +224,7 @@ def test_numbers_equal_is_exact_or_relative():
     assert numbers_equal(sympy.sqrt(2) / 2, Float("0.707107"))
     assert numbers_equal(Float("1.5e-7"), Float("1.5000001e-7"))
     assert numbers_equal(sympy.Integer(9), sympy.Integer(9))
+    assert numbers_equal(Float("3.0"), sympy.Integer(3))  # sympy's own == says no
     assert not numbers_equal(sympy.Symbol("x"), sympy.Integer(1))
 
 

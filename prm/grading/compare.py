@@ -16,10 +16,12 @@ accept only digits and arithmetic signs, and makes sympy's string evaluator (`ev
 `UnsafeEvaluation`, so any other route from text to `eval` fails loudly instead of running.
 
 Strictness (what Math-Verify alone would grade correct and this module does not):
-- a bare answer (no prose, no math delimiters) must parse as a whole; when the LaTeX parser
-  rejects it, Math-Verify's fallback reads a number it finds (`3\\sqrt(5)` as 3, `3)` as 3),
-  so an unparsable bare answer is "could not be parsed" instead (unless it holds two words,
-  which makes it a sentence for Math-Verify's extractor);
+- an answer is read whole: a bare answer (no math delimiters, no run of words outside
+  `\\text{}`) must parse as one expression with balanced braces, and what the free-text reader
+  takes out of a sentence must parse whole to the same value and not stop mid-expression;
+  Math-Verify's fallbacks read a number out of what its LaTeX parser rejects (`3\\sqrt(5)`
+  and `3)` as 3, `99\\pi \\text{ square inches}` as 99), so such text is "could not be
+  parsed" (or, for `\\text{}` units, read whole) instead;
 - numbers compare exactly when neither side is a decimal (integers, fractions, `1/20!`), and
   a decimal matches at 6 decimal places *and* to a relative 5e-6, so values below 1e-6 no
   longer all round to 0 (`numbers_equal` replaces `math_verify.grader.sympy_numeric_eq`);
@@ -46,6 +48,17 @@ _LATEX = LatexExtractionConfig(boxed_match_priority=0)
 _LATEX_AND_EXPR = (LatexExtractionConfig(), ExprExtractionConfig())
 # Prose: two words of 2+ letters in a row, outside LaTeX commands.
 _PROSE = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{2,}[ ,;:]+[A-Za-z]{2,}\b")
+# LaTeX spacing that may end an answer: `\,` `\;` `\:` `\!` `\quad` `\qquad` and a `\\` line break.
+_TRAILING_SPACING = ("\\\\", "\\,", "\\;", "\\:", "\\!", "\\qquad", "\\quad")
+# What goes on after a read number or expression: an operator or a math command (spaces allowed),
+# or a bracket or digit right after it. Not `\text{...}` (units) nor a bracket after a space.
+_CONTINUES = re.compile(
+    r"[ \t]*(?:\\(?:sqrt|[dt]?frac|cdot|times|div|pi|pm|mp|ln|log|exp|sin|cos|tan|binom|left)(?![A-Za-z])|[\^_*/])"
+    r"|[({\[\d]"
+)
+# Words inside `\text{...}` (units, "or", "and") do not make an answer prose.
+_TEXT_GROUP = re.compile(r"\\(?:text|mbox|mathrm|textbf|textit)\s*\{[^{}]*\}")
+_TEXT_SPACE = re.compile(r"\\(text|mbox|mathrm)\s+\{")  # `\text {` as `\text{`, which Math-Verify reads
 # A word of 2+ letters that is not a LaTeX command.
 _WORD = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{2,}")
 # Math delimiters inside the text: it is a passage to extract from, not a bare answer.
@@ -150,22 +163,82 @@ def install_guards() -> None:
 
 
 def _parse(text: str) -> list:
-    """Math-Verify parse of a bare answer (as a whole, or nothing) or of free text.
+    """Math-Verify parse of an answer, read whole: [] when only a part of it would be read.
 
-    A bare answer that the LaTeX parser rejects gives [] unless it holds two words (then it is
-    a sentence: "so P(A) = 2/3. Done"): Math-Verify's free-text fallback would read a number
-    in it and drop the rest (`3\\sqrt(5)` as 3).
+    A bare answer (no math delimiters, no run of words outside `\\text{}`) must parse as one
+    expression, unless it holds two words (then it is a sentence: "so P(A) = 2/3. Done") and
+    goes to the free-text reader.
+    Math-Verify's own fallbacks read a number out of what its LaTeX parser rejects (`3\\sqrt(5)`
+    and `3)` as 3, also inside `$...$` in a sentence), so a free-text read must itself parse
+    whole, and must not stop where the expression goes on.
     """
-    if not _PROSE.search(text) and not _DELIMITED.search(text):
-        # The sentence's period or a list's comma after a boxed answer (`30^\\circ.`) is not junk.
-        text = text.rstrip().rstrip(".,").rstrip() or text
-        parsed = parse(f"\\boxed{{{text}}}", [_LATEX], parsing_timeout=None)
-        if parsed and not isinstance(parsed[0], str):
-            return parsed
+    if not _PROSE.search(_TEXT_GROUP.sub(" ", text)) and not _DELIMITED.search(text):
+        parsed = _parse_whole(text)
         words = _WORD.finditer(text)
-        if next(words, None) is None or next(words, None) is None:
-            return []
-    return parse(text, _LATEX_AND_EXPR, parsing_timeout=None)
+        if parsed or next(words, None) is None or next(words, None) is None:
+            return parsed
+    parsed = parse(text, _LATEX_AND_EXPR, parsing_timeout=None)
+    value = next((item for item in parsed if not isinstance(item, str)), None)
+    read = next((item for item in parsed if isinstance(item, str)), "")
+    if value is None or not read or "\\boxed" in read or "\\fbox" in read:
+        return parsed  # several boxes read as one set: Math-Verify's own reading stands
+    if isinstance(value, (sympy.Set, sympy.Tuple)):
+        return parsed
+    whole = _parse_whole(read)
+    if not whole or not _same_value(value, whole[0]) or _stops_short(text, read):
+        return []
+    return parsed
+
+
+def _parse_whole(text: str) -> list:
+    """The parse of `text` as one LaTeX expression, or [] (also when its braces do not balance)."""
+    text = _TEXT_SPACE.sub(r"\\\1{", _strip_trailing(text) or text)
+    if not _braces_balance(text):
+        return []
+    parsed = parse(f"\\boxed{{{text}}}", [_LATEX], parsing_timeout=None)
+    return parsed if parsed and not isinstance(parsed[0], str) else []
+
+
+def _braces_balance(text: str) -> bool:
+    """Every unescaped `{` closes, and no `}` closes what was never opened (`5 }`, `{5`)."""
+    depth = 0
+    for position, char in enumerate(text):
+        if char not in "{}" or (position > 0 and text[position - 1] == "\\"):
+            continue
+        depth += 1 if char == "{" else -1
+        if depth < 0:
+            return False
+    return depth == 0
+
+
+def _strip_trailing(text: str) -> str:
+    """`text` without trailing spaces, LaTeX spacing (`\\,`, `\\quad`, `\\\\`), periods and commas.
+
+    A sentence's period or a list's comma after a boxed answer (`30^\\circ.`) is not junk.
+    """
+    while True:
+        stripped = text.rstrip()
+        spacing = next((item for item in _TRAILING_SPACING if stripped.endswith(item)), None)
+        if spacing is not None:  # before the comma: `\\,` is spacing, not a comma
+            stripped = stripped[: -len(spacing)]
+        elif stripped.endswith((".", ",")):
+            stripped = stripped[:-1]
+        if stripped == text:
+            return text
+        text = stripped
+
+
+def _same_value(a, b) -> bool:
+    """Whether two parses of one read agree (numbers by value, anything else by its form)."""
+    if _is_number(a) and _is_number(b):
+        return numbers_equal(a, b)
+    return str(a) == str(b)
+
+
+def _stops_short(text: str, read: str) -> bool:
+    """True when `read`, where it last occurs in `text`, is followed by more of an expression."""
+    position = text.rfind(read)
+    return position >= 0 and bool(_CONTINUES.match(text, position + len(read)))
 
 
 def _is_hedge(gold: list, pred: list) -> bool:
@@ -240,14 +313,15 @@ def numbers_equal(a, b, float_rounding: int = FLOAT_ROUNDING, numeric_precision:
         if atomic(a, sympy.Number) or atomic(b, sympy.Number):
             if atomic(a, sympy.Float) or atomic(b, sympy.Float):
                 a, b = _mv_grader.safe_sympy_doit(a), _mv_grader.safe_sympy_doit(b)
-                if a.round(float_rounding) != b.round(float_rounding):
+                # A difference, not `==`: sympy's Float(3.0) == Integer(3) is False.
+                if (a.round(float_rounding) - b.round(float_rounding)).is_zero is not True:
                     return False
                 return bool(abs(a - b).evalf(numeric_precision) <= RELATIVE_TOLERANCE * _size(a, b, numeric_precision))
             if atomic(a, sympy.Integer) and atomic(b, sympy.Integer):
                 return _mv_grader.get_pct_val(a, a) == _mv_grader.get_pct_val(b, b)
             return bool(_mv_grader.safe_sympy_doit(a) == _mv_grader.safe_sympy_doit(b))
         difference = (a - b).evalf(numeric_precision)
-        if difference == 0:
+        if difference.is_zero:
             return True
         return bool(abs(difference) <= _EXACT_NOISE * _size(a, b, numeric_precision))
     except (TypeError, ValueError, AttributeError, ArithmeticError):
