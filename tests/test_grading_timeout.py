@@ -218,3 +218,13 @@ def test_a_dropped_grader_kills_its_worker():
     del grader
     gc.collect()
     assert process.wait(timeout=10) is not None
+
+
+def test_a_worker_that_cannot_start_raises_at_the_caller(monkeypatch):
+    # The serving thread starts the worker; its failure must reach the caller, not hang it.
+    monkeypatch.setattr(worker_module, "_BOOT", "import sys; sys.exit(3)")
+    with Grader(timeout=1.0, start_timeout=5.0) as grader:
+        started = time.monotonic()
+        with pytest.raises(RuntimeError, match="did not start"):
+            grader.grade("1", "1.0")
+        assert time.monotonic() - started < 5.0 + 1.0 + SLACK
