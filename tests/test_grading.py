@@ -145,6 +145,8 @@ FALSE_POSITIVE_TABLE = [
     ("100000000000000000000", "100000000000000000001", I),
     ("10^{20}", "100000000000000000001.0", I),
     ("1000000", "1000000.4", I),
+    ("10^{-20}", "10^{-21}", I),
+    ("\\pi", "3.141593", C),
     ("\\frac{1}{3}", "0.333333", C),
     ("\\frac{1}{3000000}", "0.000000333333", C),
     ("\\frac{1}{20!}", "\\frac{1}{2432902008176640000}", C),
@@ -184,6 +186,7 @@ FALSE_POSITIVE_TABLE = [
     # equation chains are read whole: a chain with two unequal number sides is wrong
     ("3", "x = 2 = 3", I),
     ("3", "1+1 = 3", I),
+    ("6", "so we get $5 = 6$, done", I),
     ("4", "2 = 4", I),
     ("3", "x = 1 + 2 = 3", C),
     ("\\frac{1}{2}", "y = 0.5 = \\frac{1}{2}", C),
@@ -197,6 +200,10 @@ FALSE_POSITIVE_TABLE = [
     ("3", "```python\nx = 3\n```", I),
     ("3", "x == 3", I),
     ("3", "x = 3;", I),
+    ("3", "ans = 3  # comment", I),
+    ("3", "x := 3", I),
+    ("3", "answer: 3 // integer division", I),
+    ("18", "#### 18", C),
     # an unclosed box is a truncated answer, not an answer
     ("5", "\\boxed{5", I),
     ("5", "$\\boxed{5$", I),

@@ -27,7 +27,8 @@ Strictness (what Math-Verify alone would grade correct and this module does not)
   longer all round to 0 (`numbers_equal` replaces `math_verify.grader.sympy_numeric_eq`);
 - a predicted equation (chain) with two number sides that differ (`x = 2 = 3`, `1+1 = 3`) is
   incorrect instead of being read by its last side;
-- a prediction that looks like program code (`def`, `return`, `print(`, code fences, `==`)
+- a prediction that looks like program code (`def`, `return`, `print(`, code fences, `==`,
+  a `# comment`)
   is incorrect, whatever digit it contains.
 """
 
@@ -66,8 +67,11 @@ _DELIMITED = re.compile(r"(?<!\\)\$|\\\(|\\\[")
 _SPACING = re.compile(r"\\[ ,;!]|\s")
 _NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 _ARITHMETIC = re.compile(r"[\d.\s+\-*/^()×÷]+")
-# Program text: a code fence, a definition, a return or print statement, an import, `==`.
-_CODE = re.compile(r"```|\bdef\s+\w+\s*\(|\breturn\b|\bprint\s*\(|\bimport\s+\w|\blambda\b|==|>>>")
+# Program text: a code fence, a definition, a return or print statement, an import, `==`, a
+# `# comment` (not LaTeX's `\#`, nor GSM8K's `####`).
+_CODE = re.compile(
+    r"```|\bdef\s+\w+\s*\(|\breturn\b|\bprint\s*\(|\bimport\s+\w|\blambda\b|==|>>>|(?<![\\#])#(?!#)\s*[A-Za-z]{2,}"
+)
 # A decimal matches another number at Math-Verify's 6 decimal places and, so that tiny values
 # do not all round to 0, also to this relative tolerance (a 6-significant-digit rounding).
 FLOAT_ROUNDING = 6

@@ -118,8 +118,8 @@ def _strip_delimiters(answer: str) -> str:
 def answer_text(pred: str) -> str:
     """The answer part of a predicted answer string.
 
-    The content of its `\\boxed{}` if it has exactly one, else the string without surrounding
-    `$...$`, `\\(...\\)` or `\\[...\\]`. Other text (several boxes joined by "and", prose)
+    The content of its `\\boxed{}` if it has exactly one, else the string without a leading
+    `####` and surrounding `$...$`, `\\(...\\)` or `\\[...\\]`. Other text (several boxes joined by "and", prose)
     is left for the worker's extractor. A string whose only boxes are unclosed (`\\boxed{5`, a
     truncated answer) has no answer part: "".
     """
@@ -131,7 +131,10 @@ def answer_text(pred: str) -> str:
     if boxed is not None and boxed.strip():
         # A box that straddles math mode (`\\boxed{12 $ and $13}`): its `$` signs mean nothing.
         return _MATH_SHIFT.sub("", boxed).strip()
-    return _strip_delimiters(pred.strip())
+    text = pred.strip()
+    if text.startswith(_HASHES):  # a GSM8K answer line, `#### 18`
+        text = text[len(_HASHES) :].strip()
+    return _strip_delimiters(text)
 
 
 def canonical_number(answer: str) -> str:
