@@ -158,7 +158,7 @@ def test_a_worker_killed_mid_call_is_reported_as_killed():
         call = threading.Thread(target=lambda: results.append(grader.grade("2", SLOW)))
         started = time.monotonic()
         call.start()
-        time.sleep(0.5)  # the worker is now busy with the slow comparison
+        time.sleep(1.0)  # the worker is now busy with the slow comparison (it takes 4.8 s)
         os.kill(process.pid, signal.SIGKILL)
         call.join(timeout=30)
         elapsed = time.monotonic() - started
