@@ -28,6 +28,8 @@ TABLES = {
 
 # (table, gold, pred) -> why this grader's verdict differs from the peer test's expectation.
 _CONFIG = "the peer test passes a per-case option this grader does not take"
+_PARTIAL = "a bare answer must parse as a whole (math-verify reads a prefix and drops the rest)"
+_CHAIN = "a predicted equation chain with two unequal number sides is incorrect (math-verify reads its last side)"
 _EUROPEAN = "a comma between digits that is not a thousands separator reads as a list (no decimal commas)"
 KNOWN_DISAGREEMENTS: dict[tuple[str, str, str], str] = {
     ("math-verify", "1000.99", "1000,99"): _EUROPEAN,
@@ -44,8 +46,18 @@ KNOWN_DISAGREEMENTS: dict[tuple[str, str, str], str] = {
     ("math-verify", "$x \\in [-2,7]$", "$-2 \\\\le x \\\\le 7$"): _CONFIG
     + " (allow_set_relation_comp=True); a set gold is not matched by an inequality",
     ("math-verify", "$f(x)$", "$f(y)$"): _CONFIG + " (strict=False); variable names matter here",
-    ("math-verify", "\\\\boxed{W(n) = 1 \\\\text{ and } W(n) = -1", "W(x)=1orW(x)=-1"): "the prediction "
-    "`W(x)=1orW(x)=-1` has no math delimiters and glues 'or' into the formula; read as one expression",
+    ("math-verify", "\\\\boxed{W(n) = 1 \\\\text{ and } W(n) = -1", "W(x)=1orW(x)=-1"): "the gold "
+    "is an unclosed box (the test string lost its closing brace), and an unclosed box is no answer: ungradable",
+    ("math-verify", "$1 - \\frac{1}{\\mathrm{e}}$", "$1 + \\frac{1}{\\mathrm{e}}$"): _PARTIAL
+    + "; the LaTeX parser rejects `\\frac{1}{\\mathrm{e}}`, so math-verify compares the leading 1 of "
+    "both; here the gold cannot be parsed (ungradable)",
+    ("math-verify", "$10/9$", "Answer $ \\frac{1}{2} \\$ = \\frac{10}{9} $"): _CHAIN + " (1/2 = 10/9)",
+    ("math-verify", "$x = 1/3$", "$x = 5+5+1 = 1/3 \\approx 11$"): _CHAIN + " (5+5+1 = 1/3)",
+    ("math-verify", "$x = 11$", "$x = 5+5+1 = 7 =11$"): _CHAIN + " (5+5+1 = 7 = 11)",
+    ("math-verify", "$z = 1 + 1 = 2$", "$z = 3+3 = 2$"): _CHAIN + " (3+3 = 2)",
+    ("nemo-skills", "185", "185\\"): _PARTIAL + "; `185\\` (a trailing backslash, as left by a cut-off "
+    "command) is not read as 185",
+    ("nemo-skills", "185\\", "185"): _PARTIAL + "; as the gold, `185\\` cannot be parsed (ungradable)",
     ("hendrycks-math", "10, 4, -2", "4, 10, -2"): "Hendrycks compares strings, so order matters; "
     "math-verify reads a bare comma list as a set of solutions",
     ("hendrycks-math", "0.1, 4, 2", "4, .1, 2"): "Hendrycks compares strings, so order matters; "

@@ -131,6 +131,137 @@ def test_equivalence_table(grader, gold, pred, expected):
     assert result.verdict is expected, result.reason
 
 
+# Wrong answers that Math-Verify alone grades correct (the audit's classes), next to the
+# nearby right answers that must stay correct.
+FALSE_POSITIVE_TABLE = [
+    # numbers below about 1e-6 no longer all round to 0; integers and fractions compare exactly
+    ("0.0000001", "0.0000002", I),
+    ("0.00000012", "0.00000013", I),
+    ("10^{-9}", "0", I),
+    ("\\frac{1}{3000000}", "0.0000003", I),
+    ("\\frac{1}{20!}", "\\frac{1}{21!}", I),
+    ("\\frac{1}{2^{60}}", "\\frac{1}{2^{61}}", I),
+    ("100000000000000000000", "100000000000000000001", I),
+    ("10^{20}", "100000000000000000001.0", I),
+    ("1000000", "1000000.4", I),
+    ("10^{-20}", "10^{-21}", I),
+    ("\\pi", "3.141593", C),
+    ("\\frac{1}{3}", "0.333333", C),
+    ("\\frac{1}{3000000}", "0.000000333333", C),
+    ("\\frac{1}{20!}", "\\frac{1}{2432902008176640000}", C),
+    ("\\frac{\\sqrt{2}}{2}", "0.707107", C),
+    ("0.00000012", "1.2 \\times 10^{-7}", C),
+    ("0.28", "28 %", C),
+    ("28\\%", "28 \\%", C),
+    # malformed LaTeX and trailing junk: the parser must not read a prefix and drop the rest
+    ("3", "3\\sqrt(5)", I),
+    ("3", "3\\frac(1)(2)", I),
+    ("3", "3)", I),
+    ("3", "3+", I),
+    ("3", "3 \\cdot", I),
+    ("7", "7\\", I),
+    ("12", "12#", I),
+    ("12", "12 @ 4", I),
+    ("3\\sqrt{5}", "3\\sqrt{5}", C),
+    ("30", "30^\\circ.", C),  # a sentence's period is not junk
+    ("7", "7\\text{ hours}.", C),
+    ("2", "2007 + \\frac\\pi 2", I),  # braceless \frac: Math-Verify read 2
+    ("5", "5 }", I),
+    ("5", "{5", I),
+    ("5", "5\\,", C),  # LaTeX spacing and a line break at the end are not junk
+    ("5", "5 \\\\", C),
+    # ... nor inside a sentence, where Math-Verify's free-text reader falls back the same way
+    ("3", "The answer is $3\\sqrt(5)$ here", I),
+    ("3", "The answer is $3)$ here", I),
+    ("3", "so it is 3\\sqrt(5) in all", I),
+    ("3", "so it is 3 \\cdot 5 in all", I),
+    ("3", "The answer is $3 \\text{ apples}$ here", C),
+    ("3", "so it is 3 (three) in all", C),
+    # MATH golds whose words sit in \text{}: read whole, not as their first number
+    ("8\\sqrt{3} \\text { square inches}", "8", I),
+    ("8\\sqrt{3} \\text { square inches}", "8\\sqrt{3}", C),
+    ("99\\pi \\text{ square inches}", "99", I),
+    ("164 \\pi \\mbox{ square feet}", "164\\pi", C),
+    # equation chains are read whole: a chain with two unequal number sides is wrong
+    ("3", "x = 2 = 3", I),
+    ("3", "1+1 = 3", I),
+    ("6", "so we get $5 = 6$, done", I),
+    ("4", "2 = 4", I),
+    ("3", "x = 1 + 2 = 3", C),
+    ("\\frac{1}{2}", "y = 0.5 = \\frac{1}{2}", C),
+    ("5", "x = 5", C),
+    ("3", "3.0 = 3", C),
+    ("3", "x = 3 = 3.0000001", C),
+    # program text around the right digit
+    ("3", "def f(): return 3", I),
+    ("3", "print(3)", I),
+    ("3", "return 3", I),
+    ("3", "```python\nx = 3\n```", I),
+    ("3", "x == 3", I),
+    ("3", "x = 3;", I),
+    ("3", "ans = 3  # comment", I),
+    ("3", "x := 3", I),
+    ("3", "answer: 3 // integer division", I),
+    ("18", "#### 18", C),
+    # an unclosed box is a truncated answer, not an answer
+    ("5", "\\boxed{5", I),
+    ("5", "$\\boxed{5$", I),
+    ("\\frac{1}{2}", "\\boxed{\\frac{1}{2}", I),
+]
+
+
+@pytest.mark.parametrize("gold, pred, expected", FALSE_POSITIVE_TABLE)
+def test_false_positives_of_math_verify_are_refused(grader, gold, pred, expected):
+    result = grader.grade(gold, pred)
+    assert result.verdict is expected, result.reason
+
+
+def test_numbers_equal_is_exact_or_relative():
+    sympy = pytest.importorskip("sympy")
+    from prm.grading.compare import numbers_equal
+
+    Float, Rational = sympy.Float, sympy.Rational
+    assert not numbers_equal(Float("1e-7"), Float("2e-7"))
+    assert not numbers_equal(Rational(1, sympy.factorial(20)), Rational(1, sympy.factorial(21)))
+    assert not numbers_equal(sympy.Integer(10**20), sympy.Integer(10**20 + 1))
+    assert not numbers_equal(sympy.Integer(1_000_000), Float("1000000.4"))
+    assert not numbers_equal(sympy.Integer(0), sympy.Pow(10, -20, evaluate=False))
+    assert numbers_equal(Rational(1, 3), Float("0.333333"))
+    assert numbers_equal(sympy.sqrt(2) / 2, Float("0.707107"))
+    assert numbers_equal(Float("1.5e-7"), Float("1.5000001e-7"))
+    assert numbers_equal(sympy.Integer(9), sympy.Integer(9))
+    assert numbers_equal(Float("3.0"), sympy.Integer(3))  # sympy's own == says no
+    assert not numbers_equal(sympy.Symbol("x"), sympy.Integer(1))
+
+
+def test_reasons_name_the_refusal(grader):
+    assert "could not be parsed" in grader.grade("3", "3\\sqrt(5)").reason
+    assert "number sides differ" in grader.grade("3", "x = 2 = 3").reason
+    assert "program code" in grader.grade("3", "def f(): return 3").reason
+    assert "unclosed" in grader.grade("5", "\\boxed{5").reason
+    assert "unclosed" in grader.grade("\\boxed{5", "5").reason
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["The answer is \\boxed{5", "so we get\n#### \\boxed{5", "The final answer is $\\boxed{\\frac{1}{2}$"],
+)
+def test_an_unclosed_box_after_the_answer_phrase_is_no_answer(grader, text):
+    assert extract_answer(text) is None
+    assert grader.grade_solution("5", text) == GradeResult(Verdict.INCORRECT, "no final answer")
+
+
+def test_a_final_answer_after_a_long_prefix_is_read(grader):
+    spam = " ".join(str(n) for n in range(5_000))  # about 24,000 characters of numbers
+    assert grader.grade("5", spam + " so the answer is \\boxed{5}").is_correct
+    assert grader.grade("5", spam + "\n5").is_correct
+    assert grader.grade("5", spam + " \\boxed{6}").verdict is I
+    nested = "{" * 100 + "}" * 100 + "\nThe answer is 5"
+    assert grader.grade("5", nested).is_correct
+    # Without a final answer to cut to, the length cap still applies.
+    assert "too long" in grader.grade("5", spam).reason
+
+
 def test_missing_or_empty_answers(grader):
     assert grader.grade(None, "1").verdict is U
     assert grader.grade("1", None).verdict is I

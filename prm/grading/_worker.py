@@ -1,6 +1,7 @@
-"""The grading worker process: reads JSON requests on stdin, writes JSON verdicts on stdout.
+"""The grading worker process, both ends: its main loop, and the parent's handle on it.
 
-Public: `main(argv)` (run by prm.grading.grader through `python -I -c`; not for direct use).
+Public: `main(argv)` (run in the worker through `python -I -c`; not for direct use) and
+`WorkerProcess` (used by prm.grading.grader: start, request, kill one worker process).
 
 Protocol, one JSON object per line. The worker first writes `{"ready": true}`; then for each
 request `{"id": int, "gold": str, "pred": str, "soft_timeout": float}` it writes
@@ -18,10 +19,21 @@ from __future__ import annotations
 import json
 import logging
 import os
+import select
 import signal
+import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
+
+from prm.grading.result import GradeResult, Verdict
+
+_PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
+_BOOT = "import sys; sys.path.insert(0, sys.argv[1]); from prm.grading._worker import main; sys.exit(main(sys.argv[2:]))"
+# Share of the hard timeout after which the worker stops itself, so that most slow comparisons
+# end with a reply instead of a kill and a restart.
+_SOFT_SHARE = 0.8
 
 
 class _SoftTimeout(BaseException):
@@ -97,6 +109,126 @@ def main(argv: list[str] | None = None) -> int:
         if exit_after:
             return 1
     return 0
+
+
+class WorkerProcess:
+    """One killable worker process and its line-based JSON pipe.
+
+    Requests come from one thread (its `_serve` thread); `kill` may come from any thread.
+    """
+
+    def __init__(self, memory_limit_mb: int, start_timeout: float) -> None:
+        self._memory_limit_mb = memory_limit_mb
+        self._start_timeout = start_timeout
+        self._process: subprocess.Popen | None = None
+        self._owner_pid = os.getpid()
+        self._buffer = b""
+        self._next_id = 0
+        self._lock = threading.Lock()
+
+    def alive(self) -> bool:
+        process = self._process
+        return process is not None and process.poll() is None and self._owner_pid == os.getpid()
+
+    def start(self) -> None:
+        """Start the process and wait (at most `start_timeout`) for its ready line."""
+        command = [sys.executable, "-I", "-c", _BOOT, _PACKAGE_ROOT, str(self._memory_limit_mb)]
+        with self._lock:
+            self._owner_pid = os.getpid()
+            self._buffer = b""
+            process = self._process = subprocess.Popen(
+                command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, close_fds=True
+            )
+        line, _ = self._read_line(process, time.monotonic() + self._start_timeout)
+        if line is None or not json.loads(line).get("ready"):
+            self.kill()
+            raise RuntimeError(
+                f"the grading worker did not start within {self._start_timeout} s "
+                f"(command: {sys.executable} -I -c ...; check that sympy and math-verify import)"
+            )
+
+    def _read_line(self, process: subprocess.Popen, deadline: float) -> tuple[bytes | None, bool]:
+        """(the next line, False), or (None, True) at the end of the stream, (None, False) on timeout."""
+        fd = process.stdout.fileno()
+        while b"\n" not in self._buffer:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None, False
+            try:
+                ready, _, _ = select.select([fd], [], [], remaining)
+                chunk = os.read(fd, 65_536) if ready else None
+            except (OSError, ValueError):  # the pipe was closed by a kill from another thread
+                return None, True
+            if chunk is None:
+                return None, False
+            if not chunk:
+                return None, True
+            self._buffer += chunk
+        line, _, self._buffer = self._buffer.partition(b"\n")
+        return line, False
+
+    def request(self, gold: str, pred: str, timeout: float) -> GradeResult:
+        """Send one pair; the reply, or UNGRADABLE when `timeout` passes (then the process is killed)."""
+        process = self._process
+        if process is None:
+            return GradeResult(Verdict.UNGRADABLE, "grading worker not running")
+        self._next_id += 1
+        payload = {"id": self._next_id, "gold": gold, "pred": pred, "soft_timeout": timeout * _SOFT_SHARE}
+        deadline = time.monotonic() + timeout
+        try:
+            process.stdin.write((json.dumps(payload) + "\n").encode())
+            process.stdin.flush()
+        except (BrokenPipeError, OSError, ValueError):
+            return GradeResult(Verdict.UNGRADABLE, _death_reason(self._reap(process), "before the request"))
+        line, ended = self._read_line(process, deadline)
+        if line is None:
+            if ended:
+                return GradeResult(Verdict.UNGRADABLE, _death_reason(self._reap(process), "during the call"))
+            self.kill()
+            return GradeResult(Verdict.UNGRADABLE, f"timeout after {timeout:g} s (worker killed)")
+        try:
+            reply = json.loads(line)
+            if reply.get("id") != self._next_id:
+                raise ValueError("reply out of order")
+            return GradeResult(Verdict(reply["verdict"]), str(reply["reason"]))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            self.kill()
+            return GradeResult(Verdict.UNGRADABLE, "grading worker broke the reply protocol (restarted)")
+
+    def _reap(self, process: subprocess.Popen) -> int | None:
+        """The exit status of a process whose pipe ended (None if it is somehow still running)."""
+        try:
+            code = process.wait(timeout=1.0)
+        except subprocess.TimeoutExpired:
+            code = None
+        self.kill()
+        return code
+
+    def kill(self) -> None:
+        with self._lock:
+            process, self._process = self._process, None
+        if process is None or self._owner_pid != os.getpid():
+            return
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+        for stream in (process.stdin, process.stdout):
+            try:
+                stream.close()
+            except OSError:
+                pass
+
+
+def _death_reason(code: int | None, when: str) -> str:
+    if code is None:
+        return f"grading worker closed its output {when} (killed)"
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return f"grading worker was killed by {name} {when}"
+    return f"grading worker exited with code {code} {when}"
 
 
 if __name__ == "__main__":
