@@ -58,6 +58,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--objective", default="hard", choices=OBJECTIVES)
     model.add_argument("--step-weight", type=float, default=1.0, help="joint: weight of the step loss")
     model.add_argument("--outcome-weight", type=float, default=1.0, help="joint: weight of the outcome loss")
+    model.add_argument("--head-lr", type=float, default=None,
+                       help="learning rate of the freshly initialised heads (default: --lr)")
     model.add_argument("--train-top-layers", type=int, default=None,
                        help="train only the heads and the top K decoder layers (default: every weight)")
     model.add_argument("--lora-r", type=int, default=0, help="LoRA rank (0: train all weights)")
@@ -143,6 +145,7 @@ def _config(args: argparse.Namespace):
         resume_from_checkpoint=resume,
         lora=lora,
         train_top_layers=args.train_top_layers,
+        head_learning_rate=args.head_lr,
         device=args.device,
         bf16=args.bf16,
         gradient_checkpointing=args.gradient_checkpointing,

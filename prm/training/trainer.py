@@ -61,7 +61,9 @@ class TrainConfig:
     extra_args: any other `transformers.TrainingArguments` field by name (an unknown name
     raises when training starts). train_top_layers: train only the heads, the backbone's top K
     decoder layers and its final norm (None: every weight); the frozen lower layers then run
-    without autograd, so a step costs their forward pass only. device: "cpu" (default) or "auto" (what accelerate finds).
+    without autograd, so a step costs their forward pass only. head_learning_rate: the freshly
+    initialised heads' own learning rate (None: learning_rate), as a few hundred steps at a
+    backbone's fine-tuning rate barely move a random head. device: "cpu" (default) or "auto" (what accelerate finds).
     """
 
     output_dir: str
@@ -91,6 +93,7 @@ class TrainConfig:
     gradient_checkpointing: bool = False
     head_dropout: float = 0.0
     train_top_layers: int | None = None
+    head_learning_rate: float | None = None
     show_progress: bool = False
     extra_args: Mapping[str, Any] = field(default_factory=dict)
 
@@ -110,6 +113,8 @@ class TrainConfig:
         if self.epochs <= 0 and self.max_steps <= 0:
             raise ValueError("TrainConfig needs epochs > 0 or max_steps > 0")
         object.__setattr__(self, "report_to", tuple(self.report_to))
+        if self.head_learning_rate is not None and not self.head_learning_rate > 0:
+            raise ValueError(f"TrainConfig.head_learning_rate must be > 0 or None, got {self.head_learning_rate!r}")
         if self.train_top_layers is not None:
             if not isinstance(self.train_top_layers, int) or self.train_top_layers < 1:
                 raise ValueError(f"TrainConfig.train_top_layers must be an int >= 1 or None, got {self.train_top_layers!r}")
@@ -161,6 +166,9 @@ class TrainResult:
     metrics: dict[str, Any]
 
 
+_HEAD_NAMES = ("step_head", "outcome_head")
+
+
 class RewardTrainer(Trainer):
     """A Trainer whose loss is a named objective over the reward model's two heads.
 
@@ -171,9 +179,27 @@ class RewardTrainer(Trainer):
 
     loss_is_scaled_for_ga = False
 
-    def __init__(self, *args: Any, objective: ObjectiveConfig, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, objective: ObjectiveConfig, head_learning_rate: float | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.objective = objective
+        self.head_learning_rate = head_learning_rate
+
+    def create_optimizer(self, model=None):
+        """The Trainer's optimizer, with the heads in a group of their own at head_learning_rate."""
+        optimizer = super().create_optimizer(model)
+        if self.head_learning_rate is None or getattr(self, "_heads_split", False):
+            return optimizer
+        heads = set(_HEAD_NAMES)
+        head_ids = {id(p) for n, p in (model or self.model).named_parameters() if heads & set(n.split("."))}
+        moved = []
+        for group in optimizer.param_groups:
+            moved += [p for p in group["params"] if id(p) in head_ids]
+            group["params"] = [p for p in group["params"] if id(p) not in head_ids]
+        if moved:
+            optimizer.add_param_group({"params": moved, "lr": self.head_learning_rate, "weight_decay": 0.0})
+        self._heads_split = True
+        return optimizer
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         labels = {k: inputs[k] for k in _LABEL_KEYS if k in inputs}
@@ -313,6 +339,7 @@ def train(
         processing_class=tokenizer,
         callbacks=[_KeepRewardConfig(reward_model), *callbacks],
         objective=config.objective,
+        head_learning_rate=config.head_learning_rate,
     )
     if not config.show_progress:
         trainer.remove_callback(PrinterCallback)  # library code does not print; logs still go to report_to
