@@ -1,0 +1,78 @@
+"""`prm serve`: a reward model behind HTTP (OpenRLHF's remote reward-model protocol).
+
+Public: `add_arguments(parser)`, `run(args) -> int`.
+
+    prm serve --prm runs/prm --port 5000 [--aggregation min] [--head step] [--device cuda]
+    # OpenRLHF: --remote_rm_url http://HOST:5000/get_reward
+    curl -s localhost:5000/get_reward -d '{"query": ["What is 3 + 4?\\n\\n3 + 4 = 7."], "prompts": ["What is 3 + 4?"]}'
+
+Endpoints, limits and batching: see `prm.serving`. Binds 127.0.0.1 unless --host says
+otherwise; stops on Ctrl-C or SIGTERM after the requests in flight.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from prm.errors import OptionError
+
+logger = logging.getLogger("prm.serve")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from prm.scores import AGGREGATIONS
+    from prm.serving import HEADS, ServeConfig
+
+    defaults = ServeConfig()
+    parser.add_argument("--prm", required=True, help="a reward-model folder written by `prm train`")
+    parser.add_argument("--port", type=int, default=5000, help="TCP port (default 5000; 0 picks a free one)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, this machine only)")
+    parser.add_argument("--head", default=defaults.head, choices=HEADS,
+                        help="reward from the step head (aggregated) or the outcome head")
+    parser.add_argument("--aggregation", default=defaults.aggregation, choices=AGGREGATIONS)
+    parser.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1, or auto")
+    parser.add_argument("--batch-size", type=int, default=defaults.max_batch_items,
+                        help="solutions per forward pass; concurrent requests are merged up to it")
+    parser.add_argument("--max-wait-ms", type=float, default=defaults.max_wait_ms,
+                        help="how long to wait for more requests to batch once one arrived")
+    parser.add_argument("--max-length", type=int, default=None,
+                        help="tokens per solution (default: the model's); longer ones repeat the last score")
+    parser.add_argument("--response-marker", default=None,
+                        help="where a query's response starts when a request has no prompts "
+                             "(e.g. the chat template's assistant tag)")
+    parser.add_argument("--max-items", type=int, default=defaults.max_items_per_request, help="solutions per request")
+    parser.add_argument("--max-chars", type=int, default=defaults.max_chars_per_item, help="characters per solution")
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from prm.rewards import load_device
+    from prm.scoring import PRMScorer
+    from prm.serving import ServeConfig, create_app
+
+    if not 0 <= args.port <= 65535:
+        raise OptionError("--port", "must be in 0..65535", value=args.port)
+    if not Path(args.prm).is_dir():
+        raise FileNotFoundError(f"--prm {args.prm}: no such folder")
+    for option, value in (("--batch-size", args.batch_size), ("--max-items", args.max_items), ("--max-chars", args.max_chars)):
+        if value < 1:
+            raise OptionError(option, "must be >= 1", value=value)
+    config = ServeConfig(
+        head=args.head, aggregation=args.aggregation, response_marker=args.response_marker,
+        max_batch_items=args.batch_size, max_wait_ms=args.max_wait_ms, max_items_per_request=args.max_items,
+        max_chars_per_item=args.max_chars,
+    )
+    scorer = PRMScorer.from_pretrained(args.prm, device=load_device(args.device), batch_size=args.batch_size,
+                                       max_length=args.max_length, overflow="repeat_last")
+    heads = scorer.trained_heads
+    wanted = "step" if args.head == "step" else "outcome"
+    if heads and wanted not in heads:
+        raise OptionError("--head", f"{args.prm} did not train its {wanted} head (trained: {', '.join(heads)})",
+                          value=args.head)
+    app = create_app(scorer, config)
+    logger.info("serving %s (%s head, %s) on http://%s:%d", args.prm, args.head, args.aggregation, args.host, args.port)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info", access_log=False)
+    return 0
