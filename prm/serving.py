@@ -15,7 +15,8 @@ Endpoints of the app `create_app` builds (FastAPI; imported only when an app is 
 - `POST /score_steps`: `{"prompts": [str, ...], "completions": [str, ...]}` or
   `{"prompts": [...], "steps": [[str, ...], ...]}` -> `{"step_scores": [[float, ...], ...],
   "rewards": [float, ...]}` (step head only).
-- `GET /health` -> `{"status": "ok", "head", "aggregation", "step_format"}`.
+- `GET /health` -> `{"status": "ok", "head", "aggregation", "step_format", "scorer_calls"}`
+  (scorer_calls: batched model calls so far).
 
 Bad input is a 4xx with `{"detail": "..."}` naming the field and the limit: 400 for a
 malformed body or field, 413 for a body over `max_body_bytes` or a batch over
@@ -329,7 +330,7 @@ def create_app(scorer: Any, config: ServeConfig | None = None, step_format: Step
     @app.get("/health")
     async def health() -> dict:
         return {"status": "ok", "head": config.head, "aggregation": config.aggregation,
-                "step_format": step_format.to_dict()}
+                "step_format": step_format.to_dict(), "scorer_calls": batcher.calls}
 
     @app.post("/get_reward")
     async def get_reward(request: Request) -> dict:

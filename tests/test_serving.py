@@ -204,6 +204,7 @@ def test_prm_serve_over_http(reward_folder):
             time.sleep(0.2)
         health = httpx.get(url + "/health").json()
         assert health["status"] == "ok" and health["aggregation"] == "min" and health["step_format"]["delimiter"] == "\n\n"
+        assert health["scorer_calls"] == 0
 
         prompts = ["What is 3 + 4?", "What is 6 * 7?"]
         responses = ["3 + 4 = 7.\n\nThe answer is 7.", "6 * 7 = 42."]
