@@ -259,3 +259,12 @@ def test_prm_serve_refuses_a_missing_folder(tmp_path, capsys):
 
     assert main(["serve", "--prm", str(tmp_path / "none"), "--port", "1"]) == 2
     assert "no such folder" in capsys.readouterr().err
+    assert main(["serve", "--prm", str(tmp_path), str(tmp_path / "b"), "--ensemble", "mean_std"]) == 2
+    assert f"--prm {tmp_path / 'b'}: no such folder" in capsys.readouterr().err
+
+
+def test_prm_serve_refuses_an_untrained_head(reward_folder, capsys):
+    from prm.cli.main import main
+
+    assert main(["serve", "--prm", str(reward_folder), "--head", "outcome", "--port", "1"]) == 2
+    assert "did not train its outcome head (trained: step)" in capsys.readouterr().err

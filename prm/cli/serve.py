@@ -3,6 +3,7 @@
 Public: `add_arguments(parser)`, `run(args) -> int`.
 
     prm serve --prm runs/prm --port 5000 [--aggregation min] [--head step] [--device cuda]
+    prm serve --prm runs/prm_a runs/prm_b --ensemble mean_std --ensemble-k 1.0   # an ensemble
     # OpenRLHF: --remote_rm_url http://HOST:5000/get_reward
     curl -s localhost:5000/get_reward -d '{"query": ["What is 3 + 4?\\n\\n3 + 4 = 7."], "prompts": ["What is 3 + 4?"]}'
 
@@ -26,7 +27,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from prm.serving import HEADS, ServeConfig
 
     defaults = ServeConfig()
-    parser.add_argument("--prm", required=True, help="a reward-model folder written by `prm train`")
+    from prm.ensemble import COMBINATIONS
+
+    parser.add_argument("--prm", required=True, nargs="+",
+                        help="a reward-model folder written by `prm train`; several: an ensemble (--ensemble)")
+    parser.add_argument("--ensemble", default="mean", choices=COMBINATIONS,
+                        help="how several --prm folders combine per step: mean, min, or mean - k * std")
+    parser.add_argument("--ensemble-k", type=float, default=1.0, help="k of --ensemble mean_std (default 1.0)")
     parser.add_argument("--port", type=int, default=5000, help="TCP port (default 5000; 0 picks a free one)")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, this machine only)")
     parser.add_argument("--head", default=defaults.head, choices=HEADS,
@@ -49,14 +56,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from prm.ensemble import EnsembleScorer
     from prm.rewards import load_device
     from prm.scoring import PRMScorer
     from prm.serving import ServeConfig, create_app
 
     if not 0 <= args.port <= 65535:
         raise OptionError("--port", "must be in 0..65535", value=args.port)
-    if not Path(args.prm).is_dir():
-        raise FileNotFoundError(f"--prm {args.prm}: no such folder")
+    for folder in args.prm:
+        if not Path(folder).is_dir():
+            raise FileNotFoundError(f"--prm {folder}: no such folder")
     for option, value in (("--batch-size", args.batch_size), ("--max-items", args.max_items), ("--max-chars", args.max_chars)):
         if value < 1:
             raise OptionError(option, "must be >= 1", value=value)
@@ -65,14 +74,19 @@ def run(args: argparse.Namespace) -> int:
         max_batch_items=args.batch_size, max_wait_ms=args.max_wait_ms, max_items_per_request=args.max_items,
         max_chars_per_item=args.max_chars,
     )
-    scorer = PRMScorer.from_pretrained(args.prm, device=load_device(args.device), batch_size=args.batch_size,
-                                       max_length=args.max_length, overflow="repeat_last")
+    options = {"device": load_device(args.device), "batch_size": args.batch_size, "max_length": args.max_length,
+               "overflow": "repeat_last"}
+    if len(args.prm) == 1:
+        scorer = PRMScorer.from_pretrained(args.prm[0], **options)
+    else:
+        scorer = EnsembleScorer.from_pretrained(args.prm, args.ensemble, args.ensemble_k, **options)
+    name = args.prm[0] if len(args.prm) == 1 else f"{args.ensemble} ensemble of {', '.join(args.prm)}"
     heads = scorer.trained_heads
-    wanted = "step" if args.head == "step" else "outcome"
-    if heads and wanted not in heads:
-        raise OptionError("--head", f"{args.prm} did not train its {wanted} head (trained: {', '.join(heads)})",
-                          value=args.head)
+    # A single folder that records no heads predates the record: let the scorer decide.
+    if args.head not in heads and (heads or len(args.prm) > 1):
+        trained = ", ".join(heads) or "no head all members share"
+        raise OptionError("--head", f"{name} did not train its {args.head} head (trained: {trained})", value=args.head)
     app = create_app(scorer, config)
-    logger.info("serving %s (%s head, %s) on http://%s:%d", args.prm, args.head, args.aggregation, args.host, args.port)
+    logger.info("serving %s (%s head, %s) on http://%s:%d", name, args.head, args.aggregation, args.host, args.port)
     uvicorn.run(app, host=args.host, port=args.port, log_level="info", access_log=False)
     return 0
