@@ -1,7 +1,7 @@
 """A reward server: a reward model behind HTTP, in OpenRLHF's remote reward-model protocol.
 
-Public: `ServeConfig`, `RequestError`, `Batcher`, `parse_reward_request`, `parse_steps_request`,
-`create_app(scorer, config)`.
+Public: `ServeConfig`, `RequestError`, `Batcher`, `parse_body`, `parse_reward_request`,
+`parse_labels`, `parse_steps_request`, `create_app(scorer, config, step_format, grader)`.
 
 Endpoints of the app `create_app` builds (FastAPI; imported only when an app is built):
 
@@ -11,7 +11,11 @@ Endpoints of the app `create_app` builds (FastAPI; imported only when an app is 
   prompt where `prompts` is given (OpenRLHF sends it) and the query starts with it; otherwise
   what follows the last `response_marker` (e.g. the chat template's assistant tag). It is
   split into steps with the model's StepFormat; the reward is the step probabilities'
-  aggregate (`aggregation`), or the outcome head's probability (`head="outcome"`).
+  aggregate (`aggregation`), or the outcome head's probability (`head="outcome"`). With
+  `verifiable_weight` w > 0 the request also carries `"labels"` (gold answers, OpenRLHF's
+  field; null where unknown) and the reward is model + w * (1 if the safe grader finds the
+  response's final answer correct, else 0); the parts come back as `model_rewards` and
+  `verifiable_rewards`.
 - `POST /score_steps`: `{"prompts": [str, ...], "completions": [str, ...]}` or
   `{"prompts": [...], "steps": [[str, ...], ...]}` -> `{"step_scores": [[float, ...], ...],
   "rewards": [float, ...]}` (step head only).
@@ -38,6 +42,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+from prm.rewards import VerifiableReward
 from prm.scores import AGGREGATIONS, aggregate
 from prm.steps import StepFormat
 
@@ -54,6 +59,7 @@ class ServeConfig:
     max_batch_items: solutions per model call; max_wait_ms: how long the scoring thread waits
         for more requests once one arrived. max_items_per_request, max_chars_per_item,
         max_body_bytes: request limits. empty_reward: for a response with no non-blank step.
+    verifiable_weight: weight of the grader's verdict against the request's labels (0: off).
     """
 
     head: str = "step"
@@ -65,6 +71,7 @@ class ServeConfig:
     max_chars_per_item: int = 32_768
     max_body_bytes: int = 8 * 1024 * 1024
     empty_reward: float = 0.0
+    verifiable_weight: float = 0.0
 
     def __post_init__(self) -> None:
         if self.head not in HEADS:
@@ -79,6 +86,9 @@ class ServeConfig:
                 raise ValueError(f"ServeConfig.{name} must be an int >= 1, got {value!r}")
         if isinstance(self.max_wait_ms, bool) or not isinstance(self.max_wait_ms, (int, float)) or self.max_wait_ms < 0:
             raise ValueError(f"ServeConfig.max_wait_ms must be a number >= 0, got {self.max_wait_ms!r}")
+        if isinstance(self.verifiable_weight, bool) or not isinstance(self.verifiable_weight, (int, float)) \
+                or not self.verifiable_weight >= 0:
+            raise ValueError(f"ServeConfig.verifiable_weight must be a number >= 0, got {self.verifiable_weight!r}")
 
 
 class RequestError(ValueError):
@@ -140,6 +150,19 @@ def parse_reward_request(body: dict, config: ServeConfig) -> tuple[list[str], li
                 "and the server has no response marker (prm serve --response-marker)"
             raise RequestError(400, f"query[{index}]: cannot tell the prompt from the response: {how}, {marker}")
     return pairs_prompts, responses
+
+
+def parse_labels(body: dict, count: int, config: ServeConfig) -> list[str | None]:
+    """The gold answers of a /get_reward body (one per query; null where unknown)."""
+    labels = body.get("labels")
+    if not isinstance(labels, list) or not all(v is None or isinstance(v, str) for v in labels):
+        raise RequestError(400, "field 'labels' is required (this server adds a verifiable reward): "
+                                "a list of gold answers, strings or null, one per query")
+    if len(labels) != count:
+        raise RequestError(400, f"{len(labels)} labels for {count} queries; give one per query")
+    if any(v is not None and len(v) > config.max_chars_per_item for v in labels):
+        raise RequestError(422, f"a label has over {config.max_chars_per_item} characters")
+    return labels
 
 
 def parse_steps_request(body: dict, config: ServeConfig, step_format: StepFormat) -> tuple[list[str], list[list[str]]]:
@@ -269,11 +292,14 @@ def _rewards_of(step_scores: list[list[float]], config: ServeConfig) -> list[flo
     return [aggregate(s, config.aggregation) if s else config.empty_reward for s in step_scores]
 
 
-def create_app(scorer: Any, config: ServeConfig | None = None, step_format: StepFormat | None = None) -> Any:
+def create_app(scorer: Any, config: ServeConfig | None = None, step_format: StepFormat | None = None,
+               grader: Any = None) -> Any:
     """The FastAPI app serving `scorer` (a `prm.scoring.PRMScorer` or any Step/OutcomeScorer).
 
-    step_format: how responses split into steps (default: the scorer's own). The batching
-    thread starts with the app and stops at its shutdown.
+    step_format: how responses split into steps (default: the scorer's own). grader: a
+    `prm.grading.Grader` (anything with `grade_solution`), needed where verifiable_weight > 0;
+    the caller owns and closes it. The batching thread starts with the app and stops at its
+    shutdown.
     """
     import asyncio
     import contextlib
@@ -285,6 +311,9 @@ def create_app(scorer: Any, config: ServeConfig | None = None, step_format: Step
     step_format = step_format if step_format is not None else getattr(scorer, "step_format", None)
     if not isinstance(step_format, StepFormat):
         raise ValueError("create_app needs the reward model's StepFormat: the scorer has none, pass step_format=")
+    if config.verifiable_weight and grader is None:
+        raise ValueError("ServeConfig.verifiable_weight > 0 needs a grader: create_app(..., grader=Grader())")
+    verifiable = VerifiableReward("labels", grader=grader) if config.verifiable_weight else None
     batcher = Batcher(scorer, config.max_batch_items, config.max_wait_ms)
 
     @contextlib.asynccontextmanager
@@ -334,13 +363,20 @@ def create_app(scorer: Any, config: ServeConfig | None = None, step_format: Step
 
     @app.post("/get_reward")
     async def get_reward(request: Request) -> dict:
-        prompts, responses = parse_reward_request(await read_body(request), config)
+        body = await read_body(request)
+        prompts, responses = parse_reward_request(body, config)
+        labels = parse_labels(body, len(prompts), config) if verifiable is not None else None
         steps = [step_format.split(r, drop_empty=True) for r in responses]
         if config.head == "outcome":
             rewards = await score("outcome", prompts, steps)
         else:
             rewards = _rewards_of(await score("steps", prompts, steps), config)
-        return {"rewards": rewards, "scores": rewards}
+        if verifiable is None:
+            return {"rewards": rewards, "scores": rewards}
+        # the grader blocks (a worker process per call): off the event loop
+        correct = await asyncio.to_thread(verifiable, prompts=prompts, completions=responses, labels=labels)
+        total = [r + config.verifiable_weight * c for r, c in zip(rewards, correct)]
+        return {"rewards": total, "scores": total, "model_rewards": rewards, "verifiable_rewards": correct}
 
     @app.post("/score_steps")
     async def score_steps(request: Request) -> dict:

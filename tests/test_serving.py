@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from prm.grading import GradeResult, Verdict
 from prm.serving import Batcher, RequestError, ServeConfig, parse_body, parse_reward_request, parse_steps_request
 from prm.steps import StepFormat
 
@@ -132,23 +134,31 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+@contextlib.contextmanager
+def _served(app):
+    """The app on a free 127.0.0.1 port in a thread; yields its URL, stops it on exit."""
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert server.started
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+    assert not thread.is_alive()
+
+
 @pytest.mark.timeout(60)
 def test_http_batches_concurrent_clients_in_process():
     from prm.serving import create_app
 
     scorer = SlowScorer(seconds=0.1)
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(scorer, ServeConfig(max_wait_ms=20)), host="127.0.0.1",
-                                           port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 20
-        while not server.started and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert server.started
-
+    with _served(create_app(scorer, ServeConfig(max_wait_ms=20))) as url:
         def ask(i):
             body = {"query": [f"q{i}" + "\n\n" + "x" * i], "prompts": [f"q{i}"]}
             return httpx.post(url + "/get_reward", json=body, timeout=10).json()["rewards"]
@@ -159,10 +169,30 @@ def test_http_batches_concurrent_clients_in_process():
         assert len(scorer.batches) < 8 and sum(scorer.batches) == 8  # concurrent requests shared forwards
         bad = httpx.post(url + "/score_steps", json={"prompts": ["q"], "steps": [["boom"]]}, timeout=10)
         assert bad.status_code == 422 and "refuses 'boom'" in bad.json()["detail"]
-    finally:
-        server.should_exit = True
-        thread.join(10)
-    assert not thread.is_alive()
+
+
+class EndsWithGrader:
+    def grade_solution(self, gold, text):
+        return GradeResult(Verdict.CORRECT if text.endswith(gold) else Verdict.INCORRECT, "scripted")
+
+
+@pytest.mark.timeout(60)
+def test_a_verifiable_reward_from_the_labels():
+    from prm.serving import create_app
+
+    with pytest.raises(ValueError, match="needs a grader"):
+        create_app(SlowScorer(0), ServeConfig(verifiable_weight=0.5))
+    app = create_app(SlowScorer(0), ServeConfig(verifiable_weight=0.5), grader=EndsWithGrader())
+    with _served(app) as url:
+        body = {"query": ["q\n\nx 7", "q\n\nx 8", "q\n\nx 9"], "prompts": ["q"] * 3, "labels": ["7", "7", None]}
+        answer = httpx.post(url + "/get_reward", json=body, timeout=10).json()
+        assert answer["model_rewards"] == pytest.approx([1 / 4] * 3)
+        assert answer["verifiable_rewards"] == [1.0, 0.0, 0.0]
+        assert answer["rewards"] == pytest.approx([0.75, 0.25, 0.25])
+        for labels, text in [(None, "field 'labels' is required"), (["7"], "1 labels for 3 queries"),
+                             ([7, 7, 7], "field 'labels' is required")]:
+            response = httpx.post(url + "/get_reward", json={**body, "labels": labels}, timeout=10)
+            assert response.status_code == 400 and text in response.json()["detail"]
 
 
 # ----------------------------------------------------------------------------- prm serve, real HTTP

@@ -4,6 +4,7 @@ Public: `add_arguments(parser)`, `run(args) -> int`.
 
     prm serve --prm runs/prm --port 5000 [--aggregation min] [--head step] [--device cuda]
     prm serve --prm runs/prm_a runs/prm_b --ensemble mean_std --ensemble-k 1.0   # an ensemble
+    prm serve --prm runs/prm --verifiable-weight 0.1   # + 0.1 x grader verdict against "labels"
     # OpenRLHF: --remote_rm_url http://HOST:5000/get_reward
     curl -s localhost:5000/get_reward -d '{"query": ["What is 3 + 4?\\n\\n3 + 4 = 7."], "prompts": ["What is 3 + 4?"]}'
 
@@ -49,6 +50,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--response-marker", default=None,
                         help="where a query's response starts when a request has no prompts "
                              "(e.g. the chat template's assistant tag)")
+    parser.add_argument("--verifiable-weight", type=float, default=0.0,
+                        help="add W x (1 if the grader finds the answer equal to the request's labels); "
+                             "requests must then carry labels (default 0: off)")
+    parser.add_argument("--grader-workers", type=int, default=2, help="grading processes (with --verifiable-weight)")
     parser.add_argument("--max-items", type=int, default=defaults.max_items_per_request, help="solutions per request")
     parser.add_argument("--max-chars", type=int, default=defaults.max_chars_per_item, help="characters per solution")
 
@@ -72,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     config = ServeConfig(
         head=args.head, aggregation=args.aggregation, response_marker=args.response_marker,
         max_batch_items=args.batch_size, max_wait_ms=args.max_wait_ms, max_items_per_request=args.max_items,
-        max_chars_per_item=args.max_chars,
+        max_chars_per_item=args.max_chars, verifiable_weight=args.verifiable_weight,
     )
     options = {"device": load_device(args.device), "batch_size": args.batch_size, "max_length": args.max_length,
                "overflow": "repeat_last"}
@@ -86,7 +91,18 @@ def run(args: argparse.Namespace) -> int:
     if args.head not in heads and (heads or len(args.prm) > 1):
         trained = ", ".join(heads) or "no head all members share"
         raise OptionError("--head", f"{name} did not train its {args.head} head (trained: {trained})", value=args.head)
-    app = create_app(scorer, config)
-    logger.info("serving %s (%s head, %s) on http://%s:%d", name, args.head, args.aggregation, args.host, args.port)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info", access_log=False)
+    grader = None
+    if args.verifiable_weight:
+        if args.grader_workers < 1:
+            raise OptionError("--grader-workers", "must be >= 1", value=args.grader_workers)
+        from prm.grading import Grader
+
+        grader = Grader(workers=args.grader_workers)
+    try:
+        app = create_app(scorer, config, grader=grader)
+        logger.info("serving %s (%s head, %s) on http://%s:%d", name, args.head, args.aggregation, args.host, args.port)
+        uvicorn.run(app, host=args.host, port=args.port, log_level="info", access_log=False)
+    finally:
+        if grader is not None:
+            grader.close()
     return 0
