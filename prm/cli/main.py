@@ -22,6 +22,7 @@ from types import ModuleType
 
 from prm.cli import data, demo, grade, label, merge, score, search, sft, synthetic, train
 from prm.cli import eval as evaluate
+from prm.cli import serve as serve_verb
 
 # name -> (module, one-line help)
 VERBS: dict[str, tuple[ModuleType, str]] = {
@@ -36,6 +37,7 @@ VERBS: dict[str, tuple[ModuleType, str]] = {
     "merge": (merge, "merge the shards of a labeling or search run"),
     "search": (search, "best-of-n and step-level beam search with reward models"),
     "eval": (evaluate, "ProcessBench F1 and step-level AUROC of a reward model"),
+    "serve": (serve_verb, "serve a reward model over HTTP (OpenRLHF remote reward protocol)"),
 }
 
 
