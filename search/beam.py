@@ -1,7 +1,9 @@
 """Step-level beam search guided by a PRM, batched across problems.
 
 Public: `BeamSearchConfig`, `run`, `search_paths` (the round loop `search.dvts` shares),
-`rank_new_paths`, `Path`, `SearchState`.
+`rank_new_paths`, `Path`, `SearchState`, and the round pieces the other tree searches
+(`search.particle_filter`, `search.rebase`) share: `policy_text`, `grow_path`, `score_new_paths`,
+`paths_result`.
 
 Each round makes ONE `engine.generate` call for all live paths of all problems in the batch
 (each path asks for N/M continuations that stop at the StepFormat delimiter) and ONE
@@ -165,16 +167,16 @@ def _search(engine, scorer, states, config, step_format, count_scorer_tokens, pr
             stop=step_format.stop_strings,
             seed=config.seed,
         )
-        prompts = [_policy_text(s, p, step_format) for s, p in parents]
+        prompts = [policy_text(s, p, step_format) for s, p in parents]
         outputs = generate_seeded(engine, prompts, sampling, seeds)
         children: dict[int, list[Path]] = {id(s): [] for s in active}
         for (state, parent), completions in zip(parents, outputs):
             for j, completion in enumerate(completions):
                 state.tokens += completion.num_tokens
-                path = _grow(parent, completion, j // config.expansions if first else None)
+                path = grow_path(parent, completion, j // config.expansions if first else None)
                 if path is not None:
                     children[id(state)].append(path)
-        _score(scorer, active, children, states, score_cache, count_scorer_tokens)
+        score_new_paths(scorer, active, children, states, score_cache, count_scorer_tokens)
         for state in active:
             state.rounds += 1
             prune(state, children[id(state)], config)
@@ -183,13 +185,15 @@ def _search(engine, scorer, states, config, step_format, count_scorer_tokens, pr
                 state.done = True
 
 
-def _policy_text(state: SearchState, parent: Path | None, step_format: StepFormat) -> str:
+def policy_text(state: SearchState, parent: Path | None, step_format: StepFormat) -> str:
+    """The policy prompt that continues `parent` by one step (the bare prompt for None)."""
     if parent is None or not parent.steps:
         return state.policy_prompt
     return state.policy_prompt + step_format.join(parent.steps) + step_format.delimiter
 
 
-def _grow(parent: Path | None, completion, subtree: int | None) -> Path | None:
+def grow_path(parent: Path | None, completion, subtree: int | None) -> Path | None:
+    """`parent` plus the completion's step (unscored), or None for an empty step that is no end."""
     steps = parent.steps if parent is not None else ()
     step = completion.text.strip()
     finished = completion.finish_reason == "stop" and completion.stop_string is None
@@ -204,7 +208,9 @@ def _grow(parent: Path | None, completion, subtree: int | None) -> Path | None:
     )
 
 
-def _score(scorer, active, children, states, cache, count_scorer_tokens) -> None:
+def score_new_paths(scorer, active, children, states, cache, count_scorer_tokens) -> None:
+    """ONE scorer call for every unscored prefix in children (id(state) -> paths); each prefix
+    is scored once per (problem index in states, steps), counted on its state."""
     index_of = {id(s): i for i, s in enumerate(states)}
     todo: dict[tuple[int, tuple[str, ...]], SearchState] = {}
     for state in active:
@@ -253,9 +259,22 @@ def _prune_beam(state: SearchState, children: list[Path], config: BeamSearchConf
 
 
 def _result(state: SearchState, config: BeamSearchConfig, setup: SearchSetup, method: str) -> ProblemCandidates:
-    extract_answer, grade, step_format = setup.extract_answer, setup.grade, setup.step_format
     paths = state.finished or state.live
     paths = sorted(paths, key=lambda p: aggregate(p.scores, config.aggregation), reverse=True)
+    meta = {
+        "method": method,
+        "beam_width": config.beam_width,
+        "n_candidates": config.n_candidates,
+        "aggregation": config.aggregation,
+        "temperature": config.temperature,
+    }
+    return paths_result(state, paths, setup, meta)
+
+
+def paths_result(state: SearchState, paths: Sequence[Path], setup: SearchSetup, meta: dict) -> ProblemCandidates:
+    """One problem's result row: `paths` as candidates in the order given, graded, with their
+    step scores; meta plus the compute the state counted (rounds, scored prefixes, scorer tokens)."""
+    extract_answer, grade, step_format = setup.extract_answer, setup.grade, setup.step_format
     candidates = []
     for path in paths:
         candidate = make_candidate(
@@ -276,11 +295,7 @@ def _result(state: SearchState, config: BeamSearchConfig, setup: SearchSetup, me
         candidates=tuple(candidates),
         generated_tokens=state.tokens,
         meta={
-            "method": method,
-            "beam_width": config.beam_width,
-            "n_candidates": config.n_candidates,
-            "aggregation": config.aggregation,
-            "temperature": config.temperature,
+            **meta,
             "rounds": state.rounds,
             "scored_prefixes": state.scored_prefixes,
             "scorer_tokens": state.scorer_tokens,
