@@ -2,8 +2,8 @@
 
 Public: `BeamSearchConfig`, `run`, `search_paths` (the round loop `search.dvts` shares),
 `rank_new_paths`, `Path`, `SearchState`, and the round pieces the other tree searches
-(`search.particle_filter`, `search.rebase`) share: `policy_text`, `grow_path`, `score_new_paths`,
-`paths_result`.
+(`search.particle_filter`, `search.rebase`) share: `check_round_options`, `in_problem_batches`,
+`step_sampling`, `policy_text`, `grow_path`, `score_new_paths`, `paths_result`.
 
 Each round makes ONE `engine.generate` call for all live paths of all problems in the batch
 (each path asks for N/M continuations that stop at the StepFormat delimiter) and ONE
@@ -60,28 +60,45 @@ class BeamSearchConfig:
     problem_batch_size: int | None = None
 
     def __post_init__(self) -> None:
-        for name in ("beam_width", "n_candidates", "max_steps", "max_step_tokens"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"BeamSearchConfig.{name} must be an int >= 1, got {value!r}")
+        check_round_options(self, ("beam_width", "n_candidates"))
         if self.n_candidates % self.beam_width:
             raise ValueError(
                 f"BeamSearchConfig.n_candidates ({self.n_candidates}) must be a multiple of "
                 f"beam_width ({self.beam_width}): each beam expands n_candidates / beam_width"
             )
-        for name in ("max_tokens", "problem_batch_size"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or value < 1):
-                raise ValueError(f"BeamSearchConfig.{name} must be None or an int >= 1, got {value!r}")
-        if self.aggregation not in AGGREGATIONS:
-            raise ValueError(
-                f"BeamSearchConfig.aggregation must be one of {', '.join(AGGREGATIONS)}, "
-                f"got {self.aggregation!r}"
-            )
 
     @property
     def expansions(self) -> int:
         return self.n_candidates // self.beam_width
+
+
+def check_round_options(config, counts: Sequence[str]) -> None:
+    """Validate the options every round-based search config has (max_steps, max_step_tokens,
+    max_tokens, problem_batch_size, aggregation) plus its own `counts` (ints >= 1); a bad
+    value raises ValueError naming the config, the field and the allowed values."""
+    kind = type(config).__name__
+    for name in (*counts, "max_steps", "max_step_tokens"):
+        value = getattr(config, name)
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"{kind}.{name} must be an int >= 1, got {value!r}")
+    for name in ("max_tokens", "problem_batch_size"):
+        value = getattr(config, name)
+        if value is not None and (not isinstance(value, int) or value < 1):
+            raise ValueError(f"{kind}.{name} must be None or an int >= 1, got {value!r}")
+    if config.aggregation not in AGGREGATIONS:
+        raise ValueError(f"{kind}.aggregation must be one of {', '.join(AGGREGATIONS)}, got {config.aggregation!r}")
+
+
+def step_sampling(config, n: int, step_format: StepFormat) -> SamplingConfig:
+    """Sampling for one step: n continuations that stop at the step delimiter."""
+    return SamplingConfig(
+        n=n,
+        temperature=config.temperature,
+        top_p=config.top_p,
+        max_new_tokens=config.max_step_tokens,
+        stop=step_format.stop_strings,
+        seed=config.seed,
+    )
 
 
 @dataclass
@@ -129,12 +146,25 @@ def search_paths(
 ) -> list[ProblemCandidates]:
     """The rounds beam search and DVTS share: generate, score each new prefix once, then
     prune(state, new paths, config) decides what lives on. `method` names the results."""
-    size = config.problem_batch_size or max(len(problems), 1)
+    return in_problem_batches(
+        problems, config.problem_batch_size, setup,
+        lambda states: _search(engine, scorer, states, config, setup.step_format, setup.count_scorer_tokens, prune),
+        lambda state: _result(state, config, setup, method),
+    )
+
+
+def in_problem_batches(
+    problems: Sequence[Problem], batch_size: int | None, setup: SearchSetup,
+    search_batch: Callable[[list[SearchState]], None], result_of: Callable[[SearchState], ProblemCandidates],
+) -> list[ProblemCandidates]:
+    """search_batch(states) on `batch_size` problems at a time (None: all), then result_of(state)
+    per problem in order, reporting progress to setup.on_batch after each batch."""
+    size = batch_size or max(len(problems), 1)
     results: list[ProblemCandidates] = []
     for start in range(0, len(problems), size):
         states = [SearchState(p, setup.prompt_for(p)) for p in problems[start : start + size]]
-        _search(engine, scorer, states, config, setup.step_format, setup.count_scorer_tokens, prune)
-        results.extend(_result(s, config, setup, method) for s in states)
+        search_batch(states)
+        results.extend(result_of(s) for s in states)
         if setup.on_batch is not None:
             setup.on_batch(len(results))
     return results
@@ -159,14 +189,7 @@ def _search(engine, scorer, states, config, step_format, count_scorer_tokens, pr
                 for s in active
                 for slot in range(1 if first else len(s.live))
             ]
-        sampling = SamplingConfig(
-            n=config.n_candidates if first else config.expansions,
-            temperature=config.temperature,
-            top_p=config.top_p,
-            max_new_tokens=config.max_step_tokens,
-            stop=step_format.stop_strings,
-            seed=config.seed,
-        )
+        sampling = step_sampling(config, config.n_candidates if first else config.expansions, step_format)
         prompts = [policy_text(s, p, step_format) for s, p in parents]
         outputs = generate_seeded(engine, prompts, sampling, seeds)
         children: dict[int, list[Path]] = {id(s): [] for s in active}

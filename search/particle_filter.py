@@ -23,10 +23,20 @@ import random
 from dataclasses import dataclass
 from typing import Sequence
 
-from prm.engines.base import GenerationEngine, SamplingConfig, generate_seeded, row_seed
+from prm.engines.base import GenerationEngine, generate_seeded, row_seed
 from prm.records import Problem
-from prm.scores import AGGREGATIONS, StepScorer, aggregate
-from search.beam import Path, SearchState, grow_path, paths_result, policy_text, score_new_paths
+from prm.scores import StepScorer, aggregate
+from search.beam import (
+    Path,
+    SearchState,
+    check_round_options,
+    grow_path,
+    in_problem_batches,
+    paths_result,
+    policy_text,
+    score_new_paths,
+    step_sampling,
+)
 from search.candidates import ProblemCandidates, SearchSetup
 
 _EPSILON = 1e-6  # keeps logit(p) finite for scorers that return exactly 0 or 1
@@ -54,23 +64,9 @@ class ParticleFilterConfig:
     problem_batch_size: int | None = None
 
     def __post_init__(self) -> None:
-        for name in ("n_particles", "max_steps", "max_step_tokens"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"ParticleFilterConfig.{name} must be an int >= 1, got {value!r}")
+        check_round_options(self, ("n_particles",))
         if not isinstance(self.resample_temperature, (int, float)) or not self.resample_temperature > 0:
-            raise ValueError(
-                f"ParticleFilterConfig.resample_temperature must be a number > 0, got {self.resample_temperature!r}"
-            )
-        for name in ("max_tokens", "problem_batch_size"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or value < 1):
-                raise ValueError(f"ParticleFilterConfig.{name} must be None or an int >= 1, got {value!r}")
-        if self.aggregation not in AGGREGATIONS:
-            raise ValueError(
-                f"ParticleFilterConfig.aggregation must be one of {', '.join(AGGREGATIONS)}, "
-                f"got {self.aggregation!r}"
-            )
+            raise ValueError(f"ParticleFilterConfig.resample_temperature must be a number > 0, got {self.resample_temperature!r}")
 
 
 def resampling_weights(last_scores: Sequence[float], temperature: float) -> list[float]:
@@ -94,15 +90,11 @@ def run(
     setup: SearchSetup,
 ) -> list[ProblemCandidates]:
     """Particle filtering over every problem (the signature every method in `search.methods` has)."""
-    size = config.problem_batch_size or max(len(problems), 1)
-    results: list[ProblemCandidates] = []
-    for start in range(0, len(problems), size):
-        states = [SearchState(p, setup.prompt_for(p)) for p in problems[start : start + size]]
-        _search(engine, scorer, states, config, setup)
-        results.extend(_result(s, config, setup) for s in states)
-        if setup.on_batch is not None:
-            setup.on_batch(len(results))
-    return results
+    return in_problem_batches(
+        problems, config.problem_batch_size, setup,
+        lambda states: _search(engine, scorer, states, config, setup),
+        lambda state: _result(state, config, setup),
+    )
 
 
 def _search(engine, scorer, states: list[SearchState], config: ParticleFilterConfig, setup: SearchSetup) -> None:
@@ -117,14 +109,7 @@ def _search(engine, scorer, states: list[SearchState], config: ParticleFilterCon
         seeds = None
         if config.seed is not None:
             seeds = [row_seed(config.seed, s.problem.id, round_index, slot) for s, slot in slots]
-        sampling = SamplingConfig(
-            n=1,
-            temperature=config.temperature,
-            top_p=config.top_p,
-            max_new_tokens=config.max_step_tokens,
-            stop=setup.step_format.stop_strings,
-            seed=config.seed,
-        )
+        sampling = step_sampling(config, 1, setup.step_format)
         prompts = [policy_text(s, population[id(s)][slot], setup.step_format) for s, slot in slots]
         outputs = generate_seeded(engine, prompts, sampling, seeds)
         grown: dict[int, list[Path]] = {id(s): [] for s in active}

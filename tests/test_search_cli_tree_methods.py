@@ -12,6 +12,7 @@ from tests.test_search_cli import fake_models  # noqa: F401  (the fixture)
 
 @pytest.mark.parametrize("method, options", [
     ("particle_filter", ["--particles", "4", "--resample-temperature", "0.5"]),
+    ("rebase", ["--n-candidates", "4", "--balance-temperature", "0.2"]),
 ])
 def test_tree_methods_run_from_the_command_line(fake_models, tmp_path, capsys, method, options):  # noqa: F811
     out = tmp_path / method

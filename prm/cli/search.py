@@ -39,6 +39,7 @@ from search.curves import (
 )
 from search.methods import METHODS
 from search.particle_filter import ParticleFilterConfig
+from search.rebase import RebaseConfig
 from search.voting import AnswerGrouper
 
 log = logging.getLogger("prm.search")
@@ -78,14 +79,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     search = parser.add_argument_group("search")
     search.add_argument("--method", nargs="+", choices=list(METHODS), default=["bon"],
                         help="search.methods: bon (best-of-n), beam (step-level beam search), dvts, "
-                             "particle_filter (particles resampled by PRM step scores)")
+                             "particle_filter (particles resampled by PRM step scores), rebase (reward-balanced tree)")
     search.add_argument("--n", type=int, default=16, help="best-of-n: samples per problem")
     search.add_argument("--n-candidates", type=int, default=None,
-                        help="beam, dvts: new steps sampled per round, N (default: --n)")
+                        help="beam, dvts: new steps sampled per round, N; rebase: solutions per problem "
+                             "(default: --n)")
     search.add_argument("--beam-width", type=int, default=4, help="M paths kept per problem (beam, dvts)")
     search.add_argument("--particles", type=int, default=None, help="particle_filter: particles per problem (default: --n)")
     search.add_argument("--resample-temperature", type=float, default=1.0,
                         help="particle_filter: softmax temperature over the particles' last-step logits")
+    search.add_argument("--balance-temperature", type=float, default=0.1,
+                        help="rebase: softmax temperature over node rewards that splits the expansion budget")
     search.add_argument("--max-steps", type=int, default=12, help="beam-search rounds")
     search.add_argument("--max-step-tokens", type=int, default=128)
     search.add_argument("--max-tokens", type=int, default=None, help="beam-search token budget per problem")
@@ -184,6 +188,12 @@ def _method_config(args, name: str):
             n_particles=args.n if args.particles is None else args.particles,
             resample_temperature=args.resample_temperature, max_steps=args.max_steps, max_tokens=args.max_tokens,
             max_step_tokens=args.max_step_tokens, aggregation=args.aggregation, **_sampling_options(args),
+        )
+    if name == "rebase":
+        return RebaseConfig(
+            n_candidates=_n_candidates(args), balance_temperature=args.balance_temperature, max_steps=args.max_steps,
+            max_tokens=args.max_tokens, max_step_tokens=args.max_step_tokens, aggregation=args.aggregation,
+            **_sampling_options(args),
         )
     return BeamSearchConfig(
         beam_width=args.beam_width, n_candidates=_n_candidates(args), max_steps=args.max_steps,
