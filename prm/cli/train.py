@@ -6,6 +6,7 @@ Examples:
   prm train --data train.jsonl --objective hard --out runs/prm
   prm train --data phase1.jsonl --format prm800k_critic --neutral drop --out runs/p
   prm train --data pairs.jsonl --format pairs --objective bradley_terry --out runs/orm
+  prm train --data train.jsonl --objective label_token --out runs/lt   (P('+') vs P('-') at ' ки')
 Data comes through `prm.data.load_stepwise` (format named or recognised from the first row);
 `--format pairs` reads Bradley-Terry pairs (`orm.pairs`). Options that map to Trainer options
 keep their usual meaning; `--resume` continues from the latest checkpoint in --out (or a path).
@@ -186,7 +187,7 @@ def run(args: argparse.Namespace) -> int:
     if not train_records:
         raise ValueError(f"no records in {' '.join(args.data)}")
 
-    if args.objective in ("hard", "soft", "joint"):
+    if args.objective in ("hard", "soft", "joint", "label_token"):
         labels = [v for r in train_records for v in (r.labels or ()) if v is not None]
         good = sum(v >= 0.5 for v in labels)
         logger.info("%d step labels: %d good, %d bad", len(labels), good, len(labels) - good)
@@ -216,7 +217,10 @@ def run(args: argparse.Namespace) -> int:
     ]
     if "eval_loss" in m:
         lines.append(f"eval loss        {m['eval_loss']:.4f} ({m['eval_rows']} rows)")
-    lines.append(f"model            {result.output_dir} (load with prm.modeling.load_reward_model)")
+    if args.objective == "label_token":
+        lines.append(f"model            {result.output_dir} (a label-token PRM: prm search --prm {result.output_dir})")
+    else:
+        lines.append(f"model            {result.output_dir} (load with prm.modeling.load_reward_model)")
     lines.append(f"wall time        {time.perf_counter() - started:.1f} s")
     print("\n".join(lines))
     return 0

@@ -33,7 +33,7 @@ NAMED_DATA = {
 PROBLEM_NAMES = (*NAMED_DATA, "synthetic")
 ENGINES = ("transformers", "vllm", "simulated")
 # --prm-kind: "toolkit" is a folder written by `prm train`; the others are public conventions.
-PRM_KINDS = ("toolkit", "math_shepherd", "qwen_prm")
+PRM_KINDS = ("toolkit", "math_shepherd", "qwen_prm", "label_token")
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -160,6 +160,8 @@ def prm_kind_of(path: str | Path) -> str:
     folder = Path(path)
     if (folder / REWARD_CONFIG_NAME).is_file():
         return "toolkit"
+    if (folder / "label_token_config.json").is_file():  # written by `prm train --objective label_token`
+        return "label_token"
     config = folder / "config.json"
     if config.is_file():
         architectures = json.loads(config.read_text(encoding="utf-8")).get("architectures") or []
@@ -183,6 +185,15 @@ def load_step_scorer(path: str, kind: str | None = None, device: str = "cpu") ->
         from prm.modeling.adapters import LabelTokenPRM
 
         scorer = LabelTokenPRM.from_pretrained(path)
+    elif kind == "label_token":
+        from prm.modeling.adapters import LabelTokenConfig, LabelTokenPRM
+
+        settings = Path(path) / "label_token_config.json"
+        if not settings.is_file():
+            raise OptionError(f"--prm {path}", "holds no label_token_config.json",
+                              "train it with `prm train --objective label_token`, or use --prm-kind math_shepherd")
+        config = LabelTokenConfig(**json.loads(settings.read_text(encoding="utf-8")))
+        scorer = LabelTokenPRM.from_pretrained(path, config)
     elif kind == "qwen_prm":
         from prm.modeling.adapters import ClassificationHeadPRM
 

@@ -1,7 +1,7 @@
 """Adapters that score steps with public PRMs exactly as their authors' example code does.
 
 Public: `LabelTokenPRM`, `LabelTokenConfig`, `ClassificationHeadPRM`, `ClassificationHeadConfig`,
-`StepClassifierModel`, `single_token_id`.
+`StepClassifierModel`, `single_token_id`, `label_token_text`, `encode_label_token`.
 
 Both adapters satisfy `prm.scores.StepScorer`, take a loaded Hugging Face model and tokenizer,
 and offer `from_pretrained(path)` for a local folder.
@@ -192,6 +192,26 @@ def _score_solutions(adapter: Any, prompts: Sequence[str], steps: Sequence[Seque
 
 
 # ------------------------------------------------------------------------ label-token PRMs
+def label_token_text(config: LabelTokenConfig, prompt: str, steps: Sequence[str]) -> str:
+    """A label-token PRM's input string: prompt, question_separator, then the steps each
+    followed by " " + tag and joined by step_separator; tag text inside a step is removed."""
+    tag = config.tag
+    tagged = [f"{step.replace(tag, '').rstrip()} {tag}" for step in steps]
+    return prompt + config.question_separator + config.step_separator.join(tagged)
+
+
+def encode_label_token(
+    tokenizer: Any, config: LabelTokenConfig, prompt: str, steps: Sequence[str], index: int = 0,
+    tag_id: int | None = None,
+) -> tuple[list[int], list[int]]:
+    """(input_ids, tag positions) of one solution, as `LabelTokenPRM` reads it (and as
+    `prm.training.label_token` trains it); the tokenizer adds BOS as in the card."""
+    if tag_id is None:
+        tag_id = single_token_id(tokenizer, config.tag, "step tag")
+    input_ids = list(tokenizer.encode(label_token_text(config, prompt, steps), add_special_tokens=True))
+    return input_ids, _tag_positions(input_ids, tag_id, len(steps), index)
+
+
 class LabelTokenPRM:
     """Math-Shepherd-style PRM: P(good token) vs P(bad token) from a causal LM at each tag."""
 
@@ -218,14 +238,11 @@ class LabelTokenPRM:
 
     def build_text(self, prompt: str, steps: Sequence[str]) -> str:
         """The model card's input string; any tag text inside a step is removed first."""
-        tag = self.config.tag
-        tagged = [f"{step.replace(tag, '').rstrip()} {tag}" for step in steps]
-        return prompt + self.config.question_separator + self.config.step_separator.join(tagged)
+        return label_token_text(self.config, prompt, steps)
 
     def encode(self, prompt: str, steps: Sequence[str], index: int = 0) -> tuple[list[int], list[int]]:
         """(input_ids, tag positions) of one solution; the tokenizer adds BOS as in the card."""
-        input_ids = list(self.tokenizer.encode(self.build_text(prompt, steps), add_special_tokens=True))
-        return input_ids, _tag_positions(input_ids, self.tag_id, len(steps), index)
+        return encode_label_token(self.tokenizer, self.config, prompt, steps, index, self.tag_id)
 
     def score_steps(self, prompts: Sequence[str], steps: Sequence[Sequence[str]]) -> list[list[float]]:
         """Per solution: P(good) at each step's tag, one value per step."""

@@ -11,6 +11,8 @@ Objectives (`ObjectiveConfig.name`):
 - `orm`: binary cross-entropy of the outcome head against the solution's correctness.
 - `bradley_terry`: -log sigmoid(r_chosen - r_rejected) on the outcome head, per pair.
 - `joint`: step_weight * soft step loss + outcome_weight * outcome loss, in one pass.
+- `label_token`: the soft step loss on a label-token PRM's logit difference (logit('+') -
+  logit('-') at each tag, `prm.training.label_token`); 0/1 labels make it the hard loss.
 
 Each objective yields `LossTerm`s (a sum over items and the item count); `reduce_terms`
 divides each sum by its count, which the trainer may first add up over processes so that a
@@ -27,13 +29,14 @@ import torch.nn.functional as F
 
 from prm.training.collate import IGNORE
 
-OBJECTIVES = ("hard", "soft", "orm", "bradley_terry", "joint")
+OBJECTIVES = ("hard", "soft", "orm", "bradley_terry", "joint", "label_token")
 _HEADS = {
     "hard": ("step",),
     "soft": ("step",),
     "orm": ("outcome",),
     "bradley_terry": ("outcome",),
     "joint": ("step", "outcome"),
+    "label_token": ("step",),
 }
 
 
@@ -145,6 +148,7 @@ _REGISTRY: dict[str, Callable] = {
     "orm": _orm,
     "bradley_terry": _bradley_terry,
     "joint": _joint,
+    "label_token": _soft,
 }
 
 

@@ -290,6 +290,10 @@ def train(
     metrics: the Trainer's train metrics, eval loss when eval_records are given, and the
     dataset reports (`train_rows`, `train_dropped_steps`, ...).
     """
+    if config.objective.name == "label_token":  # the LM head scores steps: no reward heads
+        from prm.training.label_token import train_label_token
+
+        return train_label_token(config, train_records, eval_records, model=model, tokenizer=tokenizer)
     reward_model = _as_reward_model(model, tokenizer, config)
     tag_ids = config.step_format.tag_ids(tokenizer)
     train_set, train_report = build_dataset(
