@@ -92,10 +92,10 @@ def test_a_label_token_that_is_not_one_token_is_refused():
         prepare_label_tokens(lm, tokenizer, LabelTokenConfig(good_token="correct!!"))
 
 
-def test_prm_train_label_token_from_the_command_line(tmp_path, capsys):
+def backbone_and_data(tmp_path):
+    """A tiny backbone folder and a 4-row trl_stepwise file, for `prm train` runs."""
     import json
 
-    from prm.cli import main
     from prm.testing import save_tiny_backbone
 
     backbone = save_tiny_backbone(tmp_path / "backbone")
@@ -105,6 +105,13 @@ def test_prm_train_label_token_from_the_command_line(tmp_path, capsys):
                     "labels": [True, i % 2 == 0]}) + "\n"
         for i in range(4)
     ))
+    return backbone, data
+
+
+def test_prm_train_label_token_from_the_command_line(tmp_path, capsys):
+    from prm.cli import main
+
+    backbone, data = backbone_and_data(tmp_path)
     out = tmp_path / "run"
     code = main(["train", "--data", str(data), "--model", str(backbone), "--objective", "label_token",
                  "--out", str(out), "--max-steps", "2", "--batch-size", "2", "--save-steps", "1", "--lr", "1e-3"])

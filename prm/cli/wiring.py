@@ -33,7 +33,7 @@ NAMED_DATA = {
 PROBLEM_NAMES = (*NAMED_DATA, "synthetic")
 ENGINES = ("transformers", "vllm", "simulated")
 # --prm-kind: "toolkit" is a folder written by `prm train`; the others are public conventions.
-PRM_KINDS = ("toolkit", "math_shepherd", "qwen_prm", "label_token")
+PRM_KINDS = ("toolkit", "math_shepherd", "qwen_prm", "label_token", "implicit")
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -162,6 +162,8 @@ def prm_kind_of(path: str | Path) -> str:
         return "toolkit"
     if (folder / "label_token_config.json").is_file():  # written by `prm train --objective label_token`
         return "label_token"
+    if (folder / "implicit_prm_config.json").is_file():  # written by `prm train --objective implicit`
+        return "implicit"
     config = folder / "config.json"
     if config.is_file():
         architectures = json.loads(config.read_text(encoding="utf-8")).get("architectures") or []
@@ -194,6 +196,10 @@ def load_step_scorer(path: str, kind: str | None = None, device: str = "cpu") ->
                               "train it with `prm train --objective label_token`, or use --prm-kind math_shepherd")
         config = LabelTokenConfig(**json.loads(settings.read_text(encoding="utf-8")))
         scorer = LabelTokenPRM.from_pretrained(path, config)
+    elif kind == "implicit":
+        from orm.implicit import ImplicitPRM
+
+        return ImplicitPRM.from_pretrained(path, device=device)
     elif kind == "qwen_prm":
         from prm.modeling.adapters import ClassificationHeadPRM
 
@@ -207,15 +213,21 @@ def load_step_scorer(path: str, kind: str | None = None, device: str = "cpu") ->
 def load_scorers(
     prm: str | None, orm: str | None, device: str = "cpu", prm_kind: str | None = None
 ) -> tuple[Any, Any]:
-    """PRM (step scorer) and ORM (outcome head of a toolkit reward model) for --prm / --orm,
-    or None where not given. The same toolkit folder for both is loaded once."""
+    """PRM (step scorer) and ORM (outcome head of a toolkit reward model, or an implicit PRM)
+    for --prm / --orm, or None where not given. The same folder for both is loaded once."""
     step = load_step_scorer(prm, prm_kind, device) if prm else None
     outcome = None
     if orm:
+        from orm.implicit import IMPLICIT_CONFIG_NAME, ImplicitPRM
         from prm.scoring import PRMScorer
 
-        same = orm == prm and isinstance(step, PRMScorer)
-        outcome = step if same else PRMScorer.from_pretrained(orm, device=device)
+        same = orm == prm and isinstance(step, (PRMScorer, ImplicitPRM))
+        if same:
+            outcome = step
+        elif (Path(orm) / IMPLICIT_CONFIG_NAME).is_file():
+            outcome = ImplicitPRM.from_pretrained(orm, device=device)
+        else:
+            outcome = PRMScorer.from_pretrained(orm, device=device)
     return step, outcome
 
 

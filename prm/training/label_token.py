@@ -32,7 +32,7 @@ from prm.modeling.reward_model import RewardModelOutput
 from prm.records import StepwiseSolution
 from prm.training.collate import IGNORE
 from prm.training.datasets import DatasetReport
-from prm.training.trainer import RewardTrainer, TrainResult
+from prm.training.trainer import RewardTrainer, TrainResult, fit_whole_model
 
 LABEL_TOKEN_CONFIG_NAME = "label_token_config.json"
 
@@ -163,16 +163,11 @@ def train_label_token(
     objective is `label_token`) and save it to config.output_dir; returns a `TrainResult`
     whose model is the `LabelTokenModel`."""
     from datasets import Dataset
-    from transformers import PrinterCallback
 
     from prm.training.collate import RewardCollator
 
     if config.objective.name != "label_token":
         raise ValueError(f"train_label_token needs objective 'label_token', got {config.objective.name!r}")
-    if config.lora is not None or config.train_top_layers is not None:
-        raise ValueError("objective 'label_token' trains every weight; leave out lora and train_top_layers")
-    if config.resume_from_checkpoint:
-        raise ValueError("objective 'label_token' does not resume from Trainer checkpoints; start a new run")
     label_config = label_config or LabelTokenConfig()
     good, bad = prepare_label_tokens(model, tokenizer, label_config)
     wrapped = LabelTokenModel(model, good, bad)
@@ -191,14 +186,7 @@ def train_label_token(
         objective=config.objective,
     )
     trainer.label_config = label_config
-    if not config.show_progress:
-        trainer.remove_callback(PrinterCallback)
-    output = trainer.train()
-    metrics: dict[str, Any] = dict(output.metrics)
-    metrics.update({f"train_{k}": v for k, v in report.as_dict().items()})
-    if eval_set is not None:
-        metrics.update(trainer.evaluate())
-        metrics.update({f"eval_{k}": v for k, v in eval_report.as_dict().items()})
+    metrics = fit_whole_model(trainer, config, report, eval_report)
     out = Path(config.output_dir)
     if trainer.args.should_save:
         wrapped.save_pretrained(out, tokenizer, label_config)
