@@ -67,8 +67,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     models.add_argument("--prm", default=None, help="reward-model folder whose step head scores steps")
     models.add_argument("--prm-kind", default=None, choices=wiring.PRM_KINDS,
                         help="convention of the --prm folder: toolkit (written by `prm train`), math_shepherd "
-                             "(P('+') at ' ки'), qwen_prm (2-class head at <extra_0>), label_token (written by "
-                             "`prm train --objective label_token`); default: recognised from "
+                             "(P('+') at ' ки'), qwen_prm (2-class head at <extra_0>), rlhflow (P('+') in the assistant "
+                             "turn after each step), skywork_prm (value head at the step token), label_token / "
+                             "implicit (written by `prm train --objective ...`); default: recognised from "
                              "the folder")
     models.add_argument("--orm", default=None, help="reward-model folder whose outcome head scores solutions")
     models.add_argument("--device", default="cpu")

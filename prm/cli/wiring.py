@@ -33,7 +33,7 @@ NAMED_DATA = {
 PROBLEM_NAMES = (*NAMED_DATA, "synthetic")
 ENGINES = ("transformers", "vllm", "simulated")
 # --prm-kind: "toolkit" is a folder written by `prm train`; the others are public conventions.
-PRM_KINDS = ("toolkit", "math_shepherd", "qwen_prm", "label_token", "implicit")
+PRM_KINDS = ("toolkit", "math_shepherd", "qwen_prm", "label_token", "implicit", "rlhflow", "skywork_prm")
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -153,8 +153,10 @@ def build_policy(args: Any) -> tuple[Any, Callable[[Problem], str]]:
 
 def prm_kind_of(path: str | Path) -> str:
     """The PRM_KINDS entry a folder is recognised as: "toolkit" where it holds the reward
-    config `prm train` writes, "qwen_prm" where its config names Qwen's process-reward
-    architecture; anything else needs --prm-kind (a label-token PRM is a plain causal LM)."""
+    config `prm train` writes, "label_token" / "implicit" where it holds what those `prm train`
+    objectives write, "qwen_prm" / "skywork_prm" where its config names Qwen's process-reward
+    or Skywork's *ForPrmModel architecture; anything else needs --prm-kind (a Math-Shepherd or
+    RLHFlow PRM is a plain causal LM)."""
     from prm.modeling.reward_model import REWARD_CONFIG_NAME
 
     folder = Path(path)
@@ -169,6 +171,8 @@ def prm_kind_of(path: str | Path) -> str:
         architectures = json.loads(config.read_text(encoding="utf-8")).get("architectures") or []
         if any("ProcessRewardModel" in name for name in architectures):
             return "qwen_prm"
+        if any(name.endswith("ForPrmModel") for name in architectures):  # Skywork's value-head PRMs
+            return "skywork_prm"
     raise OptionError(
         f"--prm {path}", "not a folder written by `prm train` and not a recognised public PRM",
         f"name its convention with --prm-kind {'|'.join(k for k in PRM_KINDS if k != 'toolkit')}",
@@ -200,6 +204,14 @@ def load_step_scorer(path: str, kind: str | None = None, device: str = "cpu") ->
         from orm.implicit import ImplicitPRM
 
         return ImplicitPRM.from_pretrained(path, device=device)
+    elif kind == "rlhflow":
+        from prm.modeling.rlhflow import ChatLabelTokenPRM
+
+        scorer = ChatLabelTokenPRM.from_pretrained(path)
+    elif kind == "skywork_prm":
+        from prm.modeling.skywork import ValueHeadPRM
+
+        scorer = ValueHeadPRM.from_pretrained(path)
     elif kind == "qwen_prm":
         from prm.modeling.adapters import ClassificationHeadPRM
 
