@@ -24,6 +24,14 @@ def test_tree_methods_run_from_the_command_line(fake_models, tmp_path, capsys, m
     compute = json.loads((out / "summary.json").read_text())["methods"][method]
     assert compute["generated_tokens_per_problem"] > 0 and compute["scored_prefixes_per_problem"] > 0
     assert f"{method}: accuracy" in capsys.readouterr().out
+    # a saved run joins a --results summary under its own settings
+    assert cli.main(["search", "--data", "synthetic", "--limit", "3", "--method", "bon", "--prm", "P", "--n", "4",
+                     "--out", str(tmp_path / "bon"), "--no-plot", "--draws", "10"]) == 0
+    joined = tmp_path / "joined"
+    assert cli.main(["search", "--results", str(tmp_path / "bon" / "bon.jsonl"), "--beam-results",
+                     str(out / f"{method}.jsonl"), "--out", str(joined), "--no-plot", "--draws", "10"]) == 0
+    name = {"particle_filter": "particle_filter P=4", "rebase": "rebase N=4"}[method]
+    assert name in json.loads((joined / "summary.json").read_text())["methods"]
 
 
 def test_particle_filter_refuses_a_bad_temperature(fake_models, tmp_path, capsys):  # noqa: F811

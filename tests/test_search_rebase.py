@@ -90,3 +90,28 @@ def test_budgets_and_validation():
         RebaseConfig(balance_temperature=-1.0)
     with pytest.raises(ValueError, match="n_candidates"):
         RebaseConfig(n_candidates=0)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["rebase", "particle_filter"])
+def test_transformers_engine_batched_equals_one_problem_at_a_time(method):
+    from prm.engines.hf import TransformersEngine
+    from prm.testing import tiny_causal_lm, tiny_tokenizer
+    from search import particle_filter
+    from search.particle_filter import ParticleFilterConfig
+    from tests.test_search_beam import LengthPRM
+
+    tokenizer = tiny_tokenizer()
+    engine = TransformersEngine(tiny_causal_lm(tokenizer), tokenizer)
+    module, config_type, width = (
+        (rebase, RebaseConfig, {"n_candidates": 4}) if method == "rebase"
+        else (particle_filter, ParticleFilterConfig, {"n_particles": 4})
+    )
+    runs = []
+    for batch in (None, 1):
+        config = config_type(problem_batch_size=batch, max_steps=2, max_step_tokens=6, temperature=1.0, **width)
+        runs.append(module.run(PROBLEMS, engine, LengthPRM(), config, SETUP))
+    assert runs[0] == runs[1]
+    assert all(r.generated_tokens > 0 and r.candidates for r in runs[0])
+    # copies of one particle (or one node's samples) continue differently under their own seeds
+    assert len({c.steps for c in runs[0][0].candidates}) > 1

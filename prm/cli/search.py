@@ -130,8 +130,7 @@ def run(args: argparse.Namespace) -> int:
             searched = read_jsonl(path)
             if not searched:
                 raise OptionError("--beam-results", "holds no beam-search rows", "name a beam.jsonl or dvts.jsonl", path)
-            meta = searched[0].meta
-            name = f"{meta.get('method', 'beam')} M={meta.get('beam_width')},N={meta.get('n_candidates')}"
+            name = _saved_run_name(searched[0].meta)
             summary["methods"][name] = _beam_compute(args, searched, seconds=None)
             summary["methods"][name]["results"] = str(path)
         _report(args, out, results, summary)
@@ -173,6 +172,16 @@ def run(args: argparse.Namespace) -> int:
             summary["methods"][name] = compute
     _report(args, out, bon_results, summary)
     return 0
+
+
+def _saved_run_name(meta: dict[str, Any]) -> str:
+    """A saved search run's name in the summary: its method and width settings."""
+    method = meta.get("method", "beam")
+    if method == "particle_filter":
+        return f"{method} P={meta.get('n_particles')}"
+    if method == "rebase":
+        return f"{method} N={meta.get('n_candidates')}"
+    return f"{method} M={meta.get('beam_width')},N={meta.get('n_candidates')}"
 
 
 def _sampling_options(args) -> dict[str, Any]:

@@ -339,14 +339,16 @@ def train(
 
 def fit_whole_model(trainer: Trainer, config: TrainConfig, train_report: Any, eval_report: Any = None) -> dict[str, Any]:
     """Run `trainer` (built from `config`) for a model trained whole, with no reward heads (the
-    label-token and implicit PRMs): refuses lora, train_top_layers and resume, which it does not
-    support; returns the train metrics, eval metrics where the trainer has an eval set, and the
+    label-token and implicit PRMs): refuses lora, train_top_layers, resume and gradient
+    checkpointing, which it does not support; returns the train metrics, eval metrics where the trainer has an eval set, and the
     dataset reports (`train_rows`, ...)."""
     name = config.objective.name
     if config.lora is not None or config.train_top_layers is not None:
         raise ValueError(f"objective {name!r} trains every weight; leave out lora and train_top_layers")
     if config.resume_from_checkpoint:
         raise ValueError(f"objective {name!r} does not resume from Trainer checkpoints; start a new run")
+    if config.gradient_checkpointing:
+        raise ValueError(f"objective {name!r} does not support gradient checkpointing yet; leave it out")
     if not config.show_progress:
         trainer.remove_callback(PrinterCallback)  # library code does not print
     metrics: dict[str, Any] = dict(trainer.train().metrics)
