@@ -114,3 +114,15 @@ def test_config_validation():
         ParticleFilterConfig(n_particles=0)
     with pytest.raises(ValueError, match="aggregation must be one of"):
         ParticleFilterConfig(aggregation="max")
+
+
+def test_scorer_tokens_are_counted_per_scored_prefix():
+    import dataclasses
+
+    counted = dataclasses.replace(SETUP, count_scorer_tokens=lambda prompt, steps: 10 * len(steps))
+    scorer = KeywordPRM()
+    config = ParticleFilterConfig(n_particles=4, max_step_tokens=50, resample_temperature=1e-3)
+    results = particle_filter.run(PROBLEMS, alternating_policy(), scorer, config, counted)
+    for result in results:
+        scored = [steps for call in scorer.calls for prompt, steps in call if prompt == result.prompt]
+        assert result.meta["scorer_tokens"] == sum(10 * len(s) for s in scored) == 10 * (4 + 2 * 4 + 3 * 2)

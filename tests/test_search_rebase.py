@@ -115,3 +115,14 @@ def test_transformers_engine_batched_equals_one_problem_at_a_time(method):
     assert all(r.generated_tokens > 0 and r.candidates for r in runs[0])
     # copies of one particle (or one node's samples) continue differently under their own seeds
     assert len({c.steps for c in runs[0][0].candidates}) > 1
+
+
+def test_scorer_tokens_are_counted_per_scored_prefix():
+    import dataclasses
+
+    counted = dataclasses.replace(SETUP, count_scorer_tokens=lambda prompt, steps: 10 * len(steps))
+    scorer = KeywordPRM()
+    config = RebaseConfig(n_candidates=4, max_step_tokens=50, balance_temperature=0.1)
+    results = rebase.run(PROBLEMS, CountingEngine(ScriptedEngine(script)), scorer, config, counted)
+    for result in results:
+        assert result.meta["scorer_tokens"] == 10 * (4 + 2 * 4 + 3 * 2)
