@@ -1,6 +1,8 @@
 """orm: outcome reward models (correctness BCE, Bradley-Terry pairs), ORM data and scoring.
 
-Public: `PreferencePair`, `read_pairs` (`orm.pairs`); `ORMScorer` (`orm.scoring`). The ORM
+Public: `PreferencePair`, `read_pairs` (`orm.pairs`); `ORMScorer` (`orm.scoring`). The implicit
+PRM (PRIME: rewards beta * log(pi / pi_ref) of a policy trained on outcomes, read per step) is
+`orm.implicit` (`ImplicitPRM`, a step and outcome scorer) and `orm.implicit_training`. The ORM
 objectives themselves (`orm`, `bradley_terry`, `joint`) live in `prm.training.losses`, next to
 the step objectives, because one Trainer trains both heads.
 """

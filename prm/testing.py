@@ -1,7 +1,7 @@
 """Tiny in-process models and tokenizers for tests and benchmarks: no network, no downloads.
 
 Public: `tiny_tokenizer()`, `tiny_causal_lm(tokenizer)`, `save_tiny_backbone(folder)`,
-`tiny_math_shepherd_prm()`, `tiny_qwen_prm()`.
+`tiny_math_shepherd_prm()`, `tiny_qwen_prm()`, `tiny_rlhflow_prm()`, `tiny_skywork_prm()`.
 """
 
 from __future__ import annotations
@@ -111,3 +111,38 @@ def tiny_qwen_prm(padding_side: str = "right", seed: int = 2):
         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
     )
     return StepClassifierModel(AutoModel.from_config(config)).eval(), tokenizer
+
+
+LLAMA3_STYLE_TEMPLATE = (
+    "{{ bos_token }}{% for m in messages %}<|start_header_id|>{{ m['role'] }}<|end_header_id|>\n\n"
+    "{{ m['content'] }}<|eot_id|>{% endfor %}"
+    "{% if add_generation_prompt %}<|start_header_id|>assistant<|end_header_id|>\n\n{% endif %}"
+)
+
+
+def tiny_rlhflow_prm(padding_side: str = "right", seed: int = 3):
+    """(model, tokenizer) of an RLHFlow-style PRM: a Llama causal LM with a Llama-3-shaped chat
+    template (header and end-of-turn special tokens) whose assistant turns hold "+" / "-"."""
+    tokenizer = tiny_tokenizer(padding_side=padding_side)
+    tokenizer.add_special_tokens(
+        {"additional_special_tokens": ["<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"]}
+    )
+    tokenizer.chat_template = LLAMA3_STYLE_TEMPLATE
+    return tiny_causal_lm(tokenizer, seed=seed).eval(), tokenizer
+
+
+def tiny_skywork_prm(padding_side: str = "right", seed: int = 4):
+    """(model, tokenizer) of a Skywork-style PRM: a Qwen2 causal LM plus a value head
+    (`prm.modeling.skywork.ValueHeadModel`), step token "\n"."""
+    import torch
+    from transformers import AutoModelForCausalLM, Qwen2Config
+
+    from prm.modeling.skywork import ValueHeadModel
+
+    tokenizer = tiny_tokenizer(padding_side=padding_side)
+    torch.manual_seed(seed)
+    config = Qwen2Config(
+        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024, tie_word_embeddings=True,
+    )
+    return ValueHeadModel(AutoModelForCausalLM.from_config(config)).eval(), tokenizer

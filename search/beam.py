@@ -1,7 +1,9 @@
 """Step-level beam search guided by a PRM, batched across problems.
 
 Public: `BeamSearchConfig`, `run`, `search_paths` (the round loop `search.dvts` shares),
-`rank_new_paths`, `Path`, `SearchState`.
+`rank_new_paths`, `Path`, `SearchState`, and the round pieces the other tree searches
+(`search.particle_filter`, `search.rebase`) share: `check_round_options`, `in_problem_batches`,
+`step_sampling`, `policy_text`, `grow_path`, `score_new_paths`, `paths_result`.
 
 Each round makes ONE `engine.generate` call for all live paths of all problems in the batch
 (each path asks for N/M continuations that stop at the StepFormat delimiter) and ONE
@@ -58,28 +60,45 @@ class BeamSearchConfig:
     problem_batch_size: int | None = None
 
     def __post_init__(self) -> None:
-        for name in ("beam_width", "n_candidates", "max_steps", "max_step_tokens"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"BeamSearchConfig.{name} must be an int >= 1, got {value!r}")
+        check_round_options(self, ("beam_width", "n_candidates"))
         if self.n_candidates % self.beam_width:
             raise ValueError(
                 f"BeamSearchConfig.n_candidates ({self.n_candidates}) must be a multiple of "
                 f"beam_width ({self.beam_width}): each beam expands n_candidates / beam_width"
             )
-        for name in ("max_tokens", "problem_batch_size"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or value < 1):
-                raise ValueError(f"BeamSearchConfig.{name} must be None or an int >= 1, got {value!r}")
-        if self.aggregation not in AGGREGATIONS:
-            raise ValueError(
-                f"BeamSearchConfig.aggregation must be one of {', '.join(AGGREGATIONS)}, "
-                f"got {self.aggregation!r}"
-            )
 
     @property
     def expansions(self) -> int:
         return self.n_candidates // self.beam_width
+
+
+def check_round_options(config, counts: Sequence[str]) -> None:
+    """Validate the options every round-based search config has (max_steps, max_step_tokens,
+    max_tokens, problem_batch_size, aggregation) plus its own `counts` (ints >= 1); a bad
+    value raises ValueError naming the config, the field and the allowed values."""
+    kind = type(config).__name__
+    for name in (*counts, "max_steps", "max_step_tokens"):
+        value = getattr(config, name)
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"{kind}.{name} must be an int >= 1, got {value!r}")
+    for name in ("max_tokens", "problem_batch_size"):
+        value = getattr(config, name)
+        if value is not None and (not isinstance(value, int) or value < 1):
+            raise ValueError(f"{kind}.{name} must be None or an int >= 1, got {value!r}")
+    if config.aggregation not in AGGREGATIONS:
+        raise ValueError(f"{kind}.aggregation must be one of {', '.join(AGGREGATIONS)}, got {config.aggregation!r}")
+
+
+def step_sampling(config, n: int, step_format: StepFormat) -> SamplingConfig:
+    """Sampling for one step: n continuations that stop at the step delimiter."""
+    return SamplingConfig(
+        n=n,
+        temperature=config.temperature,
+        top_p=config.top_p,
+        max_new_tokens=config.max_step_tokens,
+        stop=step_format.stop_strings,
+        seed=config.seed,
+    )
 
 
 @dataclass
@@ -127,12 +146,25 @@ def search_paths(
 ) -> list[ProblemCandidates]:
     """The rounds beam search and DVTS share: generate, score each new prefix once, then
     prune(state, new paths, config) decides what lives on. `method` names the results."""
-    size = config.problem_batch_size or max(len(problems), 1)
+    return in_problem_batches(
+        problems, config.problem_batch_size, setup,
+        lambda states: _search(engine, scorer, states, config, setup.step_format, setup.count_scorer_tokens, prune),
+        lambda state: _result(state, config, setup, method),
+    )
+
+
+def in_problem_batches(
+    problems: Sequence[Problem], batch_size: int | None, setup: SearchSetup,
+    search_batch: Callable[[list[SearchState]], None], result_of: Callable[[SearchState], ProblemCandidates],
+) -> list[ProblemCandidates]:
+    """search_batch(states) on `batch_size` problems at a time (None: all), then result_of(state)
+    per problem in order, reporting progress to setup.on_batch after each batch."""
+    size = batch_size or max(len(problems), 1)
     results: list[ProblemCandidates] = []
     for start in range(0, len(problems), size):
         states = [SearchState(p, setup.prompt_for(p)) for p in problems[start : start + size]]
-        _search(engine, scorer, states, config, setup.step_format, setup.count_scorer_tokens, prune)
-        results.extend(_result(s, config, setup, method) for s in states)
+        search_batch(states)
+        results.extend(result_of(s) for s in states)
         if setup.on_batch is not None:
             setup.on_batch(len(results))
     return results
@@ -157,24 +189,17 @@ def _search(engine, scorer, states, config, step_format, count_scorer_tokens, pr
                 for s in active
                 for slot in range(1 if first else len(s.live))
             ]
-        sampling = SamplingConfig(
-            n=config.n_candidates if first else config.expansions,
-            temperature=config.temperature,
-            top_p=config.top_p,
-            max_new_tokens=config.max_step_tokens,
-            stop=step_format.stop_strings,
-            seed=config.seed,
-        )
-        prompts = [_policy_text(s, p, step_format) for s, p in parents]
+        sampling = step_sampling(config, config.n_candidates if first else config.expansions, step_format)
+        prompts = [policy_text(s, p, step_format) for s, p in parents]
         outputs = generate_seeded(engine, prompts, sampling, seeds)
         children: dict[int, list[Path]] = {id(s): [] for s in active}
         for (state, parent), completions in zip(parents, outputs):
             for j, completion in enumerate(completions):
                 state.tokens += completion.num_tokens
-                path = _grow(parent, completion, j // config.expansions if first else None)
+                path = grow_path(parent, completion, j // config.expansions if first else None)
                 if path is not None:
                     children[id(state)].append(path)
-        _score(scorer, active, children, states, score_cache, count_scorer_tokens)
+        score_new_paths(scorer, active, children, states, score_cache, count_scorer_tokens)
         for state in active:
             state.rounds += 1
             prune(state, children[id(state)], config)
@@ -183,13 +208,15 @@ def _search(engine, scorer, states, config, step_format, count_scorer_tokens, pr
                 state.done = True
 
 
-def _policy_text(state: SearchState, parent: Path | None, step_format: StepFormat) -> str:
+def policy_text(state: SearchState, parent: Path | None, step_format: StepFormat) -> str:
+    """The policy prompt that continues `parent` by one step (the bare prompt for None)."""
     if parent is None or not parent.steps:
         return state.policy_prompt
     return state.policy_prompt + step_format.join(parent.steps) + step_format.delimiter
 
 
-def _grow(parent: Path | None, completion, subtree: int | None) -> Path | None:
+def grow_path(parent: Path | None, completion, subtree: int | None) -> Path | None:
+    """`parent` plus the completion's step (unscored), or None for an empty step that is no end."""
     steps = parent.steps if parent is not None else ()
     step = completion.text.strip()
     finished = completion.finish_reason == "stop" and completion.stop_string is None
@@ -204,7 +231,9 @@ def _grow(parent: Path | None, completion, subtree: int | None) -> Path | None:
     )
 
 
-def _score(scorer, active, children, states, cache, count_scorer_tokens) -> None:
+def score_new_paths(scorer, active, children, states, cache, count_scorer_tokens) -> None:
+    """ONE scorer call for every unscored prefix in children (id(state) -> paths); each prefix
+    is scored once per (problem index in states, steps), counted on its state."""
     index_of = {id(s): i for i, s in enumerate(states)}
     todo: dict[tuple[int, tuple[str, ...]], SearchState] = {}
     for state in active:
@@ -253,9 +282,22 @@ def _prune_beam(state: SearchState, children: list[Path], config: BeamSearchConf
 
 
 def _result(state: SearchState, config: BeamSearchConfig, setup: SearchSetup, method: str) -> ProblemCandidates:
-    extract_answer, grade, step_format = setup.extract_answer, setup.grade, setup.step_format
     paths = state.finished or state.live
     paths = sorted(paths, key=lambda p: aggregate(p.scores, config.aggregation), reverse=True)
+    meta = {
+        "method": method,
+        "beam_width": config.beam_width,
+        "n_candidates": config.n_candidates,
+        "aggregation": config.aggregation,
+        "temperature": config.temperature,
+    }
+    return paths_result(state, paths, setup, meta)
+
+
+def paths_result(state: SearchState, paths: Sequence[Path], setup: SearchSetup, meta: dict) -> ProblemCandidates:
+    """One problem's result row: `paths` as candidates in the order given, graded, with their
+    step scores; meta plus the compute the state counted (rounds, scored prefixes, scorer tokens)."""
+    extract_answer, grade, step_format = setup.extract_answer, setup.grade, setup.step_format
     candidates = []
     for path in paths:
         candidate = make_candidate(
@@ -276,11 +318,7 @@ def _result(state: SearchState, config: BeamSearchConfig, setup: SearchSetup, me
         candidates=tuple(candidates),
         generated_tokens=state.tokens,
         meta={
-            "method": method,
-            "beam_width": config.beam_width,
-            "n_candidates": config.n_candidates,
-            "aggregation": config.aggregation,
-            "temperature": config.temperature,
+            **meta,
             "rounds": state.rounds,
             "scored_prefixes": state.scored_prefixes,
             "scorer_tokens": state.scorer_tokens,

@@ -38,6 +38,8 @@ from search.curves import (
     write_curves_json,
 )
 from search.methods import METHODS
+from search.particle_filter import ParticleFilterConfig
+from search.rebase import RebaseConfig
 from search.voting import AnswerGrouper
 
 log = logging.getLogger("prm.search")
@@ -65,7 +67,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     models.add_argument("--prm", default=None, help="reward-model folder whose step head scores steps")
     models.add_argument("--prm-kind", default=None, choices=wiring.PRM_KINDS,
                         help="convention of the --prm folder: toolkit (written by `prm train`), math_shepherd "
-                             "(P('+') at ' ки'), qwen_prm (2-class head at <extra_0>); default: recognised from "
+                             "(P('+') at ' ки'), qwen_prm (2-class head at <extra_0>), rlhflow (P('+') in the assistant "
+                             "turn after each step), skywork_prm (value head at the step token), label_token / "
+                             "implicit (written by `prm train --objective ...`); default: recognised from "
                              "the folder")
     models.add_argument("--orm", default=None, help="reward-model folder whose outcome head scores solutions")
     models.add_argument("--device", default="cpu")
@@ -76,11 +80,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     models.add_argument("--engine-batch-size", type=int, default=32, help="sample rows decoded together")
     search = parser.add_argument_group("search")
     search.add_argument("--method", nargs="+", choices=list(METHODS), default=["bon"],
-                        help="search.methods: bon (best-of-n), beam (step-level beam search), dvts")
+                        help="search.methods: bon (best-of-n), beam (step-level beam search), dvts, "
+                             "particle_filter (particles resampled by PRM step scores), rebase (reward-balanced tree)")
     search.add_argument("--n", type=int, default=16, help="best-of-n: samples per problem")
     search.add_argument("--n-candidates", type=int, default=None,
-                        help="beam, dvts: new steps sampled per round, N (default: --n)")
+                        help="beam, dvts: new steps sampled per round, N; rebase: solutions per problem "
+                             "(default: --n)")
     search.add_argument("--beam-width", type=int, default=4, help="M paths kept per problem (beam, dvts)")
+    search.add_argument("--particles", type=int, default=None, help="particle_filter: particles per problem (default: --n)")
+    search.add_argument("--resample-temperature", type=float, default=1.0,
+                        help="particle_filter: softmax temperature over the particles' last-step logits")
+    search.add_argument("--balance-temperature", type=float, default=0.1,
+                        help="rebase: softmax temperature over node rewards that splits the expansion budget")
     search.add_argument("--max-steps", type=int, default=12, help="beam-search rounds")
     search.add_argument("--max-step-tokens", type=int, default=128)
     search.add_argument("--max-tokens", type=int, default=None, help="beam-search token budget per problem")
@@ -119,8 +130,7 @@ def run(args: argparse.Namespace) -> int:
             searched = read_jsonl(path)
             if not searched:
                 raise OptionError("--beam-results", "holds no beam-search rows", "name a beam.jsonl or dvts.jsonl", path)
-            meta = searched[0].meta
-            name = f"{meta.get('method', 'beam')} M={meta.get('beam_width')},N={meta.get('n_candidates')}"
+            name = _saved_run_name(searched[0].meta)
             summary["methods"][name] = _beam_compute(args, searched, seconds=None)
             summary["methods"][name]["results"] = str(path)
         _report(args, out, results, summary)
@@ -164,6 +174,16 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _saved_run_name(meta: dict[str, Any]) -> str:
+    """A saved search run's name in the summary: its method and width settings."""
+    method = meta.get("method", "beam")
+    if method == "particle_filter":
+        return f"{method} P={meta.get('n_particles')}"
+    if method == "rebase":
+        return f"{method} N={meta.get('n_candidates')}"
+    return f"{method} M={meta.get('beam_width')},N={meta.get('n_candidates')}"
+
+
 def _sampling_options(args) -> dict[str, Any]:
     """The options best-of-n and beam search sample with alike."""
     return {"temperature": args.temperature, "top_p": args.top_p, "seed": args.seed,
@@ -174,6 +194,18 @@ def _method_config(args, name: str):
     """The config of method `name` from the options (its __post_init__ names a bad value)."""
     if name == "bon":
         return BestOfNConfig(n=args.n, max_new_tokens=args.max_new_tokens, **_sampling_options(args))
+    if name == "particle_filter":
+        return ParticleFilterConfig(
+            n_particles=args.n if args.particles is None else args.particles,
+            resample_temperature=args.resample_temperature, max_steps=args.max_steps, max_tokens=args.max_tokens,
+            max_step_tokens=args.max_step_tokens, aggregation=args.aggregation, **_sampling_options(args),
+        )
+    if name == "rebase":
+        return RebaseConfig(
+            n_candidates=_n_candidates(args), balance_temperature=args.balance_temperature, max_steps=args.max_steps,
+            max_tokens=args.max_tokens, max_step_tokens=args.max_step_tokens, aggregation=args.aggregation,
+            **_sampling_options(args),
+        )
     return BeamSearchConfig(
         beam_width=args.beam_width, n_candidates=_n_candidates(args), max_steps=args.max_steps,
         max_tokens=args.max_tokens, max_step_tokens=args.max_step_tokens, aggregation=args.aggregation,

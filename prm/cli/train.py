@@ -6,6 +6,8 @@ Examples:
   prm train --data train.jsonl --objective hard --out runs/prm
   prm train --data phase1.jsonl --format prm800k_critic --neutral drop --out runs/p
   prm train --data pairs.jsonl --format pairs --objective bradley_terry --out runs/orm
+  prm train --data train.jsonl --objective label_token --out runs/lt   (P('+') vs P('-') at ' ки')
+  prm train --data train.jsonl --objective implicit --beta 0.05 --out runs/implicit   (PRIME)
 Data comes through `prm.data.load_stepwise` (format named or recognised from the first row);
 `--format pairs` reads Bradley-Terry pairs (`orm.pairs`). Options that map to Trainer options
 keep their usual meaning; `--resume` continues from the latest checkpoint in --out (or a path).
@@ -56,6 +58,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--existing-tag", action="store_true",
                        help="the step tag is an existing string of the tokenizer (e.g. ' ки'); do not add it")
     model.add_argument("--objective", default="hard", choices=OBJECTIVES)
+    model.add_argument("--beta", type=float, default=0.05,
+                       help="implicit: reward scale in r = beta * log(pi(y) / pi_ref(y))")
     model.add_argument("--step-weight", type=float, default=1.0, help="joint: weight of the step loss")
     model.add_argument("--outcome-weight", type=float, default=1.0, help="joint: weight of the outcome loss")
     model.add_argument("--head-lr", type=float, default=None,
@@ -189,7 +193,7 @@ def run(args: argparse.Namespace) -> int:
     if not train_records:
         raise ValueError(f"no records in {' '.join(args.data)}")
 
-    if args.objective in ("hard", "soft", "joint"):
+    if args.objective in ("hard", "soft", "joint", "label_token"):
         labels = [v for r in train_records for v in (r.labels or ()) if v is not None]
         good = sum(v >= 0.5 for v in labels)
         logger.info("%d step labels: %d good, %d bad", len(labels), good, len(labels) - good)
@@ -206,7 +210,14 @@ def run(args: argparse.Namespace) -> int:
     try:
         model, tokenizer = load_causal_lm(args.model)
         logger.info("backbone %s: %.1fM parameters", args.model, sum(p.numel() for p in model.parameters()) / 1e6)
-        result = train(config, train_records, eval_records, model=model, tokenizer=tokenizer)
+        if args.objective == "implicit":
+            from orm.implicit import ImplicitPRMConfig
+            from orm.implicit_training import train_implicit
+
+            result = train_implicit(config, train_records, eval_records, model=model, tokenizer=tokenizer,
+                                    implicit_config=ImplicitPRMConfig(beta=args.beta))
+        else:
+            result = train(config, train_records, eval_records, model=model, tokenizer=tokenizer)
     finally:
         close_process_group()
     m = result.metrics
@@ -219,7 +230,11 @@ def run(args: argparse.Namespace) -> int:
     ]
     if "eval_loss" in m:
         lines.append(f"eval loss        {m['eval_loss']:.4f} ({m['eval_rows']} rows)")
-    lines.append(f"model            {result.output_dir} (load with prm.modeling.load_reward_model)")
+    if args.objective in ("label_token", "implicit"):
+        kind = "a label-token" if args.objective == "label_token" else "an implicit"
+        lines.append(f"model            {result.output_dir} ({kind} PRM: prm search --prm {result.output_dir})")
+    else:
+        lines.append(f"model            {result.output_dir} (load with prm.modeling.load_reward_model)")
     lines.append(f"wall time        {time.perf_counter() - started:.1f} s")
     print("\n".join(lines))
     return 0

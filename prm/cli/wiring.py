@@ -33,7 +33,7 @@ NAMED_DATA = {
 PROBLEM_NAMES = (*NAMED_DATA, "synthetic")
 ENGINES = ("transformers", "vllm", "simulated")
 # --prm-kind: "toolkit" is a folder written by `prm train`; the others are public conventions.
-PRM_KINDS = ("toolkit", "math_shepherd", "qwen_prm")
+PRM_KINDS = ("toolkit", "math_shepherd", "qwen_prm", "label_token", "implicit", "rlhflow", "skywork_prm")
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -153,18 +153,26 @@ def build_policy(args: Any) -> tuple[Any, Callable[[Problem], str]]:
 
 def prm_kind_of(path: str | Path) -> str:
     """The PRM_KINDS entry a folder is recognised as: "toolkit" where it holds the reward
-    config `prm train` writes, "qwen_prm" where its config names Qwen's process-reward
-    architecture; anything else needs --prm-kind (a label-token PRM is a plain causal LM)."""
+    config `prm train` writes, "label_token" / "implicit" where it holds what those `prm train`
+    objectives write, "qwen_prm" / "skywork_prm" where its config names Qwen's process-reward
+    or Skywork's *ForPrmModel architecture; anything else needs --prm-kind (a Math-Shepherd or
+    RLHFlow PRM is a plain causal LM)."""
     from prm.modeling.reward_model import REWARD_CONFIG_NAME
 
     folder = Path(path)
     if (folder / REWARD_CONFIG_NAME).is_file():
         return "toolkit"
+    if (folder / "label_token_config.json").is_file():  # written by `prm train --objective label_token`
+        return "label_token"
+    if (folder / "implicit_prm_config.json").is_file():  # written by `prm train --objective implicit`
+        return "implicit"
     config = folder / "config.json"
     if config.is_file():
         architectures = json.loads(config.read_text(encoding="utf-8")).get("architectures") or []
         if any("ProcessRewardModel" in name for name in architectures):
             return "qwen_prm"
+        if any(name.endswith("ForPrmModel") for name in architectures):  # Skywork's value-head PRMs
+            return "skywork_prm"
     raise OptionError(
         f"--prm {path}", "not a folder written by `prm train` and not a recognised public PRM",
         f"name its convention with --prm-kind {'|'.join(k for k in PRM_KINDS if k != 'toolkit')}",
@@ -183,6 +191,27 @@ def load_step_scorer(path: str, kind: str | None = None, device: str = "cpu") ->
         from prm.modeling.adapters import LabelTokenPRM
 
         scorer = LabelTokenPRM.from_pretrained(path)
+    elif kind == "label_token":
+        from prm.modeling.adapters import LabelTokenConfig, LabelTokenPRM
+
+        settings = Path(path) / "label_token_config.json"
+        if not settings.is_file():
+            raise OptionError(f"--prm {path}", "holds no label_token_config.json",
+                              "train it with `prm train --objective label_token`, or use --prm-kind math_shepherd")
+        config = LabelTokenConfig(**json.loads(settings.read_text(encoding="utf-8")))
+        scorer = LabelTokenPRM.from_pretrained(path, config)
+    elif kind == "implicit":
+        from orm.implicit import ImplicitPRM
+
+        return ImplicitPRM.from_pretrained(path, device=device)
+    elif kind == "rlhflow":
+        from prm.modeling.rlhflow import ChatLabelTokenPRM
+
+        scorer = ChatLabelTokenPRM.from_pretrained(path)
+    elif kind == "skywork_prm":
+        from prm.modeling.skywork import ValueHeadPRM
+
+        scorer = ValueHeadPRM.from_pretrained(path)
     elif kind == "qwen_prm":
         from prm.modeling.adapters import ClassificationHeadPRM
 
@@ -196,15 +225,21 @@ def load_step_scorer(path: str, kind: str | None = None, device: str = "cpu") ->
 def load_scorers(
     prm: str | None, orm: str | None, device: str = "cpu", prm_kind: str | None = None
 ) -> tuple[Any, Any]:
-    """PRM (step scorer) and ORM (outcome head of a toolkit reward model) for --prm / --orm,
-    or None where not given. The same toolkit folder for both is loaded once."""
+    """PRM (step scorer) and ORM (outcome head of a toolkit reward model, or an implicit PRM)
+    for --prm / --orm, or None where not given. The same folder for both is loaded once."""
     step = load_step_scorer(prm, prm_kind, device) if prm else None
     outcome = None
     if orm:
+        from orm.implicit import IMPLICIT_CONFIG_NAME, ImplicitPRM
         from prm.scoring import PRMScorer
 
-        same = orm == prm and isinstance(step, PRMScorer)
-        outcome = step if same else PRMScorer.from_pretrained(orm, device=device)
+        same = orm == prm and isinstance(step, (PRMScorer, ImplicitPRM))
+        if same:
+            outcome = step
+        elif (Path(orm) / IMPLICIT_CONFIG_NAME).is_file():
+            outcome = ImplicitPRM.from_pretrained(orm, device=device)
+        else:
+            outcome = PRMScorer.from_pretrained(orm, device=device)
     return step, outcome
 
 

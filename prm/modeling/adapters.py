@@ -1,7 +1,8 @@
 """Adapters that score steps with public PRMs exactly as their authors' example code does.
 
 Public: `LabelTokenPRM`, `LabelTokenConfig`, `ClassificationHeadPRM`, `ClassificationHeadConfig`,
-`StepClassifierModel`, `single_token_id`.
+`StepClassifierModel`, `single_token_id`, `label_token_text`, `encode_label_token`,
+`read_prefixed_weights`. RLHFlow and Skywork PRMs: `prm.modeling.rlhflow`, `prm.modeling.skywork`.
 
 Both adapters satisfy `prm.scores.StepScorer`, take a loaded Hugging Face model and tokenizer,
 and offer `from_pretrained(path)` for a local folder.
@@ -59,6 +60,24 @@ def single_token_id(tokenizer: Any, text: str, role: str) -> int:
         "use the tokenizer the PRM was trained with, add the token to it, or choose a "
         f"{role} that is a single vocabulary entry"
     )
+
+
+def read_prefixed_weights(folder: Path, prefix: str) -> dict[str, "torch.Tensor"]:
+    """The tensors of a folder's safetensors file(s) whose keys start with `prefix`, keyed
+    without it (a head stored beside the backbone's weights)."""
+    from safetensors import safe_open
+
+    index = folder / "model.safetensors.index.json"
+    shards = (
+        sorted(set(json.loads(index.read_text())["weight_map"].values())) if index.is_file() else ["model.safetensors"]
+    )
+    found: dict[str, torch.Tensor] = {}
+    for shard in shards:
+        with safe_open(str(folder / shard), framework="pt") as handle:
+            for key in handle.keys():
+                if key.startswith(prefix):
+                    found[key[len(prefix):]] = handle.get_tensor(key)
+    return found
 
 
 def _check_batch_size(owner: str, value: int) -> None:
@@ -150,6 +169,28 @@ def _model_device(model: nn.Module) -> torch.device:
     return next(iter(model.parameters()), torch.empty(0)).device
 
 
+def _forward(model: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor, position_ids: torch.Tensor) -> Any:
+    """model(...) on the model's device, without autograd; input_ids, masks: (batch, seq)."""
+    device = _model_device(model)
+    with torch.inference_mode():
+        return model(
+            input_ids=input_ids.to(device), attention_mask=attention_mask.to(device), position_ids=position_ids.to(device),
+        )
+
+
+def _at_positions(values: torch.Tensor, positions: list[list[int]]) -> list[list[float]]:
+    """values: (batch, seq) -> each row's values at its positions."""
+    values = values.cpu()
+    return [[float(values[row, p]) for p in row_positions] for row, row_positions in enumerate(positions)]
+
+
+def _require_chat_template(tokenizer: Any, kind: str) -> None:
+    if getattr(tokenizer, "chat_template", None) is None:
+        raise ValueError(
+            f"the tokenizer has no chat template; {kind} reads a chat (load the tokenizer from the PRM's own folder)"
+        )
+
+
 def _score_in_batches(
     encoded: Sequence[tuple[list[int], list[int]]],
     batch_size: int,
@@ -192,6 +233,26 @@ def _score_solutions(adapter: Any, prompts: Sequence[str], steps: Sequence[Seque
 
 
 # ------------------------------------------------------------------------ label-token PRMs
+def label_token_text(config: LabelTokenConfig, prompt: str, steps: Sequence[str]) -> str:
+    """A label-token PRM's input string: prompt, question_separator, then the steps each
+    followed by " " + tag and joined by step_separator; tag text inside a step is removed."""
+    tag = config.tag
+    tagged = [f"{step.replace(tag, '').rstrip()} {tag}" for step in steps]
+    return prompt + config.question_separator + config.step_separator.join(tagged)
+
+
+def encode_label_token(
+    tokenizer: Any, config: LabelTokenConfig, prompt: str, steps: Sequence[str], index: int = 0,
+    tag_id: int | None = None,
+) -> tuple[list[int], list[int]]:
+    """(input_ids, tag positions) of one solution, as `LabelTokenPRM` reads it (and as
+    `prm.training.label_token` trains it); the tokenizer adds BOS as in the card."""
+    if tag_id is None:
+        tag_id = single_token_id(tokenizer, config.tag, "step tag")
+    input_ids = list(tokenizer.encode(label_token_text(config, prompt, steps), add_special_tokens=True))
+    return input_ids, _tag_positions(input_ids, tag_id, len(steps), index)
+
+
 class LabelTokenPRM:
     """Math-Shepherd-style PRM: P(good token) vs P(bad token) from a causal LM at each tag."""
 
@@ -218,14 +279,11 @@ class LabelTokenPRM:
 
     def build_text(self, prompt: str, steps: Sequence[str]) -> str:
         """The model card's input string; any tag text inside a step is removed first."""
-        tag = self.config.tag
-        tagged = [f"{step.replace(tag, '').rstrip()} {tag}" for step in steps]
-        return prompt + self.config.question_separator + self.config.step_separator.join(tagged)
+        return label_token_text(self.config, prompt, steps)
 
     def encode(self, prompt: str, steps: Sequence[str], index: int = 0) -> tuple[list[int], list[int]]:
         """(input_ids, tag positions) of one solution; the tokenizer adds BOS as in the card."""
-        input_ids = list(self.tokenizer.encode(self.build_text(prompt, steps), add_special_tokens=True))
-        return input_ids, _tag_positions(input_ids, self.tag_id, len(steps), index)
+        return encode_label_token(self.tokenizer, self.config, prompt, steps, index, self.tag_id)
 
     def score_steps(self, prompts: Sequence[str], steps: Sequence[Sequence[str]]) -> list[list[float]]:
         """Per solution: P(good) at each step's tag, one value per step."""
@@ -295,22 +353,11 @@ class StepClassifierModel(nn.Module):
     @classmethod
     def from_pretrained(cls, path: str | Path, **model_kwargs: Any) -> "StepClassifierModel":
         """Backbone through `AutoModel` (it drops the `model.` prefix), head from the shards."""
-        from safetensors import safe_open
         from transformers import AutoModel
 
         folder = Path(path)
         backbone = AutoModel.from_pretrained(str(folder), **model_kwargs)
-        head: dict[str, torch.Tensor] = {}
-        index = folder / "model.safetensors.index.json"
-        shards = (
-            sorted(set(json.loads(index.read_text())["weight_map"].values()))
-            if index.is_file() else ["model.safetensors"]
-        )
-        for shard in shards:
-            with safe_open(str(folder / shard), framework="pt") as handle:
-                for key in handle.keys():
-                    if key.startswith("score."):
-                        head[key[len("score."):]] = handle.get_tensor(key)
+        head = read_prefixed_weights(folder, "score.")
         if not head:
             raise ValueError(
                 f"{folder} holds no `score.*` head weights; it is not a classification-head PRM "
@@ -331,11 +378,7 @@ class ClassificationHeadPRM:
         self.tokenizer = tokenizer
         self.config = config or ClassificationHeadConfig()
         self.step_id = single_token_id(tokenizer, self.config.step_token, "step token")
-        if getattr(tokenizer, "chat_template", None) is None:
-            raise ValueError(
-                "the tokenizer has no chat template; a classification-head PRM reads a chat "
-                "(load the tokenizer from the PRM's own folder)"
-            )
+        _require_chat_template(tokenizer, "a classification-head PRM")
 
     @classmethod
     def from_pretrained(
@@ -376,17 +419,11 @@ class ClassificationHeadPRM:
         positions: list[list[int]],
     ) -> list[list[float]]:
         """input_ids, attention_mask, position_ids: (batch, seq); head logits (batch, seq, 2)."""
-        device = _model_device(self.model)
-        with torch.inference_mode():
-            output = self.model(
-                input_ids=input_ids.to(device), attention_mask=attention_mask.to(device),
-                position_ids=position_ids.to(device),
+        output = _forward(self.model, input_ids, attention_mask, position_ids)
+        logits = output[0] if isinstance(output, (tuple, list)) else output.logits
+        if logits.shape[-1] != 2:
+            raise ValueError(
+                f"the model's head gives {logits.shape[-1]} classes per token, expected 2; "
+                "this is not a 2-class classification-head PRM"
             )
-            logits = output[0] if isinstance(output, (tuple, list)) else output.logits
-            if logits.shape[-1] != 2:
-                raise ValueError(
-                    f"the model's head gives {logits.shape[-1]} classes per token, expected 2; "
-                    "this is not a 2-class classification-head PRM"
-                )
-            positive = logits.float().softmax(dim=-1)[..., self.config.positive_index].cpu()
-        return [[float(positive[row, p]) for p in row_positions] for row, row_positions in enumerate(positions)]
+        return _at_positions(logits.float().softmax(dim=-1)[..., self.config.positive_index], positions)

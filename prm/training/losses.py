@@ -11,6 +11,10 @@ Objectives (`ObjectiveConfig.name`):
 - `orm`: binary cross-entropy of the outcome head against the solution's correctness.
 - `bradley_terry`: -log sigmoid(r_chosen - r_rejected) on the outcome head, per pair.
 - `joint`: step_weight * soft step loss + outcome_weight * outcome loss, in one pass.
+- `implicit`: outcome cross-entropy on beta * log(pi(y) / pi_ref(y)) of a causal LM (PRIME's
+  implicit PRM); its trainer is `orm.implicit_training.train_implicit`, not this registry.
+- `label_token`: the soft step loss on a label-token PRM's logit difference (logit('+') -
+  logit('-') at each tag, `prm.training.label_token`); 0/1 labels make it the hard loss.
 
 Each objective yields `LossTerm`s (a sum over items and the item count); `reduce_terms`
 divides each sum by its count, which the trainer may first add up over processes so that a
@@ -27,13 +31,15 @@ import torch.nn.functional as F
 
 from prm.training.collate import IGNORE
 
-OBJECTIVES = ("hard", "soft", "orm", "bradley_terry", "joint")
+OBJECTIVES = ("hard", "soft", "orm", "bradley_terry", "joint", "label_token", "implicit")
 _HEADS = {
     "hard": ("step",),
     "soft": ("step",),
     "orm": ("outcome",),
     "bradley_terry": ("outcome",),
     "joint": ("step", "outcome"),
+    "label_token": ("step",),
+    "implicit": ("step", "outcome"),
 }
 
 
@@ -145,6 +151,7 @@ _REGISTRY: dict[str, Callable] = {
     "orm": _orm,
     "bradley_terry": _bradley_terry,
     "joint": _joint,
+    "label_token": _soft,
 }
 
 

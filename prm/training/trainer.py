@@ -1,6 +1,6 @@
 """Training through `transformers.Trainer`.
 
-Public: `LoraOptions`, `TrainConfig`, `TrainResult`, `RewardTrainer`, `train`.
+Public: `LoraOptions`, `TrainConfig`, `TrainResult`, `RewardTrainer`, `train`, `fit_whole_model`.
 
 `train(config, train_records, eval_records, model=..., tokenizer=...)` wraps a causal LM into a
 `RewardModel` (adding the step tag), tokenizes the records into a `datasets.Dataset`, and runs a
@@ -316,6 +316,13 @@ def train(
     metrics: the Trainer's train metrics, eval loss when eval_records are given, and the
     dataset reports (`train_rows`, `train_dropped_steps`, ...).
     """
+    if config.objective.name == "implicit":  # core does not import orm (see tests/test_import_rules.py)
+        raise ValueError("objective 'implicit' is trained by orm.implicit_training.train_implicit "
+                         "(`prm train --objective implicit`)")
+    if config.objective.name == "label_token":  # the LM head scores steps: no reward heads
+        from prm.training.label_token import train_label_token
+
+        return train_label_token(config, train_records, eval_records, model=model, tokenizer=tokenizer)
     reward_model = _as_reward_model(model, tokenizer, config)
     tag_ids = config.step_format.tag_ids(tokenizer)
     train_set, train_report = build_dataset(
@@ -355,3 +362,25 @@ def train(
     if trainer.args.should_save:
         reward_model.save_pretrained(out, tokenizer)
     return TrainResult(reward_model, tokenizer, out, metrics)
+
+
+def fit_whole_model(trainer: Trainer, config: TrainConfig, train_report: Any, eval_report: Any = None) -> dict[str, Any]:
+    """Run `trainer` (built from `config`) for a model trained whole, with no reward heads (the
+    label-token and implicit PRMs): refuses lora, train_top_layers, resume and gradient
+    checkpointing, which it does not support; returns the train metrics, eval metrics where the trainer has an eval set, and the
+    dataset reports (`train_rows`, ...)."""
+    name = config.objective.name
+    if config.lora is not None or config.train_top_layers is not None:
+        raise ValueError(f"objective {name!r} trains every weight; leave out lora and train_top_layers")
+    if config.resume_from_checkpoint:
+        raise ValueError(f"objective {name!r} does not resume from Trainer checkpoints; start a new run")
+    if config.gradient_checkpointing:
+        raise ValueError(f"objective {name!r} does not support gradient checkpointing yet; leave it out")
+    if not config.show_progress:
+        trainer.remove_callback(PrinterCallback)  # library code does not print
+    metrics: dict[str, Any] = dict(trainer.train().metrics)
+    metrics.update({f"train_{k}": v for k, v in train_report.as_dict().items()})
+    if trainer.eval_dataset is not None:
+        metrics.update(trainer.evaluate())
+        metrics.update({f"eval_{k}": v for k, v in eval_report.as_dict().items()})
+    return metrics

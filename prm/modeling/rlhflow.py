@@ -1,0 +1,123 @@
+"""RLHFlow PRMs (`RLHFlow/Llama3.1-8B-PRM-Deepseek-Data`, `...-Mistral-Data`): "+" / "-" in chat.
+
+Public: `ChatLabelTokenConfig`, `ChatLabelTokenPRM`.
+
+The model is a causal LM read through its chat template: every step is a user turn (the first
+one is the question, a space and the first step) answered by an assistant turn holding "+". A
+step's score is P("+") against P("-") of the next-token distribution at the position just
+before that assistant "+" (the authors' code reads logits[-3] of each prefix conversation
+under Llama 3's template: the "+" is followed only by <|eot_id|>). Here one forward pass reads
+every step: step k is read at the end of the conversation up to its user turn with the
+assistant header (`add_generation_prompt`), which must be a prefix of the whole
+conversation's tokens followed by "+" (a template where it is not raises). Ids are looked up
+from the tokenizer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+from torch import nn
+
+from prm.modeling.adapters import (
+    _at_positions,
+    _check_batch_size,
+    _check_text,
+    _forward,
+    _require_chat_template,
+    _score_solutions,
+    single_token_id,
+)
+
+
+@dataclass(frozen=True)
+class ChatLabelTokenConfig:
+    """good_token / bad_token: the assistant's label tokens ("+" / "-"); score = P(good).
+    question_separator: between the question and the first step in the first user turn.
+    batch_size: solutions per forward pass."""
+
+    good_token: str = "+"
+    bad_token: str = "-"
+    question_separator: str = " "
+    batch_size: int = 8
+
+    def __post_init__(self) -> None:
+        for name in ("good_token", "bad_token"):
+            _check_text("ChatLabelTokenConfig", name, getattr(self, name))
+        _check_text("ChatLabelTokenConfig", "question_separator", self.question_separator, allow_empty=True)
+        if self.good_token == self.bad_token:
+            raise ValueError(f"ChatLabelTokenConfig.good_token and bad_token must differ, both are {self.good_token!r}")
+        _check_batch_size("ChatLabelTokenConfig", self.batch_size)
+
+
+class ChatLabelTokenPRM:
+    """RLHFlow-style PRM: a causal LM whose assistant turns answer each step with "+" or "-"."""
+
+    def __init__(self, model: nn.Module, tokenizer: Any, config: ChatLabelTokenConfig | None = None):
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.config = config or ChatLabelTokenConfig()
+        self.good_id = single_token_id(tokenizer, self.config.good_token, "good label token")
+        self.bad_id = single_token_id(tokenizer, self.config.bad_token, "bad label token")
+        _require_chat_template(tokenizer, "an RLHFlow PRM")
+
+    @classmethod
+    def from_pretrained(
+        cls, name_or_path: str | Path, config: ChatLabelTokenConfig | None = None, **model_kwargs: Any
+    ) -> "ChatLabelTokenPRM":
+        """Load the causal LM and its tokenizer from a folder (or hub name where allowed)."""
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(str(name_or_path))
+        return cls(AutoModelForCausalLM.from_pretrained(str(name_or_path), **model_kwargs), tokenizer, config)
+
+    def conversation(self, prompt: str, steps: Sequence[str]) -> list[dict[str, str]]:
+        """The chat the model card builds: user step / assistant "+" per step."""
+        messages = []
+        for index, step in enumerate(steps):
+            text = prompt + self.config.question_separator + step if index == 0 else step
+            messages += [{"role": "user", "content": text}, {"role": "assistant", "content": self.config.good_token}]
+        return messages
+
+    def build_text(self, prompt: str, steps: Sequence[str]) -> str:
+        """The chat-templated input of the whole solution."""
+        return self._render(self.conversation(prompt, steps), add_generation_prompt=False)
+
+    def _render(self, messages: list[dict[str, str]], add_generation_prompt: bool) -> str:
+        return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
+
+    def _ids(self, text: str) -> list[int]:
+        # The template writes its own BOS, as apply_chat_template(tokenize=True) leaves it.
+        return list(self.tokenizer.encode(text, add_special_tokens=False))
+
+    def encode(self, prompt: str, steps: Sequence[str], index: int = 0) -> tuple[list[int], list[int]]:
+        """(input_ids, read positions): step k is read at the last token of the conversation up
+        to its user turn plus the assistant header, the token that predicts its "+"."""
+        messages = self.conversation(prompt, steps)
+        input_ids = self._ids(self.build_text(prompt, steps))
+        positions = []
+        for k in range(len(steps)):
+            head = self._ids(self._render(messages[: 2 * k + 1], add_generation_prompt=True))
+            if input_ids[: len(head)] != head or input_ids[len(head) : len(head) + 1] != [self.good_id]:
+                raise ValueError(
+                    f"solution {index}: under this chat template the assistant turn of step {k + 1} does not "
+                    f"start with the {self.config.good_token!r} token right after its header, so the step's "
+                    "label cannot be located (use the PRM's own tokenizer)"
+                )
+            positions.append(len(head) - 1)
+        return input_ids, positions
+
+    def score_steps(self, prompts: Sequence[str], steps: Sequence[Sequence[str]]) -> list[list[float]]:
+        """Per solution: P(good) against P(bad) before each assistant label."""
+        return _score_solutions(self, prompts, steps)
+
+    def _read_scores(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, position_ids: torch.Tensor,
+        positions: list[list[int]],
+    ) -> list[list[float]]:
+        """input_ids, attention_mask, position_ids: (batch, seq); logits (batch, seq, vocab)."""
+        logits = _forward(self.model, input_ids, attention_mask, position_ids).logits
+        return _at_positions(logits[..., [self.good_id, self.bad_id]].float().softmax(dim=-1)[..., 0], positions)
