@@ -22,7 +22,7 @@ import json
 import logging
 
 from labeling.estimators import METHODS, EstimatorConfig
-from labeling.pipeline import LabelingJob, job_inputs, make_processor, problem_units, solution_units
+from labeling.pipeline import LabelingJob, job_inputs, make_processor, problem_units, row_problem, solution_units
 from labeling.rollouts import RolloutConfig
 from labeling.runner import run_units, shard_units
 from labeling.sampling import DEFAULT_TEMPLATE, preference_pairs
@@ -147,7 +147,17 @@ def run(args: argparse.Namespace) -> int:
         "unit_field": "problem_id" if problems is not None else "id",
         "step_format": {"name": args.step_format, **step_format.to_dict()},
     }
-    store = ResumableJsonl(args.out, print_key, header, resume=args.resume)
+    expected_ids = {row_id for unit in mine for row_id in unit.ids}
+    with ResumableJsonl(args.out, print_key, header, args.resume, expected_ids, row_problem) as store:
+        if store.dropped:
+            log.warning("%s: resume dropped %d written rows (%s); they are labeled again", args.out,
+                        sum(store.dropped.values()), ", ".join(f"{n} {why}" for why, n in store.dropped.items()))
+        summary = _label(args, problems, mine, store, step_format, estimator, rollout, print_key, shard_index, shard_count)
+    print(json.dumps(summary, indent=1))
+    return 0
+
+
+def _label(args, problems, mine, store, step_format, estimator, rollout, print_key, shard_index, shard_count):
     engine, grade, tokenizer = _engine_and_grader(args, problems)
     template = args.prompt_template
     if tokenizer is not None:
@@ -167,8 +177,7 @@ def run(args: argparse.Namespace) -> int:
         pairs = preference_pairs(store.rows)
         write_jsonl([pair.to_dict() for pair in pairs], args.pairs_out)
         log.info("wrote %d ORM pairs to %s", len(pairs), args.pairs_out)
-    print(json.dumps(summary, indent=1))
-    return 0
+    return summary
 
 
 def _progress_bar(total: int, enabled: bool):
