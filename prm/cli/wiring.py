@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
@@ -87,8 +88,22 @@ def load_problems(
                 f"{path} not found; name the problems {'|'.join(PROBLEM_NAMES)}|PATH and point "
                 "--data-root at the folder holding gsm8k/ and math/"
             )
-        problems = read(path, format=format)
+        problems = _read_problems(read, path, format, named=data in NAMED_DATA)
     return shard_slice(problems, shard)[:limit] if limit else shard_slice(problems, shard)
+
+
+def _read_problems(read, path: Path, format: str | None, named: bool) -> list[Problem]:
+    """A named data set is read past its few known-bad rows (two MATH-train rows have an empty
+    \\boxed{} gold), each counted in a warning; a user's file must be clean."""
+    if not named:
+        return read(path, format=format)
+    from prm.data import ReadReport
+
+    report = ReadReport()
+    problems = read(path, format=format, on_error="skip", report=report)
+    if report.total_skipped:
+        logging.getLogger("prm.data").warning("%s: %s", path, report.summary())
+    return problems
 
 
 def build_engine(
