@@ -109,6 +109,28 @@ def _read(paths: list[str], args: argparse.Namespace) -> list[Any]:
     return records
 
 
+def _resume_point(resume, out: str):
+    """--resume as a checkpoint folder: the newest complete checkpoint in --out for a bare
+    --resume (saying which torn ones it skipped), or the folder given."""
+    if resume is None:
+        return None
+    if resume is not True:
+        if not Path(resume).is_dir():
+            raise FileNotFoundError(f"--resume {resume}: no such checkpoint folder")
+        return resume
+    from prm.modeling.reward_model import REWARD_CONFIG_NAME
+    from prm.training.checkpoints import latest_complete_checkpoint
+
+    checkpoint, skipped = latest_complete_checkpoint(out, required=(REWARD_CONFIG_NAME,))
+    for folder, why in skipped:
+        logger.warning("--resume: skipped %s (incomplete: %s)", folder, why)
+    if checkpoint is None:
+        raise OptionError("--resume", f"found no complete checkpoint-N folder in {out}",
+                          "drop --resume to start afresh, or give a checkpoint folder")
+    logger.info("--resume: continuing from %s", checkpoint)
+    return str(checkpoint)
+
+
 def _config(args: argparse.Namespace):
     from prm.training.losses import ObjectiveConfig
     from prm.training.trainer import LoraOptions, TrainConfig
@@ -118,9 +140,7 @@ def _config(args: argparse.Namespace):
                           "add --format pairs (rows {prompt, chosen, rejected})")
     if args.format == PAIRS_FORMAT and args.objective != "bradley_terry":
         raise OptionError("--format pairs", f"goes with --objective bradley_terry, not {args.objective!r}")
-    resume = args.resume
-    if resume is not None and resume is not True and not Path(resume).is_dir():
-        raise FileNotFoundError(f"--resume {resume}: no such checkpoint folder")
+    resume = _resume_point(args.resume, args.out)
     lora = LoraOptions(args.lora_r, args.lora_alpha, args.lora_dropout) if args.lora_r > 0 else None
     return TrainConfig(
         output_dir=args.out,
