@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
+from prm.atomic import atomic_write
 from prm.cli import wiring
 from prm.records import StepwiseSolution
 from prm.scores import score_steps_in_batches
@@ -77,8 +78,7 @@ def run(args: argparse.Namespace) -> int:
         report = _processbench(args, scorer) if args.what == "processbench" else _auroc(args, scorer)
     report["seconds"] = time.perf_counter() - start
     if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        atomic_write(args.out, json.dumps(report, indent=2) + "\n")
         log.info("wrote %s", args.out)
     return 0
 

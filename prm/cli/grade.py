@@ -17,6 +17,7 @@ import json
 import logging
 from pathlib import Path
 
+from prm.atomic import atomic_writer
 from prm.data.errors import DataError
 from prm.data.io import iter_rows
 from prm.errors import OptionError
@@ -69,8 +70,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{result.verdict.value}\t{result.reason}")
         return 0 if result.verdict is not Verdict.UNGRADABLE else 1
     if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        with open(args.out, "w", encoding="utf-8") as handle:
+        with atomic_writer(args.out) as handle:
             for result in results:
                 handle.write(json.dumps({"verdict": result.verdict.value, "reason": result.reason}) + "\n")
         logger.info("wrote %d verdicts to %s", len(results), args.out)

@@ -17,6 +17,7 @@ import logging
 import time
 from pathlib import Path
 
+from prm.atomic import atomic_writer
 from prm.errors import OptionError
 
 logger = logging.getLogger("prm.score")
@@ -61,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     heads = model.reward_config.trained_heads
     outcome_only = bool(heads) and "step" not in heads
     scores = []
-    with output.open("w", encoding="utf-8") as handle, tqdm(total=len(records), unit="solution") as bar:
+    with atomic_writer(output) as handle, tqdm(total=len(records), unit="solution") as bar:
         for start in range(0, len(records), chunk):
             part = records[start : start + chunk]
             if outcome_only:  # an ORM: the solution score is the outcome head's

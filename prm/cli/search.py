@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from prm.atomic import atomic_write
 from prm.cli import wiring
 from prm.errors import OptionError
 from prm.scores import AGGREGATIONS
@@ -342,7 +343,7 @@ def _report(args, out: Path, bon_results, summary: dict[str, Any]) -> None:
             print(f"verifier AUROC within problems (mean over {within.get('problems', 0)} problems with right "
                   "and wrong samples): "
                   + ", ".join(f"{k} {within[k]:.3f}" for k in known if within.get(k) is not None))
-        (out / "per_problem.json").write_text(json.dumps(per_problem) + "\n", encoding="utf-8")
+        atomic_write(out / "per_problem.json", json.dumps(per_problem) + "\n")
         if not args.no_plot:
             try:
                 from search.plots import headline_methods, plot_curves
@@ -358,7 +359,7 @@ def _report(args, out: Path, bon_results, summary: dict[str, Any]) -> None:
             except ImportError as error:
                 log.warning("no plots: %s", error)
         write_curves_json(points, out / "curves.json", {"beam": extra_points, "differences": summary["differences"]})
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    atomic_write(out / "summary.json", json.dumps(summary, indent=2) + "\n")
     log.info("wrote %s", out)
 
 

@@ -22,6 +22,7 @@ import re
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
+from prm.atomic import atomic_writer
 from prm.data.errors import DataError, Location, ReadReport, check_on_error, handle, report_for
 
 FILE_SUFFIXES = (".jsonl", ".json", ".parquet")
@@ -150,14 +151,11 @@ def lfs_pointer(path: str | Path) -> dict[str, str] | None:
 
 
 def write_jsonl(rows: Iterable[Any], path: str | Path) -> Path:
-    """Write rows as JSON lines, atomically (a temp file renamed into place); returns the path."""
+    """Write rows as JSON lines, atomically (`prm.atomic`: a fresh temp file renamed into place)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    with temporary.open("w", encoding="utf-8") as handle:
+    with atomic_writer(path) as handle:
         for row in rows:
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-    temporary.replace(path)
     return path
 
 
