@@ -34,6 +34,9 @@ def merge_shards(shards: Sequence[str | os.PathLike], out: str | os.PathLike) ->
     if not shards:
         raise ValueError("give the shard outputs to merge")
     _refuse_overwriting_an_input(shards, out)
+    for shard in shards:
+        if not Path(shard).is_file():
+            raise FileNotFoundError(f"{shard}: no such shard file; give the --out files of the prm label --shard runs")
     headers = [read_sidecar(path) for path in shards]
     fingerprints = {h.get("fingerprint") for h in headers}
     if len(fingerprints) != 1:

@@ -145,6 +145,8 @@ class ResumableJsonl:
         self.fingerprint = fingerprint
         self.header = dict(header)
         self.dropped: Counter = Counter()
+        if self.path.is_dir():
+            raise IsADirectoryError(f"{self.path} is a folder, not an output file; choose another --out")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = OutputLock(self.path).acquire()
         try:

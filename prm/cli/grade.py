@@ -18,7 +18,7 @@ import logging
 from pathlib import Path
 
 from prm.atomic import atomic_writer
-from prm.data.errors import DataError
+from prm.data.errors import DataError, Location
 from prm.data.io import iter_rows
 from prm.errors import OptionError
 from prm.grading.grader import Grader
@@ -53,6 +53,8 @@ def read_pairs(path: Path) -> list[tuple[str, str]]:
             if value is not None and (isinstance(value, bool) or not isinstance(value, (str, int, float))):
                 raise DataError(where, name, "a string", type(value).__name__)
         pairs.append((record["gold"], record["pred"]))
+    if not pairs:
+        raise DataError(Location(str(path)), None, "lines of {gold, pred}", detail="an empty file", reason="empty file")
     return pairs
 
 

@@ -124,6 +124,10 @@ def run(args: argparse.Namespace) -> int:
     if args.method == "perturb":
         return _perturb(args)
     shard_index, shard_count = wiring.parse_shard(args.shard)
+    wiring.check_at_least(args, 1, "samples", "rollouts", "round_size", "min_correct", "max_new_tokens", "group_size",
+                          "batch_size", "limit", "synthetic_steps")
+    wiring.check_at_least(args, 0, "temperature", "sim_error_rate", "sim_call_seconds")
+    wiring.check_positive(args, "top_p")
     step_format = step_format_named(args.step_format)
     estimator = None
     if args.method != "none":
@@ -132,7 +136,11 @@ def run(args: argparse.Namespace) -> int:
             args.verify_correct, args.min_correct,
         )
     rollout = RolloutConfig(args.temperature, args.top_p, args.max_new_tokens)
+    LabelingJob(args.samples, estimator, rollout, args.prompt_template, step_format=step_format)  # checks it all
     problems, solutions = _load_inputs(args)
+    if not (problems or solutions):
+        raise OptionError("--problems" if args.solutions is None else "--solutions", "names no problems or solutions",
+                          "give a file with at least one row", args.problems or args.solutions)
     units = problem_units(problems, args.samples) if problems is not None else solution_units(solutions)
     options = {k: v for k, v in sorted(vars(args).items()) if k not in _NOT_FINGERPRINTED}
     if options["step_format"] == "default":  # runs from before --step-format keep their fingerprint

@@ -53,6 +53,10 @@ def run(args: argparse.Namespace) -> int:
     if not Path(args.input).is_file():
         raise FileNotFoundError(f"--input {args.input}: no such file")
     records = load_stepwise(args.input, format=args.format)
+    if not records:
+        raise ValueError(f"--input {args.input}: no solutions in the file; give a file with at least one row")
+    if not Path(args.model).is_dir():
+        raise FileNotFoundError(f"--model {args.model}: no such folder; give a folder written by `prm train` (it holds reward_config.json)")
     model, tokenizer = load_reward_model(args.model, device=args.device)
     scorer = PRMScorer(model, tokenizer, args.batch_size, args.max_length, args.overflow)
     output = Path(args.output)

@@ -107,8 +107,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = Path(args.out)  # created only once there is something to write: a bad input leaves none
     if args.results:
         results = [row for path in args.results for row in read_jsonl(path)]
         log.info("%d problems from %s", len(results), ", ".join(args.results))
@@ -130,6 +129,10 @@ def run(args: argparse.Namespace) -> int:
         raise OptionError("--beam-results", "goes with --results (saved best-of-n samples)")
     if args.data is None:
         raise OptionError("--data", "missing", f"give --data ({', '.join(wiring.PROBLEM_NAMES)} or a file) or --results")
+    wiring.check_at_least(args, 0, "temperature")
+    wiring.check_at_least(args, 1, "limit", "engine_batch_size", "draws", "bootstrap")
+    if args.shard is not None:
+        wiring.parse_shard(args.shard)
     # Every method's config is built (and validated) before anything is sampled.
     configs = {name: _method_config(args, name) for name in METHODS if name in args.method}
     guided = [name for name in configs if METHODS[name].needs_scorer]
@@ -295,6 +298,7 @@ def _per_problem(total: float, results: list[ProblemCandidates]) -> float:
 
 
 def _report(args, out: Path, bon_results, summary: dict[str, Any]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
     extra_points = []
     beams = {}
     for method, compute in summary["methods"].items():

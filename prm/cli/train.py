@@ -208,6 +208,9 @@ def run(args: argparse.Namespace) -> int:
 
     if args.objective in ("hard", "soft", "joint"):
         labels = [v for r in train_records for v in (r.labels or ()) if v is not None]
+        if not labels and args.objective != "joint":  # joint still trains the outcome head
+            raise OptionError("--objective", f"{args.objective} trains on step labels, and {' '.join(args.data)} has none",
+                              "label the steps (prm label) or train an outcome model (--objective orm)", args.objective)
         good = sum(v >= 0.5 for v in labels)
         logger.info("%d step labels: %d good, %d bad", len(labels), good, len(labels) - good)
         if labels and good in (0, len(labels)):

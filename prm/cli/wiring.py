@@ -49,6 +49,23 @@ def parse_shard(text: str) -> tuple[int, int]:
     return index, count
 
 
+def check_at_least(args: Any, minimum: float, *names: str) -> None:
+    """OptionError naming the first option in `names` (attribute names of `args`) below `minimum`
+    (None, an option not given, passes): checked before any model or file is touched."""
+    for name in names:
+        value = getattr(args, name)
+        if value is not None and value < minimum:
+            raise OptionError(f"--{name.replace('_', '-')}", f"must be >= {minimum}", value=value)
+
+
+def check_positive(args: Any, *names: str) -> None:
+    """OptionError naming the first option in `names` that is not > 0 (None passes)."""
+    for name in names:
+        value = getattr(args, name)
+        if value is not None and not value > 0:
+            raise OptionError(f"--{name.replace('_', '-')}", "must be > 0", value=value)
+
+
 def shard_slice(items: Sequence[Any], shard: str | None) -> list[Any]:
     """Items i, i+n, i+2n, ... for shard "i/n" (all items for None)."""
     if shard is None:
