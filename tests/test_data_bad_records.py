@@ -18,6 +18,7 @@ from prm.data import (
     read_math,
     read_math_shepherd,
     read_prm800k,
+    read_prm800k_critic,
     read_problems,
     read_processbench,
     read_trl_stepwise,
@@ -29,6 +30,8 @@ PROBLEM = {"id": "p1", "question": "Q?", "answer": "1"}
 TRL = {"id": "t1", "prompt": "P?", "completions": ["a", "b"], "labels": [True, False]}
 BENCH = {"id": "b1", "problem": "P?", "steps": ["a", "b"], "label": -1, "final_answer_correct": True}
 SHEPHERD = {"input": "P? Step 1: a ки Step 2: b ки", "label": "P? Step 1: a + Step 2: b -"}
+CRITIC = {"instruction": "1+1?", "responses": [], "next_response": "2", "answer": None, "rating": 1,
+          "is_human_response": False, "is_preferred_response": True, "is_solution": True}
 PAIR = {"id": "x1", "prompt": "P?", "chosen": ["a"], "rejected": ["b"]}
 
 
@@ -65,6 +68,7 @@ CASES = {
     "empty bench step": (read_processbench, BENCH, _with(BENCH, id="b2", steps=["a", "  "]), "steps[1]", "empty field 'steps'"),
     "duplicate bench id": (read_processbench, BENCH, BENCH, "id", "duplicate id"),
     "empty shepherd step": (read_math_shepherd, SHEPHERD, {"input": "P? Step 1: a ки ки", "label": "P? Step 1: a + -"}, "input", "empty field 'input'"),
+    "empty critic step": (read_prm800k_critic, CRITIC, _with(CRITIC, next_response=" "), "next_response", "empty field 'next_response'"),
     "chosen out of range": (read_prm800k, _raw(0), _raw(3), "label.steps[1].chosen_completion", "chosen_completion out of range"),
 }
 
@@ -73,6 +77,8 @@ def _file(tmp_path, good, bad, suffix=".jsonl"):
     path = tmp_path / f"data{suffix}"
     bad_text = bad if isinstance(bad, str) else json.dumps(bad)
     third = {**good, "id": f"{good['id']}-3"} if "id" in good else good
+    if "instruction" in good:  # a critic row: another problem, so not a second candidate of the first turn
+        third = {**good, "instruction": "2+2?"}
     path.write_text(json.dumps(good) + "\n" + bad_text + "\n" + json.dumps(third) + "\n")
     return path
 

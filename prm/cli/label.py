@@ -27,6 +27,7 @@ from labeling.rollouts import RolloutConfig
 from labeling.runner import run_units, shard_units
 from labeling.sampling import DEFAULT_TEMPLATE, preference_pairs
 from labeling.store import ResumableJsonl, fingerprint
+from prm.atomic import OutputLock
 from prm.cli import wiring
 from prm.errors import OptionError
 from prm.steps import STEP_FORMATS, step_format_named
@@ -113,7 +114,8 @@ def _perturb(args: argparse.Namespace) -> int:
     problems, _ = _load_inputs(args)
     rows = list(perturbed_rows(problems, PerturbConfig(negatives=args.samples, seed=args.seed),
                               step_format_named(args.step_format)))
-    write_jsonl(rows, args.out)
+    with OutputLock(args.out):  # one writer per output, as for the resumable runs
+        write_jsonl(rows, args.out)
     bad = sum(not row["correct"] for row in rows)
     print(f"prm label: {len(rows)} solutions from {len(problems)} reference solutions "
           f"({len(rows) - len(problems)} perturbed, {bad} with a wrong final answer) -> {args.out}")

@@ -111,8 +111,8 @@ def _key(row: dict) -> tuple[str, list[str]]:
 def _check_row(where: Location, row: Any) -> dict:
     row = require_object(where, row)
     require_text(where, row, "instruction")
-    require_strings(where, row, "responses")
-    require(where, row, "next_response", str)
+    require_strings(where, row, "responses", blank_items=False)
+    require_text(where, row, "next_response")
     require(where, row, "answer", str, optional=True)
     for flag in ("is_human_response", "is_preferred_response", "is_solution"):
         require(where, row, flag, bool)
