@@ -18,6 +18,7 @@ one step's result changed (`labeling.perturb`).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 
@@ -138,7 +139,8 @@ def run(args: argparse.Namespace) -> int:
             args.verify_correct, args.min_correct,
         )
     rollout = RolloutConfig(args.temperature, args.top_p, args.max_new_tokens)
-    LabelingJob(args.samples, estimator, rollout, args.prompt_template, step_format=step_format)  # checks it all
+    # Built (and so checked) before the output is taken; the template is resolved once the policy is loaded.
+    job = LabelingJob(args.samples, estimator, rollout, args.prompt_template, step_format=step_format)
     problems, solutions = _load_inputs(args)
     if not (problems or solutions):
         raise OptionError("--problems" if args.solutions is None else "--solutions", "names no problems or solutions",
@@ -162,23 +164,20 @@ def run(args: argparse.Namespace) -> int:
         if store.dropped:
             log.warning("%s: resume dropped %d written rows (%s); they are labeled again", args.out,
                         sum(store.dropped.values()), ", ".join(f"{n} {why}" for why, n in store.dropped.items()))
-        summary = _label(args, problems, mine, store, step_format, estimator, rollout, print_key, shard_index, shard_count)
+        log.info("%s: %d units in shard %d/%d, %d already written; fingerprint %s", args.out, len(mine), shard_index,
+                 shard_count, sum(set(u.ids) <= store.done_ids for u in mine), print_key)
+        summary = _label(args, problems, mine, store, job)
     print(json.dumps(summary, indent=1))
     return 0
 
 
-def _label(args, problems, mine, store, step_format, estimator, rollout, print_key, shard_index, shard_count):
+def _label(args, problems, mine, store: ResumableJsonl, job: LabelingJob) -> dict:
+    """Build the engine, label every unit not yet in `store`, write --pairs-out; the summary."""
     engine, grade, tokenizer = _engine_and_grader(args, problems)
-    template = args.prompt_template
     if tokenizer is not None:
         from prm.engines.prompts import resolve_template
 
-        template = resolve_template(tokenizer, template, args.chat_template)
-    job = LabelingJob(args.samples, estimator, rollout, template, step_format=step_format)
-    log.info(
-        "%s: %d units in shard %d/%d, %d already written; fingerprint %s",
-        args.out, len(mine), shard_index, shard_count, sum(set(u.ids) <= store.done_ids for u in mine), print_key,
-    )
+        job = dataclasses.replace(job, template=resolve_template(tokenizer, job.template, args.chat_template))
     summary = run_units(mine, make_processor(job, engine, grade), store, args.group_size, _progress_bar(len(mine), args.progress))
     log.info("done: %s", json.dumps(summary))
     if args.pairs_out:
