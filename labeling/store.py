@@ -107,8 +107,9 @@ def _differences(old: Mapping[str, Any], header: Mapping[str, Any]) -> list[str]
     def shown(value: Any) -> str:
         return "(default)" if value is _ABSENT else json.dumps(value)
 
-    old_options = old.get("options") or {}
-    new_options = json.loads(json.dumps(header.get("options") or {}, default=str))
+    # A sidecar without options (not written by prm label) can only differ in its inputs.
+    old_options = old.get("options", {})
+    new_options = json.loads(json.dumps(header.get("options") or {}, default=str)) if "options" in old else {}
     differences = [
         f"--{key.replace('_', '-')} {shown(old_options.get(key, _ABSENT))} (this run: {shown(new_options.get(key, _ABSENT))})"
         for key in sorted(set(old_options) | set(new_options))
@@ -167,9 +168,8 @@ class ResumableJsonl:
                 f"{self.path} exists without its sidecar {side.name}; pass --no-resume to overwrite it or choose another --out"
             )
         old = read_sidecar(self.path)
-        differences = _differences(old, self.header)
-        if differences or old.get("fingerprint") != self.fingerprint:
-            what = "; ".join(differences) or "the inputs (the problems or solutions are not the same)"
+        if old.get("fingerprint") != self.fingerprint or old.get("shard") != self.header.get("shard"):
+            what = "; ".join(_differences(old, self.header)) or "the inputs (the problems or solutions are not the same)"
             raise ValueError(
                 f"{self.path} was written by a different run, with {what}: rerun the same command to resume it, "
                 "pass --no-resume to overwrite it, or choose another --out"
