@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from prm.atomic import atomic_write
 from prm.cli import wiring
 from prm.errors import OptionError
 
@@ -95,8 +96,8 @@ def run(args: argparse.Namespace) -> int:
     report["oracle"] = _oracle(out / "search" / "bon.jsonl", problems["search"])
     report["seconds"] = time.perf_counter() - started
     table = _table(report)
-    (out / "table.md").write_text(table + "\n")
-    (out / "demo.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
+    atomic_write(out / "table.md", table + "\n")
+    atomic_write(out / "demo.json", json.dumps(report, indent=2, default=str) + "\n")
     print("\n" + table)
     print(f"\nAll artifacts in {out} (demo.json, table.md, policy/, labels.jsonl, rm/, search/); "
           f"{report['seconds'] / 60:.1f} min in all")
@@ -165,7 +166,7 @@ def _warm_up(args, out: Path, problems) -> dict[str, Any]:
     tokenizer.save_pretrained(policy_dir)
     result = {"accuracy_before": before, "accuracy_after": after, "sft_seconds": seconds,
               "sft_loss": metrics.get("train_loss"), "eval_problems": len(problems["eval"])}
-    (policy_dir / "warmup.json").write_text(json.dumps(result, indent=2) + "\n")
+    atomic_write(policy_dir / "warmup.json", json.dumps(result, indent=2) + "\n")  # marks a finished warm-up
     return result
 
 
