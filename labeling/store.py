@@ -202,7 +202,8 @@ class ResumableJsonl:
             return
         for row in fresh:
             row["digest"] = row_digest(row)
-        text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in fresh)
+        # allow_nan=False: a NaN would be written, then dropped as a bad row by every resume.
+        text = "".join(json.dumps(r, ensure_ascii=False, allow_nan=False) + "\n" for r in fresh)
         with open(self.path, "a", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()
