@@ -3,7 +3,7 @@
 Public: `merge_shards`.
 
 Every shard's sidecar must carry the same fingerprint and shard count, the shard indices must be
-exactly 0..n-1, and every shard must be complete. Shard i holds the units whose job index is i
+exactly 0..n-1, and every shard must be complete; `out` may not be one of the shards. Shard i holds the units whose job index is i
 modulo n, in index order, and a unit's rows are consecutive and share its unit key (the
 sidecar's `unit_field`), so the merge interleaves the shards unit by unit, round robin.
 """
@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from labeling.runner import summarize
-from labeling.store import ResumableJsonl, read_rows, read_sidecar
+from labeling.store import ResumableJsonl, read_rows, read_sidecar, sidecar_path
 
 
 def _units_of(rows: list[dict[str, Any]], unit_field: str) -> list[list[dict[str, Any]]]:
@@ -33,6 +33,10 @@ def merge_shards(shards: Sequence[str | os.PathLike], out: str | os.PathLike) ->
     """Merge shard outputs into `out` (with its sidecar); returns the merged summary."""
     if not shards:
         raise ValueError("give the shard outputs to merge")
+    _refuse_overwriting_an_input(shards, out)
+    for shard in shards:
+        if not Path(shard).is_file():
+            raise FileNotFoundError(f"{shard}: no such shard file; give the --out files of the prm label --shard runs")
     headers = [read_sidecar(path) for path in shards]
     fingerprints = {h.get("fingerprint") for h in headers}
     if len(fingerprints) != 1:
@@ -67,9 +71,16 @@ def merge_shards(shards: Sequence[str | os.PathLike], out: str | os.PathLike) ->
         rows.extend(shard_units[job_index % count][job_index // count])
     header = {k: v for k, v in headers[0].items() if k not in ("complete", "summary", "fingerprint")}
     header.update(shard=[0, 1], units=total)
-    store = ResumableJsonl(out, headers[0]["fingerprint"], header, resume=False)
-    store.append(rows)
-    summary = summarize(store.rows)
-    summary["units"] = total
-    store.finish(summary)
+    with ResumableJsonl(out, headers[0]["fingerprint"], header, resume=False) as store:
+        store.append(rows)
+        summary = summarize(store.rows)
+        summary["units"] = total
+        store.finish(summary)
     return summary
+
+
+def _refuse_overwriting_an_input(shards: Sequence[str | os.PathLike], out: str | os.PathLike) -> None:
+    targets = {Path(out).resolve(), sidecar_path(out).resolve()}
+    for shard in shards:
+        if {Path(shard).resolve(), sidecar_path(shard).resolve()} & targets:
+            raise ValueError(f"--out {out} is one of the shards being merged ({shard}); choose another --out")

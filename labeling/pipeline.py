@@ -1,6 +1,6 @@
 """What one labeling job does to a group of units: sample, grade, estimate, build rows.
 
-Public: `LabelingJob`, `problem_units`, `solution_units`, `make_processor`, `job_inputs`.
+Public: `LabelingJob`, `problem_units`, `solution_units`, `make_processor`, `job_inputs`, `row_problem`.
 
 A problem unit samples `samples` solutions and labels each (rows `<problem id>#<k>`); a solution
 unit labels an existing step-wise solution (its row keeps its id). Rows are the step-wise
@@ -71,6 +71,19 @@ def job_inputs(units: Sequence[Unit]) -> list[Any]:
             content = [item.prompt, list(item.steps), item.answer]
         inputs.append([unit.key, list(unit.ids), content])
     return inputs
+
+
+def row_problem(row: dict) -> str | None:
+    """Why a written row is not a well-formed labeling row (a resume drops it), or None."""
+    if not isinstance(row.get("prompt"), str):
+        return "malformed row: 'prompt' is not a string"
+    steps = row.get("completions")
+    if not isinstance(steps, list) or not all(isinstance(step, str) for step in steps):
+        return "malformed row: 'completions' is not a list of strings"
+    labels = row.get("labels")
+    if labels is not None and (not isinstance(labels, list) or len(labels) != len(steps)):
+        return "malformed row: 'labels' is not one label per step"
+    return None
 
 
 def make_processor(job: LabelingJob, engine: GenerationEngine, grade: Grade) -> Callable[[list[Unit]], list[list[dict]]]:

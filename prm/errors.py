@@ -1,6 +1,6 @@
 """The toolkit's error types: what is wrong, where, and the fix.
 
-Public: `OptionError`. Bad input records raise `prm.data.errors.DataError` (file, line, field,
+Public: `OptionError`, `OutputBusyError`. Bad input records raise `prm.data.errors.DataError` (file, line, field,
 what was expected); configs raise `ValueError` naming the field, the value and the choices.
 
 All of them are `ValueError`s, so the command line (`prm.cli.main`) reports any of them as one
@@ -31,3 +31,10 @@ class OptionError(ValueError):
         if fix:
             message += f"; {fix}"
         super().__init__(message)
+
+
+class OutputBusyError(OSError):
+    """Another process holds the output's writer lock; the message names its pid and the fix."""
+
+    def __str__(self) -> str:  # no "[Errno ...]" prefix: the message is the whole story
+        return str(self.args[0]) if self.args else ""

@@ -13,7 +13,6 @@ Score keys name where a solution score comes from: `"prm:min"`, `"prm:prod"`, `"
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
@@ -183,14 +182,22 @@ def write_jsonl(results: Iterable[ProblemCandidates], path: str | Path) -> int:
 
 
 def read_jsonl(path: str | Path) -> list[ProblemCandidates]:
-    """Read what `write_jsonl` wrote; a bad line raises naming the file and line."""
+    """Read what `write_jsonl` wrote, by the strict reader of `prm.data.io`; a bad line raises
+    a `DataError` naming the file and line, and so does a file with no rows."""
+    from prm.data.errors import DataError, Location
+    from prm.data.io import iter_rows
+
     results = []
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                results.append(ProblemCandidates.from_dict(json.loads(line)))
-            except (ValueError, KeyError, TypeError) as error:
-                raise ValueError(f"{path}:{number}: not a search result row ({error})") from error
+    for where, row in iter_rows(path):
+        if not isinstance(row, dict):
+            raise DataError(where, None, "a search result row (a JSON object)", type(row).__name__, reason="not an object")
+        try:
+            results.append(ProblemCandidates.from_dict(row))
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
+            raise DataError(where, None, "a search result row (as `prm search` writes them to bon.jsonl)",
+                            detail=f"no field {error}" if isinstance(error, KeyError) else str(error),
+                            reason="not a search result") from None
+    if not results:
+        raise DataError(Location(str(path)), None, "search result rows (prm search writes them to OUT/bon.jsonl)",
+                        detail="an empty file", reason="empty file")
     return results

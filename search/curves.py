@@ -36,6 +36,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from prm.atomic import atomic_write, atomic_writer
 from search.candidates import ProblemCandidates, candidate_score, score_keys
 from search.voting import vote_batch
 
@@ -259,7 +260,7 @@ def _arrays(result: ProblemCandidates, keys: Sequence[str]) -> dict[str, np.ndar
 def write_curves_csv(points: Iterable[CurvePoint], path: str | Path) -> None:
     """One row per (method, k) with the CurvePoint fields as columns."""
     fields = list(CurvePoint.__dataclass_fields__)
-    with open(path, "w", newline="", encoding="utf-8") as handle:
+    with atomic_writer(path) as handle:
         writer = csv.DictWriter(handle, fieldnames=fields)
         writer.writeheader()
         for point in points:
@@ -271,7 +272,7 @@ def write_curves_json(
 ) -> None:
     """{"points": [...], **extra} as JSON (extra: run settings, compute, beam results)."""
     payload = {"points": [asdict(p) for p in points], **(extra or {})}
-    Path(path).write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    atomic_write(path, json.dumps(payload, indent=2) + "\n")
 
 
 def format_table(points: Sequence[CurvePoint]) -> str:

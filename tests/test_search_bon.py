@@ -121,7 +121,7 @@ def test_results_round_trip_through_jsonl(tmp_path):
     assert write_jsonl(results, path) == 2
     assert read_jsonl(path) == results
     path.write_text('{"problem_id": 1}\n')
-    with pytest.raises(ValueError, match="results.jsonl:1"):
+    with pytest.raises(ValueError, match="results.jsonl, line 1: .*no field 'prompt'"):
         read_jsonl(path)
 
 

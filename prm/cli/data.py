@@ -15,7 +15,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from prm.data.errors import ON_ERROR, DataError, ReadReport
+from prm.data.errors import ON_ERROR, DataError, Location, ReadReport
 from prm.data.io import FILE_SUFFIXES, iter_rows
 from prm.data.loading import PROBLEM_FORMATS, STEPWISE_FORMATS, format_of, load_problems, load_stepwise
 from prm.data.prm800k import RATING_POLICIES, RECORD_POLICIES
@@ -43,24 +43,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.root is not None:
-        if args.format is not None:
-            raise OptionError("--format", "applies to --file only", "drop it or name one --file")
-        if not args.root.is_dir():
-            raise NotADirectoryError(f"--root {args.root} is not a folder; point it at the data folder")
-        files = sorted(p for p in args.root.rglob("*") if p.is_file() and p.suffix.lower() in FILE_SUFFIXES)
-        base = args.root
-    else:
-        files, base = [args.file], args.file.parent
-    policy = {
-        "neutral": args.neutral,
-        "unrated": args.unrated,
-        "cut_at_first_error": args.cut_at_first_error,
-        "alternatives": args.alternatives,
-        "bad_problem": args.bad_problem,
-        "initial_screening": args.initial_screening,
-        "quality_control": args.quality_control,
-    }
+    policy = policy_of(args)
+    if args.root is None:
+        return _one_file(args, policy)
+    if args.format is not None:
+        raise OptionError("--format", "applies to --file only", "drop it or name one --file")
+    if not args.root.is_dir():
+        raise NotADirectoryError(f"--root {args.root} is not a folder; point it at the data folder")
+    files = sorted(p for p in args.root.rglob("*") if p.is_file() and p.suffix.lower() in FILE_SUFFIXES)
+    base = args.root
     table = []
     failed = 0
     for path in _progress(files):
@@ -73,13 +64,49 @@ def run(args: argparse.Namespace) -> int:
             failed += 1
             table.append((name, "FAILED", "", "", str(error)))
             continue
-        skipped = ", ".join(f"{n} {r}" for r, n in sorted(report.skipped.items()))
-        notes = ", ".join(f"{n} {e}" for e, n in sorted(report.notes.items()))
-        table.append((name, reader, str(report.rows), str(report.records), "; ".join(x for x in (skipped and "skipped " + skipped, notes) if x)))
+        table.append(_row(name, reader, report))
         for example in report.examples[:3]:
             logger.warning("skipped: %s", example)
     _print_table(table)
     return 1 if failed else 0
+
+
+def _one_file(args: argparse.Namespace, policy: dict) -> int:
+    """--file: a bad or empty file is an error (one line, exit code 2), not a table row."""
+    path = args.file
+    if not path.is_file():
+        raise FileNotFoundError(f"--file {path}: no such file" + (" (a folder: use --root)" if path.is_dir() else ""))
+    report = ReadReport()
+    reader = args.format or _shape(path, args.on_error)
+    rows = parse_file(path, reader, args.on_error, report, policy)
+    if reader == "rows" and rows and not isinstance(rows[0][1], dict):
+        raise DataError(rows[0][0], None, "JSON objects (rows of a data set)", type(rows[0][1]).__name__, reason="not an object")
+    if report.rows == 0:
+        raise DataError(Location(str(path)), None, "at least one row", detail="an empty file", reason="empty file")
+    for example in report.examples[:3]:
+        logger.warning("skipped: %s", example)
+    _print_table([_row(path.name, reader, report)])
+    return 0
+
+
+def _row(name: str, reader: str, report: ReadReport) -> tuple[str, ...]:
+    skipped = ", ".join(f"{n} {r}" for r, n in sorted(report.skipped.items()))
+    notes = ", ".join(f"{n} {e}" for e, n in sorted(report.notes.items()))
+    return (name, reader, str(report.rows), str(report.records),
+            "; ".join(x for x in (skipped and "skipped " + skipped, notes) if x))
+
+
+def policy_of(args: argparse.Namespace) -> dict:
+    """The PRM800K policy options as keyword arguments."""
+    return {
+        "neutral": args.neutral,
+        "unrated": args.unrated,
+        "cut_at_first_error": args.cut_at_first_error,
+        "alternatives": args.alternatives,
+        "bad_problem": args.bad_problem,
+        "initial_screening": args.initial_screening,
+        "quality_control": args.quality_control,
+    }
 
 
 def parse_file(path: Path, reader: str, on_error: str, report: ReadReport, policy: dict) -> list:

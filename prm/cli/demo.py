@@ -28,6 +28,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from prm.atomic import atomic_write
+from prm.cli import wiring
+from prm.errors import OptionError
+
 log = logging.getLogger("prm.demo")
 
 # Short on purpose: on a CPU every prompt token is paid for in fine-tuning, sampling and rollouts.
@@ -69,6 +73,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    _check_options(args)
     if args.threads:
         torch.set_num_threads(args.threads)
     out = Path(args.out).resolve()
@@ -91,12 +96,25 @@ def run(args: argparse.Namespace) -> int:
     report["oracle"] = _oracle(out / "search" / "bon.jsonl", problems["search"])
     report["seconds"] = time.perf_counter() - started
     table = _table(report)
-    (out / "table.md").write_text(table + "\n")
-    (out / "demo.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
+    atomic_write(out / "table.md", table + "\n")
+    atomic_write(out / "demo.json", json.dumps(report, indent=2, default=str) + "\n")
     print("\n" + table)
     print(f"\nAll artifacts in {out} (demo.json, table.md, policy/, labels.jsonl, rm/, search/); "
           f"{report['seconds'] / 60:.1f} min in all")
     return 0
+
+
+def _check_options(args) -> None:
+    """Every option checked before the output folder or a model is touched."""
+    if not Path(args.data).is_dir():
+        raise FileNotFoundError(f"--data {args.data}: no such folder; point it at the shared data (holding gsm8k/)")
+    wiring.check_at_least(args, 1, "min_ops", "max_ops", "max_operand", "sft_problems", "eval_problems",
+                          "label_problems", "samples", "rollouts", "search_problems", "n", "beam_width",
+                          "max_new_tokens", "threads", "rm_top_layers")
+    wiring.check_at_least(args, 0, "gsm8k_problems")
+    wiring.check_positive(args, "sft_epochs", "sft_lr", "rm_epochs", "rm_lr")
+    if args.max_ops < args.min_ops:
+        raise OptionError("--max-ops", f"is below --min-ops {args.min_ops}", "raise --max-ops", args.max_ops)
 
 
 # ---------------------------------------------------------------------------- stages
@@ -148,7 +166,7 @@ def _warm_up(args, out: Path, problems) -> dict[str, Any]:
     tokenizer.save_pretrained(policy_dir)
     result = {"accuracy_before": before, "accuracy_after": after, "sft_seconds": seconds,
               "sft_loss": metrics.get("train_loss"), "eval_problems": len(problems["eval"])}
-    (policy_dir / "warmup.json").write_text(json.dumps(result, indent=2) + "\n")
+    atomic_write(policy_dir / "warmup.json", json.dumps(result, indent=2) + "\n")  # marks a finished warm-up
     return result
 
 

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
+from prm.atomic import atomic_write
 from prm.cli import wiring
 from prm.records import StepwiseSolution
 from prm.scores import score_steps_in_batches
@@ -73,12 +74,14 @@ def run(args: argparse.Namespace) -> int:
     if args.what in ("labels", "truth"):
         report = _labels(args) if args.what == "labels" else _truth(args)
     else:
-        scorer, _ = wiring.load_scorers(args.prm, None, args.device, prm_kind=args.prm_kind)
-        report = _processbench(args, scorer) if args.what == "processbench" else _auroc(args, scorer)
+        # The data is read (and checked) before the verifier is loaded: a bad file fails in a second.
+        def load_scorer():
+            return wiring.load_scorers(args.prm, None, args.device, prm_kind=args.prm_kind)[0]
+
+        report = _processbench(args, load_scorer) if args.what == "processbench" else _auroc(args, load_scorer)
     report["seconds"] = time.perf_counter() - start
     if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        atomic_write(args.out, json.dumps(report, indent=2) + "\n")
         log.info("wrote %s", args.out)
     return 0
 
@@ -91,12 +94,12 @@ def score_solutions(
         return score_steps_in_batches(scorer, solutions, batch_size, advance)
 
 
-def _processbench(args: argparse.Namespace, scorer: Any) -> dict[str, Any]:
+def _processbench(args: argparse.Namespace, load_scorer: Any) -> dict[str, Any]:
     from prm.data import read_processbench
 
     if args.threshold is None and "gsm8k" not in args.subsets:
         raise ValueError("tuning the threshold needs the gsm8k subset: add it to --subsets or pass --threshold")
-    subsets, sampled = {}, {}
+    subsets, sampled, chosen_solutions = {}, {}, {}
     for name in args.subsets:
         path = Path(args.data) / f"{name}.json"
         if not path.is_file():
@@ -107,7 +110,9 @@ def _processbench(args: argparse.Namespace, scorer: Any) -> dict[str, Any]:
             log.info("%s: a seeded stratified sample of %d of %d solutions (erroneous and correct in the "
                      "file's proportion)", name, len(chosen), len(solutions))
         sampled[name] = {"solutions": len(chosen), "of": len(solutions)}
-        solutions = [solutions[i] for i in chosen]
+        chosen_solutions[name] = [solutions[i] for i in chosen]
+    scorer = load_scorer()
+    for name, solutions in chosen_solutions.items():
         labels = [int(s.meta["label"]) for s in solutions]
         subsets[name] = (score_solutions(scorer, solutions, args.batch_size, name), labels)
     report = processbench_report(subsets, threshold=args.threshold)
@@ -128,7 +133,7 @@ def _processbench(args: argparse.Namespace, scorer: Any) -> dict[str, Any]:
     return report
 
 
-def _auroc(args: argparse.Namespace, scorer: Any) -> dict[str, Any]:
+def _auroc(args: argparse.Namespace, load_scorer: Any) -> dict[str, Any]:
     from prm.data import load_stepwise
 
     policy = {} if args.alternatives is None else {"alternatives": args.alternatives}
@@ -136,7 +141,7 @@ def _auroc(args: argparse.Namespace, scorer: Any) -> dict[str, Any]:
     solutions = solutions[: args.limit]
     if not solutions:
         raise ValueError(f"{args.data} has no step-labelled solutions; step AUROC needs step labels")
-    scores = score_solutions(scorer, solutions, args.batch_size, "auroc")
+    scores = score_solutions(load_scorer(), solutions, args.batch_size, "auroc")
     labels = [s.labels for s in solutions] if args.every_step else distinct_step_labels(solutions)
     value, steps = step_auroc(scores, labels)
     counted = "record steps" if args.every_step else "distinct labelled steps"
@@ -152,15 +157,17 @@ def _read_problems(paths: Sequence[str]) -> list:
 
 
 def _labels(args: argparse.Namespace) -> dict[str, Any]:
-    from prm.data.io import iter_rows
+    from prm.data.loading import load_stepwise
     from search.synthetic_eval import label_agreement
 
     problems = _read_problems(args.problems)
-    solutions, ids = [], []
+    solutions = []
     for path in args.labels:
-        for _, row in iter_rows(path):
-            solutions.append(StepwiseSolution.from_dict(row))
-            ids.append(row.get("problem_id"))
+        read = load_stepwise(path, format="trl_stepwise")  # strict: a bad row names its file and line
+        if not read:
+            raise ValueError(f"--labels {path}: no labelled solutions in the file (write them with prm label)")
+        solutions.extend(read)
+    ids = [solution.meta.get("problem_id") for solution in solutions]
     report = label_agreement(problems, solutions, ids)
     report["data"] = list(args.labels)
     if report["step_label_agreement"] is None:

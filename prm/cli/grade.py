@@ -17,7 +17,8 @@ import json
 import logging
 from pathlib import Path
 
-from prm.data.errors import DataError
+from prm.atomic import atomic_writer
+from prm.data.errors import DataError, Location
 from prm.data.io import iter_rows
 from prm.errors import OptionError
 from prm.grading.grader import Grader
@@ -52,6 +53,8 @@ def read_pairs(path: Path) -> list[tuple[str, str]]:
             if value is not None and (isinstance(value, bool) or not isinstance(value, (str, int, float))):
                 raise DataError(where, name, "a string", type(value).__name__)
         pairs.append((record["gold"], record["pred"]))
+    if not pairs:
+        raise DataError(Location(str(path)), None, "lines of {gold, pred}", detail="an empty file", reason="empty file")
     return pairs
 
 
@@ -69,8 +72,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{result.verdict.value}\t{result.reason}")
         return 0 if result.verdict is not Verdict.UNGRADABLE else 1
     if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        with open(args.out, "w", encoding="utf-8") as handle:
+        with atomic_writer(args.out) as handle:
             for result in results:
                 handle.write(json.dumps({"verdict": result.verdict.value, "reason": result.reason}) + "\n")
         logger.info("wrote %d verdicts to %s", len(results), args.out)

@@ -18,15 +18,17 @@ one step's result changed (`labeling.perturb`).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 
 from labeling.estimators import METHODS, EstimatorConfig
-from labeling.pipeline import LabelingJob, job_inputs, make_processor, problem_units, solution_units
+from labeling.pipeline import LabelingJob, job_inputs, make_processor, problem_units, row_problem, solution_units
 from labeling.rollouts import RolloutConfig
 from labeling.runner import run_units, shard_units
 from labeling.sampling import DEFAULT_TEMPLATE, preference_pairs
 from labeling.store import ResumableJsonl, fingerprint
+from prm.atomic import OutputLock
 from prm.cli import wiring
 from prm.errors import OptionError
 from prm.steps import STEP_FORMATS, step_format_named
@@ -113,7 +115,8 @@ def _perturb(args: argparse.Namespace) -> int:
     problems, _ = _load_inputs(args)
     rows = list(perturbed_rows(problems, PerturbConfig(negatives=args.samples, seed=args.seed),
                               step_format_named(args.step_format)))
-    write_jsonl(rows, args.out)
+    with OutputLock(args.out):  # one writer per output, as for the resumable runs
+        write_jsonl(rows, args.out)
     bad = sum(not row["correct"] for row in rows)
     print(f"prm label: {len(rows)} solutions from {len(problems)} reference solutions "
           f"({len(rows) - len(problems)} perturbed, {bad} with a wrong final answer) -> {args.out}")
@@ -124,6 +127,10 @@ def run(args: argparse.Namespace) -> int:
     if args.method == "perturb":
         return _perturb(args)
     shard_index, shard_count = wiring.parse_shard(args.shard)
+    wiring.check_at_least(args, 1, "samples", "rollouts", "round_size", "min_correct", "max_new_tokens", "group_size",
+                          "batch_size", "limit", "synthetic_steps")
+    wiring.check_at_least(args, 0, "temperature", "sim_error_rate", "sim_call_seconds")
+    wiring.check_positive(args, "top_p")
     step_format = step_format_named(args.step_format)
     estimator = None
     if args.method != "none":
@@ -132,7 +139,12 @@ def run(args: argparse.Namespace) -> int:
             args.verify_correct, args.min_correct,
         )
     rollout = RolloutConfig(args.temperature, args.top_p, args.max_new_tokens)
+    # Built (and so checked) before the output is taken; the template is resolved once the policy is loaded.
+    job = LabelingJob(args.samples, estimator, rollout, args.prompt_template, step_format=step_format)
     problems, solutions = _load_inputs(args)
+    if not (problems or solutions):
+        raise OptionError("--problems" if args.solutions is None else "--solutions", "names no problems or solutions",
+                          "give a file with at least one row", args.problems or args.solutions)
     units = problem_units(problems, args.samples) if problems is not None else solution_units(solutions)
     options = {k: v for k, v in sorted(vars(args).items()) if k not in _NOT_FINGERPRINTED}
     if options["step_format"] == "default":  # runs from before --step-format keep their fingerprint
@@ -147,18 +159,25 @@ def run(args: argparse.Namespace) -> int:
         "unit_field": "problem_id" if problems is not None else "id",
         "step_format": {"name": args.step_format, **step_format.to_dict()},
     }
-    store = ResumableJsonl(args.out, print_key, header, resume=args.resume)
+    expected_ids = {row_id for unit in mine for row_id in unit.ids}
+    with ResumableJsonl(args.out, print_key, header, args.resume, expected_ids, row_problem) as store:
+        if store.dropped:
+            log.warning("%s: resume dropped %d written rows (%s); they are labeled again", args.out,
+                        sum(store.dropped.values()), ", ".join(f"{n} {why}" for why, n in store.dropped.items()))
+        log.info("%s: %d units in shard %d/%d, %d already written; fingerprint %s", args.out, len(mine), shard_index,
+                 shard_count, sum(set(u.ids) <= store.done_ids for u in mine), print_key)
+        summary = _label(args, problems, mine, store, job)
+    print(json.dumps(summary, indent=1))
+    return 0
+
+
+def _label(args, problems, mine, store: ResumableJsonl, job: LabelingJob) -> dict:
+    """Build the engine, label every unit not yet in `store`, write --pairs-out; the summary."""
     engine, grade, tokenizer = _engine_and_grader(args, problems)
-    template = args.prompt_template
     if tokenizer is not None:
         from prm.engines.prompts import resolve_template
 
-        template = resolve_template(tokenizer, template, args.chat_template)
-    job = LabelingJob(args.samples, estimator, rollout, template, step_format=step_format)
-    log.info(
-        "%s: %d units in shard %d/%d, %d already written; fingerprint %s",
-        args.out, len(mine), shard_index, shard_count, sum(set(u.ids) <= store.done_ids for u in mine), print_key,
-    )
+        job = dataclasses.replace(job, template=resolve_template(tokenizer, job.template, args.chat_template))
     summary = run_units(mine, make_processor(job, engine, grade), store, args.group_size, _progress_bar(len(mine), args.progress))
     log.info("done: %s", json.dumps(summary))
     if args.pairs_out:
@@ -167,8 +186,7 @@ def run(args: argparse.Namespace) -> int:
         pairs = preference_pairs(store.rows)
         write_jsonl([pair.to_dict() for pair in pairs], args.pairs_out)
         log.info("wrote %d ORM pairs to %s", len(pairs), args.pairs_out)
-    print(json.dumps(summary, indent=1))
-    return 0
+    return summary
 
 
 def _progress_bar(total: int, enabled: bool):

@@ -41,8 +41,16 @@ VERBS: dict[str, tuple[ModuleType, str]] = {
 }
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse, but a bad option is one line `prm VERB: error: ... (see prm VERB --help)` with
+    exit code 2, like every other error (argparse would print the whole usage first)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="prm", description=__doc__.splitlines()[0])
+    parser = _OneLineParser(prog="prm", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -63,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     global_args = parser.parse_args(argv[:command_index])
     name = argv[command_index]
     module, help_text = VERBS[name]
-    sub = argparse.ArgumentParser(prog=f"prm {name}", description=help_text)
+    sub = _OneLineParser(prog=f"prm {name}", description=help_text)
     module.add_arguments(sub)
     args = sub.parse_args(argv[command_index + 1 :])
     logging.basicConfig(

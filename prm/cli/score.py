@@ -17,6 +17,7 @@ import logging
 import time
 from pathlib import Path
 
+from prm.atomic import atomic_writer
 from prm.errors import OptionError
 
 logger = logging.getLogger("prm.score")
@@ -52,6 +53,10 @@ def run(args: argparse.Namespace) -> int:
     if not Path(args.input).is_file():
         raise FileNotFoundError(f"--input {args.input}: no such file")
     records = load_stepwise(args.input, format=args.format)
+    if not records:
+        raise ValueError(f"--input {args.input}: no solutions in the file; give a file with at least one row")
+    if not Path(args.model).is_dir():
+        raise FileNotFoundError(f"--model {args.model}: no such folder; give a folder written by `prm train` (it holds reward_config.json)")
     model, tokenizer = load_reward_model(args.model, device=args.device)
     scorer = PRMScorer(model, tokenizer, args.batch_size, args.max_length, args.overflow)
     output = Path(args.output)
@@ -61,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     heads = model.reward_config.trained_heads
     outcome_only = bool(heads) and "step" not in heads
     scores = []
-    with output.open("w", encoding="utf-8") as handle, tqdm(total=len(records), unit="solution") as bar:
+    with atomic_writer(output) as handle, tqdm(total=len(records), unit="solution") as bar:
         for start in range(0, len(records), chunk):
             part = records[start : start + chunk]
             if outcome_only:  # an ORM: the solution score is the outcome head's

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from prm.atomic import atomic_write
 from prm.cli import wiring
 from prm.errors import OptionError
 from prm.scores import AGGREGATIONS
@@ -117,8 +118,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = Path(args.out)  # created only once there is something to write: a bad input leaves none
     if args.results:
         results = [row for path in args.results for row in read_jsonl(path)]
         log.info("%d problems from %s", len(results), ", ".join(args.results))
@@ -139,6 +139,10 @@ def run(args: argparse.Namespace) -> int:
         raise OptionError("--beam-results", "goes with --results (saved best-of-n samples)")
     if args.data is None:
         raise OptionError("--data", "missing", f"give --data ({', '.join(wiring.PROBLEM_NAMES)} or a file) or --results")
+    wiring.check_at_least(args, 0, "temperature")
+    wiring.check_at_least(args, 1, "limit", "engine_batch_size", "draws", "bootstrap")
+    if args.shard is not None:
+        wiring.parse_shard(args.shard)
     # Every method's config is built (and validated) before anything is sampled.
     configs = {name: _method_config(args, name) for name in METHODS if name in args.method}
     guided = [name for name in configs if METHODS[name].needs_scorer]
@@ -326,6 +330,7 @@ def _per_problem(total: float, results: list[ProblemCandidates]) -> float:
 
 
 def _report(args, out: Path, bon_results, summary: dict[str, Any]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
     extra_points = []
     beams = {}
     for method, compute in summary["methods"].items():
@@ -374,7 +379,7 @@ def _report(args, out: Path, bon_results, summary: dict[str, Any]) -> None:
             print(f"verifier AUROC within problems (mean over {within.get('problems', 0)} problems with right "
                   "and wrong samples): "
                   + ", ".join(f"{k} {within[k]:.3f}" for k in known if within.get(k) is not None))
-        (out / "per_problem.json").write_text(json.dumps(per_problem) + "\n", encoding="utf-8")
+        atomic_write(out / "per_problem.json", json.dumps(per_problem) + "\n")
         if not args.no_plot:
             try:
                 from search.plots import headline_methods, plot_curves
@@ -390,7 +395,7 @@ def _report(args, out: Path, bon_results, summary: dict[str, Any]) -> None:
             except ImportError as error:
                 log.warning("no plots: %s", error)
         write_curves_json(points, out / "curves.json", {"beam": extra_points, "differences": summary["differences"]})
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    atomic_write(out / "summary.json", json.dumps(summary, indent=2) + "\n")
     log.info("wrote %s", out)
 
 

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
+from prm.atomic import atomic_write
 from prm.errors import OptionError
 from prm.records import Problem
 from prm.steps import STEP_FORMATS, StepFormat, step_format_named
@@ -96,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
         report["eval_problems"] = len(held_out)
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
-    (out / "sft.json").write_text(json.dumps(report, indent=2) + "\n")
+    atomic_write(out / "sft.json", json.dumps(report, indent=2) + "\n")
     print(f"prm sft: {len(problems)} problems, {report['seconds']:.0f} s, loss {report['train_loss']:.3f}"
           + (f", held-out accuracy {100 * report['accuracy_before']:.1f}% -> {100 * report['accuracy_after']:.1f}%"
              f" ({len(held_out)} problems, 1 sample each)" if held_out else "")

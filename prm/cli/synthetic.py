@@ -16,6 +16,7 @@ import argparse
 import json
 from pathlib import Path
 
+from prm.atomic import atomic_write
 from prm.errors import OptionError
 
 
@@ -73,6 +74,6 @@ def run(args: argparse.Namespace) -> int:
         raise FileExistsError(f"{path} was written with other settings; use another --out")
     for name, problems in written.items():
         write_problems(problems, out / manifest["splits"][name]["file"])
-    path.write_text(json.dumps(manifest, indent=2) + "\n")
+    atomic_write(path, json.dumps(manifest, indent=2) + "\n")
     print(f"prm synthetic: {', '.join(f'{n} {c}' for n, c in splits)} problems in {out}")
     return 0

@@ -115,6 +115,28 @@ def _read(paths: list[str], args: argparse.Namespace) -> list[Any]:
     return records
 
 
+def _resume_point(resume, out: str):
+    """--resume as a checkpoint folder: the newest complete checkpoint in --out for a bare
+    --resume (saying which torn ones it skipped), or the folder given."""
+    if resume is None:
+        return None
+    if resume is not True:
+        if not Path(resume).is_dir():
+            raise FileNotFoundError(f"--resume {resume}: no such checkpoint folder")
+        return resume
+    from prm.modeling.reward_model import REWARD_CONFIG_NAME
+    from prm.training.checkpoints import latest_complete_checkpoint
+
+    checkpoint, skipped = latest_complete_checkpoint(out, required=(REWARD_CONFIG_NAME,))
+    for folder, why in skipped:
+        logger.warning("--resume: skipped %s (incomplete: %s)", folder, why)
+    if checkpoint is None:
+        raise OptionError("--resume", f"found no complete checkpoint-N folder in {out}",
+                          "drop --resume to start afresh, or give a checkpoint folder")
+    logger.info("--resume: continuing from %s", checkpoint)
+    return str(checkpoint)
+
+
 def _config(args: argparse.Namespace):
     from prm.training.losses import ObjectiveConfig
     from prm.training.trainer import LoraOptions, TrainConfig
@@ -124,9 +146,7 @@ def _config(args: argparse.Namespace):
                           "add --format pairs (rows {prompt, chosen, rejected})")
     if args.format == PAIRS_FORMAT and args.objective != "bradley_terry":
         raise OptionError("--format pairs", f"goes with --objective bradley_terry, not {args.objective!r}")
-    resume = args.resume
-    if resume is not None and resume is not True and not Path(resume).is_dir():
-        raise FileNotFoundError(f"--resume {resume}: no such checkpoint folder")
+    resume = _resume_point(args.resume, args.out)
     lora = LoraOptions(args.lora_r, args.lora_alpha, args.lora_dropout) if args.lora_r > 0 else None
     return TrainConfig(
         output_dir=args.out,
@@ -195,6 +215,9 @@ def run(args: argparse.Namespace) -> int:
 
     if args.objective in ("hard", "soft", "joint", "label_token"):
         labels = [v for r in train_records for v in (r.labels or ()) if v is not None]
+        if not labels and args.objective != "joint":  # joint still trains the outcome head
+            raise OptionError("--objective", f"{args.objective} trains on step labels, and {' '.join(args.data)} has none",
+                              "label the steps (prm label) or train an outcome model (--objective orm)", args.objective)
         good = sum(v >= 0.5 for v in labels)
         logger.info("%d step labels: %d good, %d bad", len(labels), good, len(labels) - good)
         if labels and good in (0, len(labels)):

@@ -144,12 +144,14 @@ def collect(
     """Apply `parse` to every (location, row); bad rows raise or are counted by policy.
 
     `parse` returns a record, or None for a row it left out on purpose (it must have counted
-    that in the report itself).
+    that in the report itself). A record whose `id` an earlier record has is a bad row too.
     """
     records: list[Record] = []
+    first_seen: dict[Any, Location] = {}
     for where, row in rows:
         try:
             record = parse(where, row)
+            _check_unique_id(where, record, first_seen)
         except DataError as error:
             handle(error, on_error, report)
             continue
@@ -157,6 +159,16 @@ def collect(
             records.append(record)
     report.records += len(records)
     return records
+
+
+def _check_unique_id(where: Location, record: Any, first_seen: dict[Any, Location]) -> None:
+    record_id = getattr(record, "id", None)
+    if record_id is None:
+        return
+    if record_id in first_seen:
+        raise DataError(where, "id", "an id no other record has", detail=f"{record_id!r}, also at {first_seen[record_id]}",
+                        reason="duplicate id")
+    first_seen[record_id] = where
 
 
 def collect_objects(
@@ -191,13 +203,14 @@ def require_text(where: Location, row: dict, key: str) -> str:
     """row[key] as a non-empty (not only blank) string; DataError naming the field otherwise."""
     value = require(where, row, key, str)
     if not value.strip():
-        raise DataError(where, key, "a non-empty string", value)
+        raise DataError(where, key, "a non-empty string", value, reason=f"empty field {key!r}")
     return value
 
 
-def require_strings(where: Location, row: dict, key: str, non_empty: bool = False) -> list[str]:
-    """row[key] as a list of strings (a non-empty one with non_empty=True); a bad item is named
-    by its index (e.g. field 'steps[2]')."""
+def require_strings(where: Location, row: dict, key: str, non_empty: bool = False, blank_items: bool = True) -> list[str]:
+    """row[key] as a list of strings (a non-empty one with non_empty=True; with
+    blank_items=False no item may be empty or only blank); a bad item is named by its index
+    (e.g. field 'steps[2]')."""
     expected = "a non-empty list of strings" if non_empty else "a list of strings"
     values = require(where, row, key, list, expected=expected)
     if non_empty and not values:
@@ -205,6 +218,8 @@ def require_strings(where: Location, row: dict, key: str, non_empty: bool = Fals
     for index, value in enumerate(values):
         if not isinstance(value, str):
             raise DataError(where, f"{key}[{index}]", "a string", value)
+        if not blank_items and not value.strip():
+            raise DataError(where, f"{key}[{index}]", "a non-empty string", value, reason=f"empty field {key!r}")
     return values
 
 

@@ -72,6 +72,9 @@ def parse_gsm8k_rows(
         marker = answer_text.rfind("####")
         if marker < 0:
             raise DataError(where, "answer", "a solution ending in '#### <final answer>'", answer_text[-60:])
+        if answer_text.count("####") > 1:
+            raise DataError(where, "answer", "one '#### <final answer>' marker (which one is the gold?)",
+                            answer_text[-60:], reason="two '####' markers")
         gold = _strip_thousands(answer_text[marker + 4 :].strip())
         if not gold:
             raise DataError(where, "answer", "a final answer after '####'", answer_text[-60:])

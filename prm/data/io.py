@@ -5,7 +5,9 @@ Public: `iter_rows(path, on_error=..., report=...)`, `read_rows(path, ...)`, `re
 
 Every row comes with its `Location` (file and 1-based line, or row for parquet). Strict means:
 NaN / Infinity / numbers that overflow to infinity are rejected, and so are duplicate keys in an
-object (plain `json` keeps the last one silently). A Git LFS pointer file (what a clone without
+object (plain `json` keeps the last one silently), strings holding a lone surrogate (`"\\ud800"`)
+and values nested too deeply to parse (a bad row, not a RecursionError). A UTF-8 byte-order mark
+at the start of a file is accepted. A Git LFS pointer file (what a clone without
 `git lfs pull` holds) is recognised and named as such instead of failing as "invalid JSON".
 `.jsonl` is one value per line (blank lines are allowed); `.json` is an array or one or more
 concatenated objects (a pretty-printed record, or JSON lines under a `.json` name); the line of
@@ -20,6 +22,7 @@ import re
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
+from prm.atomic import atomic_writer
 from prm.data.errors import DataError, Location, ReadReport, check_on_error, handle, report_for
 
 FILE_SUFFIXES = (".jsonl", ".json", ".parquet")
@@ -43,9 +46,28 @@ def _non_finite_error(field: str | None, value: _NonFinite) -> _StrictError:
     return _StrictError(field, "a finite number (JSON has no NaN or Infinity)", value.text, "NaN or Infinity")
 
 
-def _find_non_finite(value: Any) -> _NonFinite | None:
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+class _Surrogate:
+    """A string holding a lone surrogate (`"\\ud800"` decodes to one; it is not text)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+def _surrogate_error(field: str | None, value: _Surrogate) -> _StrictError:
+    return _StrictError(
+        field, "text without lone surrogates (an escape \\ud800-\\udfff not part of a pair)",
+        ascii(value.text[:40]), "lone surrogate",
+    )
+
+
+def _find_non_finite(value: Any) -> _NonFinite | _Surrogate | None:
     if isinstance(value, _NonFinite):
         return value
+    if isinstance(value, str):
+        return _Surrogate(value) if _SURROGATE.search(value) else None
     if isinstance(value, list):  # nested objects were checked by their own hook
         for item in value:
             found = _find_non_finite(item)
@@ -59,11 +81,20 @@ def _strict_object(pairs: list[tuple[str, Any]]) -> dict:
     for key, value in pairs:
         if key in obj:
             raise _StrictError(key, "each key once per object", "a duplicate key", "duplicate key")
-        bad = _find_non_finite(value)
+        bad = _find_non_finite(value) or _find_non_finite(key)
         if bad is not None:
-            raise _non_finite_error(key, bad)
+            raise _bad_value_error(key, bad)
         obj[key] = value
     return obj
+
+
+def _bad_value_error(field: str | None, bad: _NonFinite | _Surrogate) -> _StrictError:
+    return _surrogate_error(field, bad) if isinstance(bad, _Surrogate) else _non_finite_error(field, bad)
+
+
+def _too_deep() -> _StrictError:
+    return _StrictError(None, "JSON nested less deeply (objects and lists a few levels deep)",
+                        "nesting too deep to parse", "nesting too deep")
 
 
 def _reject_constant(name: str) -> _NonFinite:
@@ -84,10 +115,13 @@ _LAX_DECODER = json.JSONDecoder()
 
 
 def _decode(text: str, index: int) -> tuple[Any, int]:
-    value, end = _DECODER.raw_decode(text, index)
-    bad = _find_non_finite(value)
+    try:
+        value, end = _DECODER.raw_decode(text, index)
+        bad = _find_non_finite(value)
+    except RecursionError:
+        raise _too_deep() from None
     if bad is not None:
-        raise _non_finite_error(None, bad)
+        raise _bad_value_error(None, bad)
     return value, end
 
 
@@ -117,14 +151,11 @@ def lfs_pointer(path: str | Path) -> dict[str, str] | None:
 
 
 def write_jsonl(rows: Iterable[Any], path: str | Path) -> Path:
-    """Write rows as JSON lines, atomically (a temp file renamed into place); returns the path."""
+    """Write rows as JSON lines, atomically (`prm.atomic`: a fresh temp file renamed into place)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    with temporary.open("w", encoding="utf-8") as handle:
+    with atomic_writer(path) as handle:
         for row in rows:
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-    temporary.replace(path)
     return path
 
 
@@ -198,7 +229,7 @@ def _jsonl_rows(path: Path, on_error: str, report: ReadReport) -> Iterator[tuple
         for number, raw in enumerate(lines, start=1):
             where = Location(str(path), number)
             try:
-                text = raw.decode("utf-8")
+                text = raw.decode("utf-8-sig" if number == 1 else "utf-8")  # a BOM may start the file
                 if not text.strip():
                     continue
                 value = _loads_line(text)
@@ -227,7 +258,7 @@ def _json_rows(path: Path, on_error: str, report: ReadReport) -> Iterator[tuple[
     (the rest of the document cannot be located after it); an item that is valid JSON but
     breaks a strict rule (NaN, duplicate key) is skipped under on_error="skip"."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a BOM may start the file
     except UnicodeDecodeError as error:
         raise _decode_error(Location(str(path), None), error) from None
     lines = _LineCounter(path, text)
@@ -244,6 +275,8 @@ def _json_rows(path: Path, on_error: str, report: ReadReport) -> Iterator[tuple[
         try:
             value, end = _decode(text, index)
         except _StrictError as error:
+            if error.reason == "nesting too deep":  # its end cannot be found either
+                raise _decode_error(where, error) from None
             handle(_decode_error(where, error), on_error, report)
             _, end = _LAX_DECODER.raw_decode(text, index)
         except ValueError as error:

@@ -130,7 +130,11 @@ def _load(source, format, split, config_name, on_error, report, allowed, policy)
 def _detect(rows: Rows, known: str | None, source, allowed) -> tuple[Rows, str]:
     iterator = iter(rows)
     first = next(iterator, None)
-    detected = known if known is not None else (detect_format(first[1]) if first is not None else None)
+    if first is None:
+        raise DataError(Location(str(source)), None, "at least one record", detail="an empty file", reason="empty file")
+    if not isinstance(first[1], dict) and known is None:
+        raise DataError(first[0], None, "a JSON object (a record)", type(first[1]).__name__, reason="not an object")
+    detected = known if known is not None else detect_format(first[1])
     if detected is None or detected not in allowed:
         keys = sorted(first[1]) if first is not None and isinstance(first[1], dict) else []
         raise ValueError(

@@ -44,6 +44,11 @@ def parse_math_rows(
                     where, "solution", "a complete \\boxed{...} final answer (or an 'answer' field)",
                     solution[-60:], reason="no answer",
                 )
+            if not answer.strip():
+                raise DataError(where, "solution", "a final answer inside the last \\boxed{}", solution[-60:],
+                                reason="empty gold")
+        elif not str(answer).strip():
+            raise DataError(where, "answer", "a non-empty gold answer", answer, reason="empty gold")
         unique_id = require(where, row, "unique_id", str, optional=True)
         meta = {key: row[key] for key in _META_KEYS if row.get(key) is not None}
         return Problem(

@@ -50,6 +50,11 @@ def parse_math_shepherd_rows(
         if start < 0:
             raise DataError(where, "input", f"the problem, then {_FIRST_STEP!r} before the first {STEP_TAG!r} tag", pieces[0][-60:])
         steps = [pieces[0][start:].strip()] + [piece.strip() for piece in pieces[1:-1]]
+        empty = next((number for number, step in enumerate(steps) if not step), None)
+        if empty is not None:
+            raise DataError(where, "input", f"text in every step (step {empty + 1} is empty)", text[:60], reason="empty field 'input'")
+        if not pieces[0][:start].strip():
+            raise DataError(where, "input", f"the problem's text before {_FIRST_STEP!r}", text[:60], reason="empty field 'input'")
         meta = {"task": row["task"]} if row.get("task") is not None else {}
         return StepwiseSolution(
             prompt=pieces[0][:start].strip(),

@@ -4,8 +4,9 @@ Public: `PRM800KPolicy`, `read_prm800k(path, policy=..., on_error=..., report=..
 `parse_prm800k_rows(rows, ...)`, `rating_label(rating, policy)`.
 
 One record per labelled trajectory, along the steps the labeler kept:
-- at each step the chosen candidate is `completions[chosen_completion]`; where
-  `chosen_completion` is null (or out of range, which is noted) the labeler's own
+- at each step the chosen candidate is `completions[chosen_completion]`; a `chosen_completion`
+  out of range is a bad record (policy `chosen_out_of_range="reject"`, the default) or is noted
+  and treated as null (`"human"`); where it is null the labeler's own
   `human_completion` (a dict with `text` and a usually null `rating`) is the step;
 - a step with neither ends the trajectory there. When `finish_reason == "found_error"` the first
   candidate of that step rated -1 is appended as the final, wrong step (the error the labeler
@@ -52,6 +53,8 @@ class PRM800KPolicy:
         path alone carries (nearly) no negative label to learn from.
     bad_problem / initial_screening / quality_control: "skip" or "keep" such records
         (raw files only; the step-wise critic format does not carry these fields).
+    chosen_out_of_range: a `chosen_completion` past the step's candidates: "reject" (a bad
+        record) or "human" (noted; the step falls back to the labeler's own completion).
     """
 
     neutral: str = "positive"
@@ -61,12 +64,14 @@ class PRM800KPolicy:
     bad_problem: str = "skip"
     initial_screening: str = "skip"
     quality_control: str = "keep"
+    chosen_out_of_range: str = "reject"
 
     def __post_init__(self) -> None:
         for name in ("neutral", "unrated"):
             _check_choice(name, getattr(self, name), RATING_POLICIES)
         for name in ("bad_problem", "initial_screening", "quality_control"):
             _check_choice(name, getattr(self, name), RECORD_POLICIES)
+        _check_choice("chosen_out_of_range", self.chosen_out_of_range, ("reject", "human"))
         for name in ("cut_at_first_error", "alternatives"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"PRM800KPolicy.{name} must be True or False, got {getattr(self, name)!r}")
@@ -142,6 +147,8 @@ def _parse_record(where: Location, row: Any, policy: PRM800KPolicy, record_id: s
     row = require_object(where, row)
     question = require(where, row, "question", dict)
     problem = require(where, question, "problem", str, name="question.problem")
+    if not problem.strip():
+        raise DataError(where, "question.problem", "a non-empty string", problem, reason="empty field 'question.problem'")
     gold = require(where, question, "ground_truth_answer", (str, int, float), optional=True, name="question.ground_truth_answer")
     label = require(where, row, "label", dict)
     finish_reason = require(where, label, "finish_reason", str, name="label.finish_reason")
@@ -152,6 +159,15 @@ def _parse_record(where: Location, row: Any, policy: PRM800KPolicy, record_id: s
     screening = require(where, row, "is_initial_screening_question", bool, optional=True)
     quality = require(where, row, "is_quality_control_question", bool, optional=True)
     parsed = [_parse_step(where, index, step) for index, step in enumerate(steps)]
+    if policy.chosen_out_of_range == "reject":
+        for index, (candidates, _, chosen) in enumerate(parsed):
+            if chosen is not None and not 0 <= chosen < len(candidates or ()):
+                raise DataError(
+                    where, f"label.steps[{index}].chosen_completion",
+                    f"an index into its {len(candidates or ())} completions, or null "
+                    "(PRM800KPolicy(chosen_out_of_range='human') reads it as null)",
+                    chosen, reason="chosen_completion out of range",
+                )
 
     if screening or generation == -1:
         if policy.initial_screening == "skip":

@@ -40,6 +40,7 @@ from prm.data.errors import (
     require,
     require_object,
     require_strings,
+    require_text,
 )
 from prm.data.io import read_with
 from prm.data.prm800k import PRM800KPolicy, check_rating, finish_record, rating_label
@@ -109,9 +110,9 @@ def _key(row: dict) -> tuple[str, list[str]]:
 
 def _check_row(where: Location, row: Any) -> dict:
     row = require_object(where, row)
-    require(where, row, "instruction", str)
-    require_strings(where, row, "responses")
-    require(where, row, "next_response", str)
+    require_text(where, row, "instruction")
+    require_strings(where, row, "responses", blank_items=False)
+    require_text(where, row, "next_response")
     require(where, row, "answer", str, optional=True)
     for flag in ("is_human_response", "is_preferred_response", "is_solution"):
         require(where, row, flag, bool)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from prm.data.errors import Location, ReadReport, collect_objects, require, require_text
+from prm.data.errors import DataError, Location, ReadReport, collect_objects, require, require_text
 from prm.data.io import read_with, write_jsonl
 from prm.records import Problem
 
@@ -33,6 +33,8 @@ def parse_problem_rows(
     def parse(where: Location, row: dict, index: int) -> Problem:
         question = require_text(where, row, "question")
         answer = require(where, row, "answer", (str, int, float), optional=True)
+        if answer is not None and not str(answer).strip():
+            raise DataError(where, "answer", "a non-empty gold answer (or null where there is none)", answer, reason="empty gold")
         meta = require(where, row, "meta", dict, optional=True)
         identifier = require(where, row, "id", (str, int), optional=True)
         return Problem(

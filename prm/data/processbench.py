@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable
 
-from prm.data.errors import DataError, Location, ReadReport, collect_objects, require, require_strings
+from prm.data.errors import DataError, Location, ReadReport, collect_objects, require, require_strings, require_text
 from prm.data.io import read_with
 from prm.records import Label, StepwiseSolution
 
@@ -40,8 +40,8 @@ def parse_processbench_rows(
     """Records from (location, row) pairs."""
     def parse(where: Location, row: dict, _: int) -> StepwiseSolution:
         record_id = require(where, row, "id", (str, int))
-        problem = require(where, row, "problem", str)
-        steps = require_strings(where, row, "steps", non_empty=True)
+        problem = require_text(where, row, "problem")
+        steps = require_strings(where, row, "steps", non_empty=True, blank_items=False)
         label = require(where, row, "label", int)
         if not -1 <= label < len(steps):
             raise DataError(where, "label", f"-1 or a step index in 0..{len(steps) - 1}", label)

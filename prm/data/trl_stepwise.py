@@ -14,7 +14,7 @@ import math
 from pathlib import Path
 from typing import Any, Iterable
 
-from prm.data.errors import DataError, Location, ReadReport, collect_objects, require, require_strings
+from prm.data.errors import DataError, Location, ReadReport, collect_objects, require, require_strings, require_text
 from prm.data.io import read_with
 from prm.records import StepwiseSolution
 
@@ -33,8 +33,8 @@ def parse_trl_stepwise_rows(
 ) -> list[StepwiseSolution]:
     """Records from (location, row) pairs."""
     def parse(where: Location, row: dict, _: int) -> StepwiseSolution:
-        require(where, row, "prompt", str)
-        completions = require_strings(where, row, "completions")
+        require_text(where, row, "prompt")
+        completions = require_strings(where, row, "completions", blank_items=False)
         labels = require(where, row, "labels", list, optional=True, expected="a list with one label per completion")
         if labels is not None:
             if len(labels) != len(completions):

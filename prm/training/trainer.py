@@ -9,11 +9,12 @@ resume, gradient accumulation, logging (`report_to`), multi-process runs (accele
 torchrun: DDP, FSDP, DeepSpeed) and length-grouped sampling are the Trainer's own. Trainer
 checkpoints (`checkpoint-N/`) hold the whole `RewardModel` state dict (heads and resized
 embeddings included) next to optimizer state; the final folder is a plain Hugging Face folder
-written by `RewardModel.save_pretrained`.
+written by `RewardModel.save_pretrained`. Both are written atomically (`prm.training.checkpoints`).
 """
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -21,6 +22,7 @@ from typing import Any, Mapping, Sequence
 import torch
 from torch import nn
 from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments
+from transformers.trainer_utils import rotate_checkpoints
 
 from prm.modeling.reward_model import (
     REWARD_CONFIG_NAME,
@@ -30,6 +32,7 @@ from prm.modeling.reward_model import (
     add_step_tag,
 )
 from prm.steps import StepFormat
+from prm.training.checkpoints import commit_folder, install_files, staging_folder
 from prm.training.collate import RewardCollator
 from prm.training.datasets import build_dataset
 from prm.training.losses import ObjectiveConfig, loss_terms, reduce_terms
@@ -184,6 +187,7 @@ class RewardTrainer(Trainer):
         super().__init__(*args, **kwargs)
         self.objective = objective
         self.head_learning_rate = head_learning_rate
+        self._staging: Path | None = None
 
     def create_optimizer(self, model=None):
         """The Trainer's optimizer, with the heads in a group of their own at head_learning_rate."""
@@ -200,6 +204,29 @@ class RewardTrainer(Trainer):
             optimizer.add_param_group({"params": moved, "lr": self.head_learning_rate, "weight_decay": 0.0})
         self._heads_split = True
         return optimizer
+
+    def _get_output_dir(self, trial):
+        return str(self._staging) if self._staging is not None else super()._get_output_dir(trial)
+
+    def _save_checkpoint(self, model, trial) -> None:
+        """The Trainer's checkpoint, built in a staging folder and renamed into place when whole
+        (`prm.training.checkpoints`). On several processes every rank writes its part into the
+        one folder, so there the Trainer writes it in place as usual."""
+        if self.args.world_size > 1:
+            super()._save_checkpoint(model, trial)
+            return
+        run_dir = Path(super()._get_output_dir(trial))
+        name = f"checkpoint-{self.state.global_step}"
+        self._staging = staging_folder(run_dir, name)
+        try:
+            super()._save_checkpoint(model, trial)
+            write_reward_files(self._staging / name, self.model)
+            commit_folder(self._staging / name, run_dir / name)
+        finally:
+            shutil.rmtree(self._staging, ignore_errors=True)
+            self._staging = None
+        rotate_checkpoints(output_dir=str(run_dir), save_total_limit=self.args.save_total_limit,
+                           best_model_checkpoint=self.state.best_model_checkpoint, use_mtime=False)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         labels = {k: inputs[k] for k in _LABEL_KEYS if k in inputs}
@@ -280,24 +307,27 @@ def freeze_lower_layers(model: RewardModel, top: int) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-class _KeepRewardConfig(TrainerCallback):
-    """Write reward_config.json and backbone_config.json into every Trainer checkpoint, so that
+def write_reward_files(folder: Path, model: RewardModel) -> None:
+    """reward_config.json and backbone_config.json in a Trainer checkpoint, so that
     `RewardModel.from_pretrained("out/checkpoint-N")` reads it."""
+    import json
+
+    (folder / REWARD_CONFIG_NAME).write_text(json.dumps(model.reward_config.to_dict(), indent=2) + "\n")
+    backbone = model.backbone
+    config = getattr(backbone, "get_base_model", lambda: backbone)().config
+    (folder / TRAINER_BACKBONE_CONFIG).write_text(config.to_json_string(use_diff=False))
+
+
+class _KeepRewardConfig(TrainerCallback):
+    """The reward files in checkpoints written in place (runs on several processes)."""
 
     def __init__(self, model: RewardModel) -> None:
         self.model = model
 
     def on_save(self, args, state, control, **kwargs):
-        if state.is_world_process_zero:
-            import json
-
-            folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
-            if folder.is_dir():
-                text = json.dumps(self.model.reward_config.to_dict(), indent=2) + "\n"
-                (folder / REWARD_CONFIG_NAME).write_text(text)
-                backbone = self.model.backbone
-                config = getattr(backbone, "get_base_model", lambda: backbone)().config
-                (folder / TRAINER_BACKBONE_CONFIG).write_text(config.to_json_string(use_diff=False))
+        folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        if state.is_world_process_zero and folder.is_dir() and not (folder / REWARD_CONFIG_NAME).is_file():
+            write_reward_files(folder, self.model)
         return control
 
 
@@ -360,7 +390,12 @@ def train(
         reward_model.backbone = reward_model.backbone.merge_and_unload()
     out = Path(config.output_dir)
     if trainer.args.should_save:
-        reward_model.save_pretrained(out, tokenizer)
+        staging = staging_folder(out, "final-model")
+        try:
+            reward_model.save_pretrained(staging, tokenizer)
+            install_files(staging, out, last=REWARD_CONFIG_NAME)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     return TrainResult(reward_model, tokenizer, out, metrics)
 
 
