@@ -33,7 +33,9 @@ VAL=${VAL:-128}
 VALCMP=${VALCMP:-32}
 TEST=${TEST:-320}
 N=${N:-16}
-RECIPES=${RECIPES:-"full top8 lora"}
+RECIPES=${RECIPES:-"full top8h"}
+RECIPE_VAL=${RECIPE_VAL:-128}  # validation problems each recipe is scored on
+FINAL_RECIPE=${FINAL_RECIPE:-}  # empty: the validation winner
 RECIPE_ROWS=${RECIPE_ROWS:-1024}
 BEAM_WIDTH=${BEAM_WIDTH:-2}
 BEAM_N=${BEAM_N:-8}
@@ -87,31 +89,34 @@ SEARCH_COMMON=(--policy "$OUT/policy" "${P[@]}" --max-new-tokens 64 --temperatur
   --method bon --n "$N" "${SEARCH_COMMON[@]}" --out "$OUT/val_bon"
 TRAIN_COMMON=(--format trl_stepwise --model "$OUT/policy" --objective joint --batch-size 16 --max-length 256 \
   --seed "$SEED" --logging-steps 20)
-recipe_args() {
+recipe_args() {  # each recipe's options, epochs included
   case $1 in
-    full) echo "--lr 5e-5" ;;
-    top8) echo "--lr 1e-4 --train-top-layers 8" ;;
-    lora) echo "--lr 3e-4 --lora-r 16 --lora-alpha 32" ;;
+    full) echo "--lr 5e-5 --epochs 1" ;;
+    top8h) echo "--lr 1e-4 --head-lr 2e-3 --train-top-layers 8 --epochs 2" ;;
+    fullh) echo "--lr 1e-4 --head-lr 2e-3 --epochs 2" ;;
+    lora) echo "--lr 3e-4 --lora-r 16 --lora-alpha 32 --epochs 1" ;;
     *) echo "unknown recipe $1" >&2; exit 2 ;;
   esac
 }
 head -n "$RECIPE_ROWS" "$OUT/labels.jsonl" > "$OUT/labels_recipe.jsonl"
+head -n "$RECIPE_VAL" "$OUT/val_bon/bon.jsonl" > "$OUT/val_bon/bon_recipe.jsonl"
 for recipe in $RECIPES; do
   # shellcheck disable=SC2046
   [ -f "$OUT/recipe_$recipe/rm/config.json" ] || timed "recipe_${recipe}_train" "$PRM" train \
-    --data "$OUT/labels_recipe.jsonl" "${TRAIN_COMMON[@]}" $(recipe_args "$recipe") --epochs 1 \
+    --data "$OUT/labels_recipe.jsonl" "${TRAIN_COMMON[@]}" $(recipe_args "$recipe") \
     --save-steps 100000 --out "$OUT/recipe_$recipe/rm"
   [ -f "$OUT/recipe_$recipe/val/summary.json" ] || timed "recipe_${recipe}_score" "$PRM" search \
-    --results "$OUT/val_bon/bon.jsonl" --prm "$OUT/recipe_$recipe/rm" --orm "$OUT/recipe_$recipe/rm" \
+    --results "$OUT/val_bon/bon_recipe.jsonl" --prm "$OUT/recipe_$recipe/rm" --orm "$OUT/recipe_$recipe/rm" \
     --seed "$SEED" --no-plot --out "$OUT/recipe_$recipe/val"
 done
 "$PY" benchmarks/loop_synthetic.py choose-recipe "$OUT" $RECIPES
-RECIPE=$("$PY" -c "import json,sys; print(json.load(open(sys.argv[1]))['recipe'])" "$OUT/recipe_choice.json")
+RECIPE=${FINAL_RECIPE:-$("$PY" -c "import json,sys; print(json.load(open(sys.argv[1]))['recipe'])" "$OUT/recipe_choice.json")}
 ROWS=$(wc -l < "$OUT/labels.jsonl")
 STEPS_PER_EPOCH=$(( (ROWS + 15) / 16 ))
 # shellcheck disable=SC2046
 [ -f "$OUT/rm/config.json" ] || timed train "$PRM" train --data "$OUT/labels.jsonl" "${TRAIN_COMMON[@]}" \
   $(recipe_args "$RECIPE") --epochs 2 --save-steps "$STEPS_PER_EPOCH" --out "$OUT/rm"
+echo "$RECIPE" > "$OUT/final_recipe"
 EPOCH1=$(ls -d "$OUT"/rm/checkpoint-* | sort -t- -k2 -n | head -n 1)
 for pick in epoch1 epoch2; do
   model=$OUT/rm; [ $pick = epoch1 ] && model=$EPOCH1

@@ -220,7 +220,8 @@ class RewardTrainer(Trainer):
         self._staging = staging_folder(run_dir, name)
         try:
             super()._save_checkpoint(model, trial)
-            write_reward_files(self._staging / name, self.model)
+            if isinstance(self.model, RewardModel):  # a label-token model is a plain causal LM folder
+                write_reward_files(self._staging / name, self.model)
             commit_folder(self._staging / name, run_dir / name)
         finally:
             shutil.rmtree(self._staging, ignore_errors=True)
