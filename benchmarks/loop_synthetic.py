@@ -74,13 +74,15 @@ def choose_final(out: Path, epoch1: str) -> None:
     """Epoch and aggregation by validation best-of-N accuracy (ties: within-problem AUROC)."""
     candidates = []
     for pick, model in (("epoch1", epoch1), ("epoch2", str(out / "rm"))):
+        if not (out / f"val_{pick}" / "summary.json").exists():
+            continue  # a run stopped after epoch 1 (see BENCHMARKS.md)
         scores = _val_scores(_load(out / f"val_{pick}" / "summary.json"))
         for agg in AGGREGATIONS:
             candidates.append(((scores[agg]["rm_at_n"], scores[agg]["within_problem_auroc"] or 0.0),
                                {"pick": pick, "model": model, "aggregation": agg, **scores[agg]}))
     score, best = max(candidates, key=lambda c: c[0])
     _write(out / "final_choice.json", {**best, "majority_at_n_validation":
-                                       _val_scores(_load(out / "val_epoch2" / "summary.json"))["majority_at_n"],
+                                       _val_scores(_load(out / f"val_{best['pick']}" / "summary.json"))["majority_at_n"],
                                        "options": [c[1] for c in candidates],
                                        "rule": "highest validation PRM best-of-N, then within-problem AUROC"})
 
@@ -154,7 +156,8 @@ def report(out: Path, aggregation: str) -> None:
         "checker_unverifiable_steps": {"steps": bon_truth["steps"], "unverifiable": bon_truth["unverifiable_steps"]},
         "choices": {
             "label_method": _load(out / "valcmp" / "choice.json")["method"],
-            "recipe": _load(out / "recipe_choice.json")["recipe"],
+            "recipe_by_validation": _load(out / "recipe_choice.json")["recipe"],
+            "recipe_trained": (out / "final_recipe").read_text().strip() if (out / "final_recipe").exists() else None,
             "final": {k: v for k, v in _load(out / "final_choice.json").items() if k != "options"},
         },
         "stage_seconds": times,
