@@ -74,7 +74,7 @@ def main() -> int:
     )
     task = LabelTask("bench", prompt, steps, problem.answer, "correct")
     estimator = EstimatorConfig("math_shepherd", rollouts=args.samples)
-    rollout = RolloutConfig(temperature=0.7, max_new_tokens=args.max_new_tokens)
+    rollout = RolloutConfig(SamplingConfig(temperature=0.7, max_new_tokens=args.max_new_tokens, seed=None))
     rows = [p for p in prompts for _ in range(args.samples)]
 
     def hf_generate():

@@ -30,6 +30,7 @@ from labeling.rollouts import LabelTask, RolloutConfig, label_steps  # noqa: E40
 from labeling.sampling import policy_prompt, sample_solutions  # noqa: E402
 from labeling.simulated import NoisySolverEngine, grade_answer_statement  # noqa: E402
 from prm.data.synthetic import SyntheticConfig, make_problems, step_truth  # noqa: E402
+from prm.engines.base import SamplingConfig  # noqa: E402
 from prm.steps import StepFormat  # noqa: E402
 
 FORMAT = StepFormat()  # the synthetic task's own
@@ -54,7 +55,7 @@ METHODS = {
 def run_once(args, seed: int) -> dict[str, dict[str, float]]:
     problems = make_problems(args.problems, SyntheticConfig(num_steps=args.steps, seed=seed))
     engine = NoisySolverEngine(problems, args.error_rate)
-    rollout = RolloutConfig(max_new_tokens=256)
+    rollout = RolloutConfig(SamplingConfig(max_new_tokens=256, seed=None))
     template = "{question}\n\n"
     solutions = [s for group in sample_solutions(problems, engine, grade_answer_statement, args.samples, rollout, FORMAT, template=template) for s in group]
     truths = [step_truth(s.problem, list(s.steps)) for s in solutions]

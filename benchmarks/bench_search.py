@@ -34,6 +34,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from prm.data.synthetic import SyntheticConfig, corrupt, make_problems, step_truth  # noqa: E402
+from prm.engines.base import SamplingConfig  # noqa: E402
 from prm.engines.scripted import ScriptedEngine  # noqa: E402
 from prm.steps import StepFormat  # noqa: E402
 from search.beam import BeamSearchConfig  # noqa: E402
@@ -119,7 +120,7 @@ def simple_grader():
 
 
 def accuracy_part(args, problems, engine, prm, orm, extract_answer, grade):
-    config = BestOfNConfig(n=args.n, temperature=0.7, max_new_tokens=args.max_new_tokens, seed=args.seed)
+    config = BestOfNConfig(SamplingConfig(n=args.n, temperature=0.7, max_new_tokens=args.max_new_tokens, seed=args.seed))
     start = time.perf_counter()
     results = sample_candidates(engine, problems, config, prompt_for, extract_answer, grade, FORMAT)
     results = score_candidates(results, prm=prm, orm=orm)
@@ -133,7 +134,7 @@ def accuracy_part(args, problems, engine, prm, orm, extract_answer, grade):
         for method in ("beam", "dvts"):
             bconfig = BeamSearchConfig(
                 beam_width=width, n_candidates=n, max_steps=args.max_steps,
-                max_step_tokens=args.max_new_tokens, seed=args.seed,
+                sampling=SamplingConfig(max_new_tokens=args.max_new_tokens, seed=args.seed),
                 aggregation=args.beam_aggregation,
             )
             start = time.perf_counter()
@@ -161,7 +162,9 @@ def throughput(engine, scorer, problems, config, repeats) -> dict:
         for _ in range(repeats):
             start = time.perf_counter()
             setup = SearchSetup(prompt_for, lambda t: None, lambda g, p: None, FORMAT)
-            METHODS["beam"].run(problems, engine, scorer, BeamSearchConfig(problem_batch_size=batch, **config), setup)
+            options = dict(config)  # the JSON-able settings; one step's token limit goes into the sampling
+            sampling = SamplingConfig(max_new_tokens=options.pop("max_step_tokens"))
+            METHODS["beam"].run(problems, engine, scorer, BeamSearchConfig(problem_batch_size=batch, sampling=sampling, **options), setup)
             times.append(time.perf_counter() - start)
         rates[name] = len(problems) / statistics.median(times)
     rates["speedup"] = rates["batched"] / rates["one_at_a_time"]

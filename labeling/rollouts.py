@@ -13,12 +13,13 @@ engines that take per-prompt seeds). The layer knows engines only through the pr
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 from labeling.estimators import EstimatorConfig, StepEstimate, estimate_steps
-from prm.engines.base import GenerationEngine, SamplingConfig, generate_seeded, row_seed
+from prm.engines.base import GenerationEngine, SamplingConfig, check_sampling, generate_seeded, row_seed
 from prm.records import Verdict
 from prm.steps import StepFormat
 
@@ -28,20 +29,18 @@ Grade = Callable[[str | None, str], Any]
 
 @dataclass(frozen=True)
 class RolloutConfig:
-    """Sampling for solutions and rollouts (temperature 0 = greedy; top_p in (0, 1])."""
+    """sampling: temperature, top_p and max_new_tokens for solutions and rollouts (temperature 0 =
+    greedy). Its n is set per request, and its seed is not used: every request is seeded per
+    (solution key, step, round)."""
 
-    temperature: float = 0.7
-    top_p: float = 1.0
-    max_new_tokens: int = 256
+    sampling: SamplingConfig = SamplingConfig(seed=None)
 
     def __post_init__(self) -> None:
-        # SamplingConfig validates the same fields with the same messages.
-        SamplingConfig(temperature=self.temperature, top_p=self.top_p, max_new_tokens=self.max_new_tokens)
+        check_sampling(self)
 
-    def sampling(self, n: int, stop: Sequence[str] = ()) -> SamplingConfig:
-        return SamplingConfig(
-            n=n, temperature=self.temperature, top_p=self.top_p, max_new_tokens=self.max_new_tokens, stop=tuple(stop), seed=None
-        )
+    def requests(self, n: int) -> SamplingConfig:
+        """The sampling of one engine call that draws n completions per prompt."""
+        return dataclasses.replace(self.sampling, n=n, seed=None)
 
 
 @dataclass(frozen=True)
@@ -111,7 +110,7 @@ def label_steps(
             group = [(key, request) for key, request in flat if request.n == n]
             prompts = [rollout_prompt(by_key[k].policy_prompt, by_key[k].steps, r.step, step_format) for k, r in group]
             seeds = [row_seed(k, r.step, r.round) for k, r in group]
-            completions = generate_seeded(engine, prompts, rollout.sampling(n), seeds)
+            completions = generate_seeded(engine, prompts, rollout.requests(n), seeds)
             for (key, request), samples in zip(group, completions):
                 task = by_key[key]
                 prefix = step_format.join(task.steps[: request.step + 1]) + step_format.delimiter

@@ -60,7 +60,7 @@ def sample_solutions(
         raise ValueError(f"samples must be >= 1, got {samples}")
     prompts = [policy_prompt(p.question, template) for p in problems]
     seeds = [row_seed(p.id, "solutions") for p in problems]
-    completions = generate_seeded(engine, prompts, rollout.sampling(samples), seeds)
+    completions = generate_seeded(engine, prompts, rollout.requests(samples), seeds)
     result = []
     for problem, outputs in zip(problems, completions):
         solutions = []

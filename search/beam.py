@@ -32,7 +32,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
-from prm.engines.base import GenerationEngine, SamplingConfig, generate_seeded, row_seed
+from prm.engines.base import STEP_SAMPLING, GenerationEngine, SamplingConfig, check_sampling, generate_seeded, row_seed
 from prm.records import Problem
 from prm.scores import AGGREGATIONS, StepScorer, aggregate
 from prm.steps import StepFormat
@@ -43,7 +43,8 @@ from search.candidates import ProblemCandidates, SearchSetup, make_candidate
 class BeamSearchConfig:
     """beam_width M paths live on per problem; n_candidates N new steps per round (N/M each).
 
-    max_step_tokens: max_new_tokens for one step. max_tokens: per-problem budget (None: none).
+    sampling: the policy's temperature, top_p, seed and max_new_tokens for one step (n and stop
+    are set each round). max_tokens: per-problem budget (None: none).
     aggregation: how a prefix's step scores rank it (and rank the finished solutions).
     problem_batch_size: problems searched together (None: all at once; 1: one at a time).
     """
@@ -51,12 +52,9 @@ class BeamSearchConfig:
     beam_width: int = 4
     n_candidates: int = 16
     max_steps: int = 12
-    max_step_tokens: int = 128
     max_tokens: int | None = None
-    temperature: float = 0.7
-    top_p: float = 1.0
     aggregation: str = "last"
-    seed: int | None = 0
+    sampling: SamplingConfig = STEP_SAMPLING
     problem_batch_size: int | None = None
 
     def __post_init__(self) -> None:
@@ -73,11 +71,12 @@ class BeamSearchConfig:
 
 
 def check_round_options(config, counts: Sequence[str]) -> None:
-    """Validate the options every round-based search config has (max_steps, max_step_tokens,
+    """Validate the options every round-based search config has (max_steps, sampling,
     max_tokens, problem_batch_size, aggregation) plus its own `counts` (ints >= 1); a bad
     value raises ValueError naming the config, the field and the allowed values."""
     kind = type(config).__name__
-    for name in (*counts, "max_steps", "max_step_tokens"):
+    check_sampling(config)
+    for name in (*counts, "max_steps"):
         value = getattr(config, name)
         if not isinstance(value, int) or value < 1:
             raise ValueError(f"{kind}.{name} must be an int >= 1, got {value!r}")
@@ -90,15 +89,8 @@ def check_round_options(config, counts: Sequence[str]) -> None:
 
 
 def step_sampling(config, n: int, step_format: StepFormat) -> SamplingConfig:
-    """Sampling for one step: n continuations that stop at the step delimiter."""
-    return SamplingConfig(
-        n=n,
-        temperature=config.temperature,
-        top_p=config.top_p,
-        max_new_tokens=config.max_step_tokens,
-        stop=step_format.stop_strings,
-        seed=config.seed,
-    )
+    """Sampling for one step: n continuations of config.sampling that stop at the step delimiter."""
+    return dataclasses.replace(config.sampling, n=n, stop=step_format.stop_strings)
 
 
 @dataclass
@@ -183,9 +175,9 @@ def _search(engine, scorer, states, config, step_format, count_scorer_tokens, pr
         # One seed per (problem, round, beam slot): a problem's samples do not depend on which
         # other problems share the batch, so batched and one-at-a-time runs agree.
         seeds = None
-        if config.seed is not None:
+        if config.sampling.seed is not None:
             seeds = [
-                row_seed(config.seed, s.problem.id, round_index, slot)
+                row_seed(config.sampling.seed, s.problem.id, round_index, slot)
                 for s in active
                 for slot in range(1 if first else len(s.live))
             ]
@@ -289,7 +281,7 @@ def _result(state: SearchState, config: BeamSearchConfig, setup: SearchSetup, me
         "beam_width": config.beam_width,
         "n_candidates": config.n_candidates,
         "aggregation": config.aggregation,
-        "temperature": config.temperature,
+        "temperature": config.sampling.temperature,
     }
     return paths_result(state, paths, setup, meta)
 

@@ -21,7 +21,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-from prm.engines.base import GenerationEngine, SamplingConfig, generate_seeded, row_seed
+from prm.engines.base import GenerationEngine, SamplingConfig, check_sampling, generate_seeded, row_seed
 from prm.records import Problem
 from prm.scores import OutcomeScorer, StepScorer
 from prm.steps import StepFormat
@@ -40,30 +40,19 @@ SELECTIONS = ("rm", "majority", "weighted", "pass")
 
 @dataclass(frozen=True)
 class BestOfNConfig:
-    """n samples per problem; problem_batch_size prompts go to the engine per call."""
+    """sampling: the policy's sampling, sampling.n solutions per problem; problem_batch_size
+    prompts go to the engine per call."""
 
-    n: int = 16
-    temperature: float = 0.7
-    top_p: float = 1.0
-    max_new_tokens: int = 256
-    seed: int | None = 0
+    sampling: SamplingConfig = SamplingConfig(n=16)
     problem_batch_size: int = 16
     score_batch_size: int = 64
 
     def __post_init__(self) -> None:
-        for name in ("n", "max_new_tokens", "problem_batch_size", "score_batch_size"):
+        check_sampling(self)
+        for name in ("problem_batch_size", "score_batch_size"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"BestOfNConfig.{name} must be an int >= 1, got {value!r}")
-
-    def sampling(self) -> SamplingConfig:
-        return SamplingConfig(
-            n=self.n,
-            temperature=self.temperature,
-            top_p=self.top_p,
-            max_new_tokens=self.max_new_tokens,
-            seed=self.seed,
-        )
 
 
 def run(
@@ -94,12 +83,12 @@ def sample_candidates(
 ) -> list[ProblemCandidates]:
     """N graded candidates per problem. `on_batch(problems_done)` reports progress."""
     results: list[ProblemCandidates] = []
-    sampling = config.sampling()
+    sampling = config.sampling
     size = config.problem_batch_size
     for start in range(0, len(problems), size):
         batch = problems[start : start + size]
         # A seed per problem: its samples do not depend on the batch it shares (or the shard).
-        seeds = None if config.seed is None else [row_seed(config.seed, p.id) for p in batch]
+        seeds = None if sampling.seed is None else [row_seed(sampling.seed, p.id) for p in batch]
         completions = generate_seeded(engine, [prompt_for(p) for p in batch], sampling, seeds)
         if len(completions) != len(batch):
             raise ValueError(f"engine returned {len(completions)} results for {len(batch)} prompts")
@@ -123,7 +112,7 @@ def sample_candidates(
                     gold=problem.answer,
                     candidates=candidates,
                     generated_tokens=sum(c.num_tokens for c in candidates),
-                    meta={"method": "bon", "n": config.n, "step_format": step_format.to_dict()},
+                    meta={"method": "bon", "n": sampling.n, "step_format": step_format.to_dict()},
                 )
             )
         if on_batch is not None:

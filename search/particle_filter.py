@@ -23,7 +23,7 @@ import random
 from dataclasses import dataclass
 from typing import Sequence
 
-from prm.engines.base import GenerationEngine, generate_seeded, row_seed
+from prm.engines.base import STEP_SAMPLING, GenerationEngine, SamplingConfig, generate_seeded, row_seed
 from prm.records import Problem
 from prm.scores import StepScorer, aggregate
 from search.beam import (
@@ -47,20 +47,17 @@ class ParticleFilterConfig:
     """n_particles partial solutions per problem, resampled after every step.
 
     resample_temperature: softmax temperature over the particles' last-step logits (lower:
-    greedier resampling). temperature / top_p: the policy's sampling. max_step_tokens: one step's
-    max_new_tokens; max_tokens: per-problem budget (None: none). aggregation: how the final
+    greedier resampling). sampling: the policy's temperature, top_p, seed and one step's
+    max_new_tokens (n and stop are set each round); max_tokens: per-problem budget (None: none). aggregation: how the final
     population is ranked. problem_batch_size: problems searched together (None: all at once).
     """
 
     n_particles: int = 16
     resample_temperature: float = 1.0
     max_steps: int = 12
-    max_step_tokens: int = 128
     max_tokens: int | None = None
-    temperature: float = 0.7
-    top_p: float = 1.0
     aggregation: str = "last"
-    seed: int | None = 0
+    sampling: SamplingConfig = STEP_SAMPLING
     problem_batch_size: int | None = None
 
     def __post_init__(self) -> None:
@@ -107,8 +104,8 @@ def _search(engine, scorer, states: list[SearchState], config: ParticleFilterCon
             return
         slots = [(s, slot) for s in active for slot, p in enumerate(population[id(s)]) if p is None or not p.finished]
         seeds = None
-        if config.seed is not None:
-            seeds = [row_seed(config.seed, s.problem.id, round_index, slot) for s, slot in slots]
+        if config.sampling.seed is not None:
+            seeds = [row_seed(config.sampling.seed, s.problem.id, round_index, slot) for s, slot in slots]
         sampling = step_sampling(config, 1, setup.step_format)
         prompts = [policy_text(s, population[id(s)][slot], setup.step_format) for s, slot in slots]
         outputs = generate_seeded(engine, prompts, sampling, seeds)
@@ -138,7 +135,7 @@ def _search(engine, scorer, states: list[SearchState], config: ParticleFilterCon
 
 def _resample(particles: list[Path], config: ParticleFilterConfig, problem_id: str, round_index: int) -> list[Path]:
     weights = resampling_weights([p.scores[-1] if p.scores else 0.5 for p in particles], config.resample_temperature)
-    rng = random.Random(None if config.seed is None else row_seed(config.seed, problem_id, round_index, "resample"))
+    rng = random.Random(None if config.sampling.seed is None else row_seed(config.sampling.seed, problem_id, round_index, "resample"))
     return rng.choices(particles, weights=weights, k=config.n_particles)
 
 
@@ -150,6 +147,6 @@ def _result(state: SearchState, config: ParticleFilterConfig, setup: SearchSetup
         "n_particles": config.n_particles,
         "resample_temperature": config.resample_temperature,
         "aggregation": config.aggregation,
-        "temperature": config.temperature,
+        "temperature": config.sampling.temperature,
     }
     return paths_result(state, paths, setup, meta)

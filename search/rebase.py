@@ -22,7 +22,7 @@ import math
 from dataclasses import dataclass
 from typing import Sequence
 
-from prm.engines.base import GenerationEngine, generate_seeded, row_seed
+from prm.engines.base import STEP_SAMPLING, GenerationEngine, SamplingConfig, generate_seeded, row_seed
 from prm.records import Problem
 from prm.scores import StepScorer, aggregate
 from search.beam import (
@@ -44,7 +44,8 @@ class RebaseConfig:
     """n_candidates: solutions per problem (the tree's width budget). balance_temperature: the
     softmax temperature over node rewards (lower: more budget to the best nodes).
 
-    max_step_tokens: one step's max_new_tokens; max_tokens: per-problem budget (None: none).
+    sampling: the policy's temperature, top_p, seed and one step's max_new_tokens (n and stop are
+    set each round); max_tokens: per-problem budget (None: none).
     aggregation: a node's reward from its step scores (and the final ranking).
     problem_batch_size: problems searched together (None: all at once).
     """
@@ -52,12 +53,9 @@ class RebaseConfig:
     n_candidates: int = 16
     balance_temperature: float = 0.1
     max_steps: int = 12
-    max_step_tokens: int = 128
     max_tokens: int | None = None
-    temperature: float = 0.7
-    top_p: float = 1.0
     aggregation: str = "last"
-    seed: int | None = 0
+    sampling: SamplingConfig = STEP_SAMPLING
     problem_batch_size: int | None = None
 
     def __post_init__(self) -> None:
@@ -106,8 +104,8 @@ def _search(engine, scorer, states: list[SearchState], config: RebaseConfig, set
         for ways in sorted({w for s in active for _, w in frontier[id(s)]}):
             parents = [(s, slot, node) for s in active for slot, (node, w) in enumerate(frontier[id(s)]) if w == ways]
             seeds = None
-            if config.seed is not None:
-                seeds = [row_seed(config.seed, s.problem.id, round_index, slot) for s, slot, _ in parents]
+            if config.sampling.seed is not None:
+                seeds = [row_seed(config.sampling.seed, s.problem.id, round_index, slot) for s, slot, _ in parents]
             sampling = step_sampling(config, ways, setup.step_format)
             prompts = [policy_text(s, node, setup.step_format) for s, _, node in parents]
             outputs = generate_seeded(engine, prompts, sampling, seeds)
@@ -149,6 +147,6 @@ def _result(state: SearchState, config: RebaseConfig, setup: SearchSetup) -> Pro
         "n_candidates": config.n_candidates,
         "balance_temperature": config.balance_temperature,
         "aggregation": config.aggregation,
-        "temperature": config.temperature,
+        "temperature": config.sampling.temperature,
     }
     return paths_result(state, paths, setup, meta)

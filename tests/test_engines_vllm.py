@@ -78,7 +78,7 @@ def test_labeling_runs_on_vllm(engine):
     steps = tuple(StepFormat().split(problem.reference_solution))
     task = LabelTask("p", problem.question + "\n\n", steps, problem.answer, "correct")
     (result,) = label_steps(
-        [task], engine, grade_solution, EstimatorConfig("math_shepherd", rollouts=2), RolloutConfig(max_new_tokens=24),
+        [task], engine, grade_solution, EstimatorConfig("math_shepherd", rollouts=2), RolloutConfig(SamplingConfig(max_new_tokens=24, seed=None)),
         StepFormat(),
     )
     assert len(result.estimate.labels) == len(steps)

@@ -45,7 +45,7 @@ def scripted(first_error: int, correct_every: int = 1, long_after: int | None = 
 
 def run(engine, config, steps=STEPS, final="incorrect", max_new_tokens=20):
     task = LabelTask("k", POLICY, steps, "7", final)
-    (result,) = label_steps([task], engine, grade, config, RolloutConfig(max_new_tokens=max_new_tokens), FORMAT)
+    (result,) = label_steps([task], engine, grade, config, RolloutConfig(SamplingConfig(max_new_tokens=max_new_tokens, seed=None)), FORMAT)
     return result
 
 

@@ -23,6 +23,7 @@ from labeling.sampling import preference_pairs
 from labeling.store import ResumableJsonl, read_rows
 from prm.cli import main
 from prm.cli.wiring import parse_shard
+from prm.engines.base import SamplingConfig
 from prm.records import StepwiseSolution
 from prm.steps import StepFormat
 
@@ -153,7 +154,7 @@ def test_transformers_engine_end_to_end(tmp_path):
     tokenizer = tiny_tokenizer()
     engine = TransformersEngine(tiny_causal_lm(tokenizer).eval(), tokenizer)
     problems = [Problem("p1", "What is 3 + 4?", "7"), Problem("p2", "Tom has 12 apples", "7")]
-    job = LabelingJob(2, EstimatorConfig("binary_search", rollouts=2), RolloutConfig(max_new_tokens=6), "{question}\n\n",
+    job = LabelingJob(2, EstimatorConfig("binary_search", rollouts=2), RolloutConfig(SamplingConfig(max_new_tokens=6, seed=None)), "{question}\n\n",
                       step_format=StepFormat())
     store = ResumableJsonl(tmp_path / "t.jsonl", "f", {"shard": [0, 1]}, resume=False)
     run_units(problem_units(problems, 2), make_processor(job, engine, lambda gold, text: None), store)

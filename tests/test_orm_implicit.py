@@ -111,6 +111,7 @@ def test_train_lowers_the_loss_and_reloads_with_identical_scores(tmp_path):
 
 
 def test_usable_in_best_of_n_and_beam_search():
+    from prm.engines.base import SamplingConfig
     from prm.engines.scripted import ScriptedEngine
     from prm.records import Problem
     from prm.steps import StepFormat
@@ -124,7 +125,7 @@ def test_usable_in_best_of_n_and_beam_search():
     prm = _prm()
     problems = [Problem(id="p1", question="q1 gold=4", answer="4")]
     setup = SearchSetup(lambda p: f"Q:{p.question}|", extract_answer, grade, StepFormat())
-    config = BeamSearchConfig(beam_width=2, n_candidates=4, max_step_tokens=50)
+    config = BeamSearchConfig(beam_width=2, n_candidates=4, sampling=SamplingConfig(max_new_tokens=50))
     results = beam.run(problems, ScriptedEngine(script), prm, config, setup)
     assert results[0].candidates and results[0].meta["scored_prefixes"] > 0
     scored = score_candidates(results, prm=prm, orm=prm)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from prm.engines.base import SamplingConfig
 from prm.engines.scripted import ScriptedEngine
 from prm.records import Problem
 from prm.steps import StepFormat
@@ -44,7 +45,7 @@ SETUP = SearchSetup(prompt_for, extract_answer, grade, FORMAT)
 def search(method=beam, **kwargs):
     engine = CountingEngine(ScriptedEngine(script))
     scorer = KeywordPRM()
-    config = BeamSearchConfig(**{"beam_width": 2, "n_candidates": 4, "max_step_tokens": 50, **kwargs})
+    config = BeamSearchConfig(**{"beam_width": 2, "n_candidates": 4, "sampling": SamplingConfig(max_new_tokens=50), **kwargs})
     results = method.run(PROBLEMS, engine, scorer, config, SETUP)
     return engine, scorer, results
 
@@ -126,7 +127,7 @@ def test_transformers_engine_batched_equals_one_problem_at_a_time():
 
     tokenizer = tiny_tokenizer()
     engine = TransformersEngine(tiny_causal_lm(tokenizer), tokenizer)
-    common = dict(beam_width=2, n_candidates=4, max_steps=2, max_step_tokens=6, temperature=1.0)
+    common = dict(beam_width=2, n_candidates=4, max_steps=2, sampling=SamplingConfig(max_new_tokens=6, temperature=1.0))
     runs = []
     for batch in (None, 1):
         config = BeamSearchConfig(problem_batch_size=batch, **common)
@@ -142,7 +143,7 @@ def test_a_wrong_solution_that_finishes_early_does_not_end_the_search():
             return "bad: the answer is 0" if index == 0 else f"good step i{index}\n\nmore"
         return "good: the answer is " + head.split("gold=")[1]
 
-    config = BeamSearchConfig(beam_width=1, n_candidates=4, max_step_tokens=50)
+    config = BeamSearchConfig(beam_width=1, n_candidates=4, sampling=SamplingConfig(max_new_tokens=50))
     results = beam.run(PROBLEMS, ScriptedEngine(early), KeywordPRM(), config, SETUP)
     for result in results:
         assert result.meta["rounds"] == 2
@@ -156,6 +157,6 @@ def test_duplicate_paths_take_one_beam_slot():
         return "good same step\n\nmore" if depth < 2 else "the answer is 4"
 
     engine = CountingEngine(ScriptedEngine(same))
-    config = BeamSearchConfig(beam_width=2, n_candidates=4, max_step_tokens=50)
+    config = BeamSearchConfig(beam_width=2, n_candidates=4, sampling=SamplingConfig(max_new_tokens=50))
     beam.run(PROBLEMS[:1], engine, KeywordPRM(), config, SETUP)
     assert [len(prompts) for prompts, _ in engine.calls] == [1, 1, 1]

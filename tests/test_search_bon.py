@@ -6,6 +6,7 @@ import dataclasses
 
 import pytest
 
+from prm.engines.base import SamplingConfig
 from prm.engines.scripted import ScriptedEngine
 from prm.records import Problem
 from prm.steps import StepFormat
@@ -42,7 +43,7 @@ PROBLEMS = [
 
 def run(n=4, **kwargs):
     engine = CountingEngine(ScriptedEngine(SCRIPT))
-    config = BestOfNConfig(n=n, problem_batch_size=8, **kwargs)
+    config = BestOfNConfig(SamplingConfig(n=n), problem_batch_size=8, **kwargs)
     results = sample_candidates(engine, PROBLEMS, config, lambda p: "P: " + p.question, extract_answer, grade, FORMAT)
     results = score_candidates(results, prm=KeywordPRM(), orm=KeywordORM(), batch_size=3)
     return engine, group_candidates(results, AnswerGrouper(grade))
@@ -88,7 +89,7 @@ def test_one_model_with_both_heads_is_read_once_per_solution():
             raise AssertionError("a separate step pass")
 
     engine = ScriptedEngine(SCRIPT)
-    sampled = sample_candidates(engine, PROBLEMS, BestOfNConfig(n=4), lambda p: "P: " + p.question, extract_answer, grade, FORMAT)
+    sampled = sample_candidates(engine, PROBLEMS, BestOfNConfig(SamplingConfig(n=4)), lambda p: "P: " + p.question, extract_answer, grade, FORMAT)
     joint = Joint()
     together = score_candidates(sampled, prm=joint, orm=joint, batch_size=3)
     apart = score_candidates(sampled, prm=KeywordPRM(), orm=KeywordORM(), batch_size=3)
@@ -145,11 +146,13 @@ def test_prm_returning_wrong_count_raises():
             return [[0.5] for _ in steps]
 
     engine = ScriptedEngine(SCRIPT)
-    results = sample_candidates(engine, PROBLEMS[:1], BestOfNConfig(n=2), lambda p: "P: " + p.question, extract_answer, grade, FORMAT)
+    results = sample_candidates(engine, PROBLEMS[:1], BestOfNConfig(SamplingConfig(n=2)), lambda p: "P: " + p.question, extract_answer, grade, FORMAT)
     with pytest.raises(ValueError, match="returned 1 scores for 2 steps"):
         score_candidates(results, prm=Short())
 
 
 def test_config_validation_names_the_field():
-    with pytest.raises(ValueError, match="BestOfNConfig.n must"):
-        BestOfNConfig(n=0)
+    with pytest.raises(ValueError, match="BestOfNConfig.problem_batch_size must"):
+        BestOfNConfig(problem_batch_size=0)
+    with pytest.raises(ValueError, match="BestOfNConfig.sampling must be a prm.engines.base.SamplingConfig"):
+        BestOfNConfig(sampling={"n": 4})

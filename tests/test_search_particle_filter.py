@@ -7,6 +7,7 @@ from collections import Counter
 
 import pytest
 
+from prm.engines.base import SamplingConfig
 from prm.engines.scripted import ScriptedEngine
 from prm.records import Problem
 from prm.steps import StepFormat
@@ -42,7 +43,7 @@ def alternating_policy():
 
 def search(**kwargs):
     engine, scorer = alternating_policy(), KeywordPRM()
-    config = ParticleFilterConfig(**{"n_particles": 4, "max_step_tokens": 50, **kwargs})
+    config = ParticleFilterConfig(**{"n_particles": 4, "sampling": SamplingConfig(max_new_tokens=50), **kwargs})
     return engine, scorer, particle_filter.run(PROBLEMS, engine, scorer, config, SETUP)
 
 
@@ -83,20 +84,20 @@ def test_finished_particles_are_carried_not_expanded():
         raise AssertionError("a finished particle was expanded")
 
     engine = CountingEngine(ScriptedEngine(early))
-    config = ParticleFilterConfig(n_particles=3, max_step_tokens=50)
+    config = ParticleFilterConfig(n_particles=3, sampling=SamplingConfig(max_new_tokens=50))
     results = particle_filter.run(PROBLEMS, engine, KeywordPRM(), config, SETUP)
     assert len(engine.calls) == 1
     assert all(r.meta["rounds"] == 1 and len(r.candidates) == 3 for r in results)
 
 
 def test_seeded_runs_repeat_and_batching_does_not_change_them():
-    common = {"resample_temperature": 1.0, "seed": 3}
+    common = {"resample_temperature": 1.0, "sampling": SamplingConfig(max_new_tokens=50, seed=3)}
     _, _, first = search(**common)
     _, _, again = search(**common)
     single_engine, _, single = search(problem_batch_size=1, **common)
     assert first == again == single
     assert len(single_engine.calls) == 6
-    draws = {tuple(c.steps for c in search(seed=s)[2][0].candidates) for s in range(8)}
+    draws = {tuple(c.steps for c in search(sampling=SamplingConfig(max_new_tokens=50, seed=s))[2][0].candidates) for s in range(8)}
     assert len(draws) > 1  # the seed drives the resampling
 
 
@@ -121,7 +122,7 @@ def test_scorer_tokens_are_counted_per_scored_prefix():
 
     counted = dataclasses.replace(SETUP, count_scorer_tokens=lambda prompt, steps: 10 * len(steps))
     scorer = KeywordPRM()
-    config = ParticleFilterConfig(n_particles=4, max_step_tokens=50, resample_temperature=1e-3)
+    config = ParticleFilterConfig(n_particles=4, sampling=SamplingConfig(max_new_tokens=50), resample_temperature=1e-3)
     results = particle_filter.run(PROBLEMS, alternating_policy(), scorer, config, counted)
     for result in results:
         scored = [steps for call in scorer.calls for prompt, steps in call if prompt == result.prompt]

@@ -6,6 +6,7 @@ import math
 
 import pytest
 
+from prm.engines.base import SamplingConfig
 from prm.engines.scripted import ScriptedEngine
 from prm.records import Problem
 from prm.steps import StepFormat
@@ -24,7 +25,7 @@ SETUP = SearchSetup(lambda p: f"Q:{p.question}|", extract_answer, grade, StepFor
 
 def search(policy=script, **kwargs):
     engine, scorer = CountingEngine(ScriptedEngine(policy)), KeywordPRM()
-    config = RebaseConfig(**{"n_candidates": 4, "max_step_tokens": 50, **kwargs})
+    config = RebaseConfig(**{"n_candidates": 4, "sampling": SamplingConfig(max_new_tokens=50), **kwargs})
     return engine, scorer, rebase.run(PROBLEMS, engine, scorer, config, SETUP)
 
 
@@ -109,7 +110,7 @@ def test_transformers_engine_batched_equals_one_problem_at_a_time(method):
     )
     runs = []
     for batch in (None, 1):
-        config = config_type(problem_batch_size=batch, max_steps=2, max_step_tokens=6, temperature=1.0, **width)
+        config = config_type(problem_batch_size=batch, max_steps=2, sampling=SamplingConfig(max_new_tokens=6, temperature=1.0), **width)
         runs.append(module.run(PROBLEMS, engine, LengthPRM(), config, SETUP))
     assert runs[0] == runs[1]
     assert all(r.generated_tokens > 0 and r.candidates for r in runs[0])
@@ -122,7 +123,7 @@ def test_scorer_tokens_are_counted_per_scored_prefix():
 
     counted = dataclasses.replace(SETUP, count_scorer_tokens=lambda prompt, steps: 10 * len(steps))
     scorer = KeywordPRM()
-    config = RebaseConfig(n_candidates=4, max_step_tokens=50, balance_temperature=0.1)
+    config = RebaseConfig(n_candidates=4, sampling=SamplingConfig(max_new_tokens=50), balance_temperature=0.1)
     results = rebase.run(PROBLEMS, CountingEngine(ScriptedEngine(script)), scorer, config, counted)
     for result in results:
         assert result.meta["scorer_tokens"] == 10 * (4 + 2 * 4 + 3 * 2)

@@ -30,6 +30,7 @@ from labeling.sampling import DEFAULT_TEMPLATE, preference_pairs
 from labeling.store import ResumableJsonl, fingerprint
 from prm.atomic import OutputLock
 from prm.cli import wiring
+from prm.engines.base import SamplingConfig
 from prm.errors import OptionError
 from prm.steps import STEP_FORMATS, step_format_named
 
@@ -138,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
             args.method, args.rollouts, args.early_stop, args.round_size, args.label_type,
             args.verify_correct, args.min_correct,
         )
-    rollout = RolloutConfig(args.temperature, args.top_p, args.max_new_tokens)
+    rollout = RolloutConfig(SamplingConfig(temperature=args.temperature, top_p=args.top_p, max_new_tokens=args.max_new_tokens, seed=None))
     # Built (and so checked) before the output is taken; the template is resolved once the policy is loaded.
     job = LabelingJob(args.samples, estimator, rollout, args.prompt_template, step_format=step_format)
     problems, solutions = _load_inputs(args)

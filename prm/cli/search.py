@@ -24,6 +24,7 @@ from typing import Any
 
 from prm.atomic import atomic_write
 from prm.cli import wiring
+from prm.engines.base import SamplingConfig
 from prm.errors import OptionError
 from prm.scores import AGGREGATIONS
 from prm.steps import STEP_FORMATS
@@ -188,33 +189,26 @@ def _saved_run_name(meta: dict[str, Any]) -> str:
     return f"{method} M={meta.get('beam_width')},N={meta.get('n_candidates')}"
 
 
-def _sampling_options(args) -> dict[str, Any]:
-    """The options best-of-n and beam search sample with alike."""
-    return {"temperature": args.temperature, "top_p": args.top_p, "seed": args.seed,
-            "problem_batch_size": args.problem_batch_size}
+def _sampling(args, n: int, max_new_tokens: int) -> SamplingConfig:
+    """The policy's sampling from --temperature, --top-p and --seed, which every method shares."""
+    return SamplingConfig(n=n, temperature=args.temperature, top_p=args.top_p, max_new_tokens=max_new_tokens, seed=args.seed)
 
 
 def _method_config(args, name: str):
     """The config of method `name` from the options (its __post_init__ names a bad value)."""
     if name == "bon":
-        return BestOfNConfig(n=args.n, max_new_tokens=args.max_new_tokens, **_sampling_options(args))
+        return BestOfNConfig(_sampling(args, args.n, args.max_new_tokens), problem_batch_size=args.problem_batch_size)
+    # n of a round-based method's sampling is set each round; --max-step-tokens bounds one step.
+    rounds = {"max_steps": args.max_steps, "max_tokens": args.max_tokens, "aggregation": args.aggregation,
+              "sampling": _sampling(args, 1, args.max_step_tokens), "problem_batch_size": args.problem_batch_size}
     if name == "particle_filter":
         return ParticleFilterConfig(
             n_particles=args.n if args.particles is None else args.particles,
-            resample_temperature=args.resample_temperature, max_steps=args.max_steps, max_tokens=args.max_tokens,
-            max_step_tokens=args.max_step_tokens, aggregation=args.aggregation, **_sampling_options(args),
+            resample_temperature=args.resample_temperature, **rounds,
         )
     if name == "rebase":
-        return RebaseConfig(
-            n_candidates=_n_candidates(args), balance_temperature=args.balance_temperature, max_steps=args.max_steps,
-            max_tokens=args.max_tokens, max_step_tokens=args.max_step_tokens, aggregation=args.aggregation,
-            **_sampling_options(args),
-        )
-    return BeamSearchConfig(
-        beam_width=args.beam_width, n_candidates=_n_candidates(args), max_steps=args.max_steps,
-        max_tokens=args.max_tokens, max_step_tokens=args.max_step_tokens, aggregation=args.aggregation,
-        **_sampling_options(args),
-    )
+        return RebaseConfig(n_candidates=_n_candidates(args), balance_temperature=args.balance_temperature, **rounds)
+    return BeamSearchConfig(beam_width=args.beam_width, n_candidates=_n_candidates(args), **rounds)
 
 
 def _n_candidates(args) -> int:

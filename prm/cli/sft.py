@@ -111,11 +111,12 @@ def sample_accuracy(
     """Share of problems whose one sampled solution (T=0.7) grades correct."""
     from labeling.rollouts import RolloutConfig
     from labeling.sampling import sample_solutions
+    from prm.engines.base import SamplingConfig
     from prm.grading import grade_solution
 
     sampled = sample_solutions(
         problems, engine, lambda gold, text: grade_solution(gold, text), samples=1,
-        rollout=RolloutConfig(temperature=0.7, max_new_tokens=max_new_tokens), step_format=step_format,
+        rollout=RolloutConfig(SamplingConfig(temperature=0.7, max_new_tokens=max_new_tokens, seed=None)), step_format=step_format,
         template=template,
     )
     return sum(bool(s.correct) for row in sampled for s in row) / max(1, len(problems))

@@ -1,6 +1,10 @@
 """The generation-engine protocol that labeling and search use.
 
-Public: `SamplingConfig`, `Completion`, `GenerationEngine`, `generate_seeded`, `row_seed`.
+Public: `SamplingConfig`, `STEP_SAMPLING`, `check_sampling`, `Completion`, `GenerationEngine`,
+`generate_seeded`, `row_seed`.
+
+Configs that sample (search's BestOfNConfig and round-based configs, labeling's RolloutConfig)
+hold a `SamplingConfig` as their `sampling` field rather than copies of its fields.
 
 Per-prompt seeds: an engine may accept `generate(prompts, sampling, seeds=[...])`, one seed per
 prompt, so that completion j of a prompt depends only on (seeds[i], j) and not on what else
@@ -44,6 +48,20 @@ class SamplingConfig:
         object.__setattr__(self, "stop", tuple(self.stop))
         if any(not isinstance(s, str) or not s for s in self.stop):
             raise ValueError(f"SamplingConfig.stop must hold non-empty strings, got {self.stop!r}")
+
+
+STEP_SAMPLING = SamplingConfig(max_new_tokens=128)
+"""The default sampling of one search step (n and stop are set per round)."""
+
+
+def check_sampling(config: object) -> None:
+    """Raise ValueError unless `config.sampling` is a SamplingConfig (its own checks ran when it
+    was built); for the configs that hold one."""
+    sampling = getattr(config, "sampling", None)
+    if not isinstance(sampling, SamplingConfig):
+        raise ValueError(
+            f"{type(config).__name__}.sampling must be a prm.engines.base.SamplingConfig, got {sampling!r}"
+        )
 
 
 @dataclass(frozen=True)
