@@ -3,8 +3,8 @@
 Public: `EstimatorConfig`, `StepEstimate`, `RolloutRequest`, `estimate_steps`, `METHODS`.
 
 Step i's prefix is the solution's steps 0..i. A rollout continues a prefix to the end and is
-graded on the final answer; each outcome is "correct", "incorrect" or "excluded" (hit the length
-limit or could not be graded: counted apart and left out of every estimate). The last step's
+graded on the final answer; each outcome is a `prm.records.Verdict` (UNGRADABLE: hit the length
+limit or could not be graded, counted apart as "excluded" and left out of every estimate). The last step's
 prefix is the whole solution, so its label is the solution's own grade and costs no rollout.
 
 - `math_shepherd`: N rollouts from every prefix; hard label = any rollout correct, soft label =
@@ -25,11 +25,12 @@ A driver (`labeling.rollouts`) batches the requests of many solutions into one e
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Generator, Sequence
+from typing import Any, Generator, Sequence
+
+from prm.records import Verdict
 
 METHODS = ("math_shepherd", "binary_search")
 LABEL_TYPES = ("hard", "soft")
-OUTCOMES = ("correct", "incorrect", "excluded")
 
 
 @dataclass(frozen=True)
@@ -98,13 +99,18 @@ class StepEstimate:
     first_error: int = field(default=-1)
 
 
-Estimator = Generator[list[RolloutRequest], list[list[str]], StepEstimate]
+Estimator = Generator[list[RolloutRequest], list[list[Verdict]], StepEstimate]
 
 
-def estimate_steps(num_steps: int, final_outcome: str, config: EstimatorConfig) -> Estimator:
+def _check_outcome(what: str, outcome: Any) -> Verdict:
+    if not isinstance(outcome, Verdict):
+        raise ValueError(f"{what} must be a Verdict ({', '.join(v.name for v in Verdict)}), got {outcome!r}")
+    return outcome
+
+
+def estimate_steps(num_steps: int, final_outcome: Verdict, config: EstimatorConfig) -> Estimator:
     """The estimator coroutine of `config.method` for one solution (see module docstring)."""
-    if final_outcome not in OUTCOMES:
-        raise ValueError(f"final_outcome must be one of {', '.join(OUTCOMES)}, got {final_outcome!r}")
+    _check_outcome("final_outcome", final_outcome)
     if num_steps < 0:
         raise ValueError(f"num_steps must be >= 0, got {num_steps}")
     if config.method == "math_shepherd":
@@ -122,23 +128,22 @@ class _Tally:
     def drawn(self, step: int) -> int:
         return self.graded[step] + self.excluded[step]
 
-    def add(self, step: int, outcomes: Sequence[str]) -> None:
+    def add(self, step: int, outcomes: Sequence[Verdict]) -> None:
         self.rounds[step] += 1
         for outcome in outcomes:
-            if outcome not in OUTCOMES:
-                raise ValueError(f"rollout outcome must be one of {', '.join(OUTCOMES)}, got {outcome!r}")
-            if outcome == "excluded":
+            if _check_outcome("rollout outcome", outcome) is Verdict.UNGRADABLE:
                 self.excluded[step] += 1
             else:
                 self.graded[step] += 1
-                self.correct[step] += outcome == "correct"
+                self.correct[step] += outcome is Verdict.CORRECT
 
     def mc_value(self, step: int) -> float | None:
         return self.correct[step] / self.graded[step] if self.graded[step] else None
 
 
-def _final_label(final_outcome: str) -> float | None:
-    return None if final_outcome == "excluded" else float(final_outcome == "correct")
+def _final_label(final_outcome: Verdict) -> float | None:
+    correct = final_outcome.as_bool()
+    return None if correct is None else float(correct)
 
 
 def _estimate_prefixes(steps: list[int], tally: _Tally, config: EstimatorConfig, needed: int = 1):
@@ -164,7 +169,7 @@ def _first_bad(labels: Sequence[float | None]) -> int:
     return next((i for i, v in enumerate(labels) if v is not None and v < 0.5), -1)
 
 
-def _math_shepherd(num_steps: int, final_outcome: str, config: EstimatorConfig) -> Estimator:
+def _math_shepherd(num_steps: int, final_outcome: Verdict, config: EstimatorConfig) -> Estimator:
     tally = _Tally(num_steps)
     yield from _estimate_prefixes(list(range(num_steps - 1)), tally, config)
     labels: list[float | None] = []
@@ -184,22 +189,22 @@ def _math_shepherd(num_steps: int, final_outcome: str, config: EstimatorConfig) 
     return StepEstimate(labels, mc_values, tally.graded, tally.excluded, _first_bad(labels))
 
 
-def _binary_search(num_steps: int, final_outcome: str, config: EstimatorConfig) -> Estimator:
+def _binary_search(num_steps: int, final_outcome: Verdict, config: EstimatorConfig) -> Estimator:
     tally = _Tally(num_steps)
     mc_values: list[float | None] = [None] * num_steps
     if num_steps == 0:
         return StepEstimate([], [], [], [], -1)
     mc_values[-1] = _final_label(final_outcome)
-    if final_outcome == "correct" and not config.verify_correct:
+    if final_outcome is Verdict.CORRECT and not config.verify_correct:
         return StepEstimate([1.0] * num_steps, mc_values, tally.graded, tally.excluded, -1)
     # Invariant: every step before `low` has a successful rollout; step `high` has none, or
     # high == num_steps ("no bad step") when the final answer is correct. The last step's
     # value is its own grade and costs no rollout.
-    low, high = 0, num_steps if final_outcome == "correct" else num_steps - 1
+    low, high = 0, num_steps if final_outcome is Verdict.CORRECT else num_steps - 1
     while low < high:
         middle = (low + high) // 2
         if middle == num_steps - 1:
-            success = final_outcome == "correct"
+            success = final_outcome is Verdict.CORRECT
         else:
             yield from _estimate_prefixes([middle], tally, config, config.min_correct)
             mc_values[middle] = tally.mc_value(middle)

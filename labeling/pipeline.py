@@ -22,7 +22,7 @@ from labeling.rollouts import Grade, LabelTask, RolloutConfig, label_steps, outc
 from labeling.runner import Unit
 from labeling.sampling import DEFAULT_TEMPLATE, policy_prompt, sample_solutions, solution_key
 from prm.engines.base import GenerationEngine
-from prm.records import Problem, StepwiseSolution
+from prm.records import Problem, StepwiseSolution, Verdict
 from prm.steps import StepFormat
 
 
@@ -121,7 +121,7 @@ def make_processor(job: LabelingJob, engine: GenerationEngine, grade: Grade) -> 
                 text = job.step_format.join(solution.steps)
                 outcome = outcome_of(grade(solution.answer, text))
                 meta = {"problem_id": solution.meta.get("problem_id", unit.key), **dict(solution.meta)}
-                meta["correct"] = None if outcome == "excluded" else outcome == "correct"
+                meta["correct"] = outcome.as_bool()
                 base = StepwiseSolution(solution.prompt, solution.steps, None, unit.key, solution.answer, meta)
                 rows[unit.key] = (base, outcome, 0)
                 tasks.append(_task(job, base, outcome))
@@ -141,7 +141,7 @@ def make_processor(job: LabelingJob, engine: GenerationEngine, grade: Grade) -> 
     return process
 
 
-def _task(job: LabelingJob, solution: StepwiseSolution, outcome: str) -> LabelTask:
+def _task(job: LabelingJob, solution: StepwiseSolution, outcome: Verdict) -> LabelTask:
     return LabelTask(
         key=str(solution.id),
         policy_prompt=policy_prompt(solution.prompt, job.template),

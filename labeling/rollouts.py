@@ -6,7 +6,7 @@ Public: `RolloutConfig`, `LabelTask`, `LabelResult`, `label_steps`, `rollout_pro
 The rollout prompt for step i = the policy prompt + `StepFormat.join(steps[:i + 1])` + the
 delimiter; the rollout runs to the end (no stop strings) and the full solution (prefix +
 rollout) is graded against the gold answer. Rollouts that stop at the length limit or cannot be
-graded count as "excluded". Every request's seed derives from (solution key, step, round), so a
+graded count as `Verdict.UNGRADABLE` (left out of every estimate). Every request's seed derives from (solution key, step, round), so a
 solution's rollouts do not depend on which other solutions share the engine call (exactly so on
 engines that take per-prompt seeds). The layer knows engines only through the protocol.
 """
@@ -19,10 +19,11 @@ from typing import Any, Callable, Sequence
 
 from labeling.estimators import EstimatorConfig, StepEstimate, estimate_steps
 from prm.engines.base import GenerationEngine, SamplingConfig, generate_seeded, row_seed
+from prm.records import Verdict
 from prm.steps import StepFormat
 
 Grade = Callable[[str | None, str], Any]
-"""grade(gold_answer, solution_text) -> a GradeResult (`.verdict`), a bool, or None (ungradable)."""
+"""grade(gold_answer, solution_text) -> a Verdict, a GradeResult (`.verdict`), a bool, or None (ungradable)."""
 
 
 @dataclass(frozen=True)
@@ -46,13 +47,16 @@ class RolloutConfig:
 @dataclass(frozen=True)
 class LabelTask:
     """One solution to label. policy_prompt: what the policy saw before the first step;
-    final_outcome: the solution's own grade ("correct", "incorrect" or "excluded")."""
+    final_outcome: the solution's own grade."""
 
     key: str
     policy_prompt: str
     steps: tuple[str, ...]
     answer: str | None
-    final_outcome: str
+    final_outcome: Verdict
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "final_outcome", Verdict.of(self.final_outcome))
 
 
 @dataclass
@@ -67,22 +71,10 @@ class LabelResult:
     seconds: float
 
 
-def outcome_of(result: Any) -> str:
-    """A grader's answer as "correct", "incorrect" or "excluded" (ungradable).
-
-    Accepts a GradeResult-like object (`.verdict` named CORRECT/INCORRECT/UNGRADABLE), a bool,
-    or None."""
-    if result is None:
-        return "excluded"
-    if isinstance(result, bool):
-        return "correct" if result else "incorrect"
-    verdict = getattr(result, "verdict", result)
-    name = str(getattr(verdict, "name", getattr(verdict, "value", verdict))).lower()
-    if name in ("correct", "incorrect"):
-        return name
-    if name in ("ungradable", "excluded"):
-        return "excluded"
-    raise ValueError(f"cannot read a grade from {result!r}; return a GradeResult, a bool or None")
+def outcome_of(result: Any) -> Verdict:
+    """A grader's answer as a `Verdict`: accepts a Verdict, a GradeResult (`.verdict`), a bool,
+    or None (ungradable)."""
+    return Verdict.of(result)
 
 
 def rollout_prompt(policy_prompt: str, steps: Sequence[str], step: int, step_format: StepFormat) -> str:
@@ -113,7 +105,7 @@ def label_steps(
         _advance(task.key, coroutine, None, coroutines, requests, results)
     started = time.perf_counter()
     while requests:
-        answers: dict[str, list[list[str]]] = {key: [] for key in requests}
+        answers: dict[str, list[list[Verdict]]] = {key: [] for key in requests}
         flat = [(key, request) for key, batch in requests.items() for request in batch]
         for n in sorted({request.n for _, request in flat}):
             group = [(key, request) for key, request in flat if request.n == n]
@@ -128,7 +120,7 @@ def label_steps(
                     tokens[key] += sample.num_tokens
                     drawn[key] += 1
                     if sample.finish_reason == "length":
-                        outcomes.append("excluded")
+                        outcomes.append(Verdict.UNGRADABLE)
                     else:
                         outcomes.append(outcome_of(grade(task.answer, prefix + sample.text)))
                 answers[key].append(outcomes)
@@ -149,11 +141,11 @@ def label_steps(
     ]
 
 
-def _reorder(batch, answered: list[list[str]]) -> list[list[str]]:
+def _reorder(batch, answered: list[list[Verdict]]) -> list[list[Verdict]]:
     """Answers were collected per n-group in ascending n (stable within a group); put them
     back in request order."""
     order = sorted(range(len(batch)), key=lambda i: batch[i].n)
-    result: list[list[str]] = [[] for _ in batch]
+    result: list[list[Verdict]] = [[] for _ in batch]
     for position, index in enumerate(order):
         result[index] = answered[position]
     return result

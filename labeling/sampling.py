@@ -6,7 +6,7 @@ Public: `DEFAULT_TEMPLATE`, `policy_prompt`, `SampledSolution`, `sample_solution
 The same output is ORM data: each solution's grade is its correctness label, and
 `preference_pairs` turns the solutions of a problem into chosen (correct) / rejected
 (incorrect) `prm.records.PreferencePair`s, steps as lists. Solutions are split into steps with `StepFormat.split(drop_empty=True)`;
-one that stops at the length limit or gives no gradable answer has outcome "excluded".
+one that stops at the length limit or gives no gradable answer has outcome `Verdict.UNGRADABLE`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any, Iterable, Mapping, Sequence
 from labeling.rollouts import Grade, RolloutConfig, outcome_of
 from prm.engines.base import GenerationEngine, generate_seeded, row_seed
 from prm.engines.prompts import DEFAULT_TEMPLATE, policy_prompt
-from prm.records import PreferencePair, Problem
+from prm.records import PreferencePair, Problem, Verdict
 from prm.steps import StepFormat
 
 
@@ -30,13 +30,13 @@ class SampledSolution:
     index: int
     text: str
     steps: tuple[str, ...]
-    outcome: str
+    outcome: Verdict
     finish_reason: str
     num_tokens: int
 
     @property
     def correct(self) -> bool | None:
-        return None if self.outcome == "excluded" else self.outcome == "correct"
+        return self.outcome.as_bool()
 
 
 def solution_key(problem_id: str, index: int) -> str:
@@ -66,7 +66,7 @@ def sample_solutions(
         solutions = []
         for index, completion in enumerate(outputs):
             if completion.finish_reason == "length":
-                outcome = "excluded"
+                outcome = Verdict.UNGRADABLE
             else:
                 outcome = outcome_of(grade(problem.answer, completion.text))
             solutions.append(

@@ -21,18 +21,18 @@ import time
 from typing import Sequence
 
 from prm.engines.base import Completion, SamplingConfig, row_seed
-from prm.records import Problem
+from prm.records import Problem, Verdict
 
 _RESULT = re.compile(r"=\s*(-?\d+)\.?\s*$")
 _ANSWER = re.compile(r"answer is\s*(-?\d+(?:/\d+)?)", re.IGNORECASE)
 
 
-def grade_answer_statement(gold: str | None, text: str) -> bool | None:
-    """Compare the last "answer is N" with the gold answer; None where there is none."""
+def grade_answer_statement(gold: str | None, text: str) -> Verdict:
+    """Compare the last "answer is N" with the gold answer; UNGRADABLE where there is none."""
     found = _ANSWER.findall(text)
     if gold is None or not found:
-        return None
-    return found[-1] == str(gold).strip()
+        return Verdict.UNGRADABLE
+    return Verdict.of(found[-1] == str(gold).strip())
 
 
 def _apply(value: int, op: str, operand: int) -> int:

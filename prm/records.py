@@ -1,6 +1,6 @@
 """The records every reader produces and every stage consumes.
 
-Public: `Problem`, `StepwiseSolution`, `PreferencePair`, `hard_label`, `first_error_index`.
+Public: `Verdict`, `Problem`, `StepwiseSolution`, `PreferencePair`, `hard_label`, `first_error_index`.
 
 A `StepwiseSolution` is the Hugging Face step-supervision row
 (`{"prompt", "completions", "labels", ...}`) as a frozen dataclass: `steps` are the
@@ -14,11 +14,43 @@ labeling writes it (`prm label --pairs-out`), `orm.read_pairs` reads it for Brad
 
 from __future__ import annotations
 
+import enum
 import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 Label = float | None
+
+
+class Verdict(str, enum.Enum):
+    """Tri-state outcome of grading one answer against a gold answer: the one vocabulary of
+    the grader (`prm.grading`), labeling (a solution's or a rollout's outcome) and search.
+    UNGRADABLE covers no gradable answer, a grading timeout and a rollout cut at the length limit."""
+
+    CORRECT = "correct"
+    INCORRECT = "incorrect"
+    UNGRADABLE = "ungradable"
+
+    @classmethod
+    def of(cls, value: Any) -> Verdict:
+        """A Verdict from a Verdict, its value, a GradeResult-like object (`.verdict`), a bool
+        (True = correct) or None (ungradable)."""
+        if value is None:
+            return cls.UNGRADABLE
+        if isinstance(value, bool):
+            return cls.CORRECT if value else cls.INCORRECT
+        value = getattr(value, "verdict", value)
+        if isinstance(value, cls):
+            return value
+        try:
+            return cls(value)
+        except ValueError:
+            allowed = ", ".join(v.value for v in cls)
+            raise ValueError(f"cannot read a verdict from {value!r}; give a Verdict ({allowed}), a bool or None") from None
+
+    def as_bool(self) -> bool | None:
+        """True / False, or None when ungradable: the on-disk `correct` field."""
+        return None if self is Verdict.UNGRADABLE else self is Verdict.CORRECT
 
 
 @dataclass(frozen=True)

@@ -17,12 +17,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
+from prm.records import Verdict
 from prm.scores import AGGREGATIONS, aggregate
 from prm.steps import StepFormat
 
 ExtractAnswer = Callable[[str], "str | None"]
-# grade(gold, pred) -> True (correct), False (incorrect) or None (ungradable / no gold).
-GradeAnswer = Callable[[str, str], "bool | None"]
+# grade(gold, pred) -> a Verdict (a bool or None is read as one, by Verdict.of).
+GradeAnswer = Callable[[str, str], Verdict]
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,8 @@ class Candidate:
     steps: the solution split by the StepFormat (stripped, blank steps dropped).
     answer: the extracted final answer, or None when none could be found.
     num_tokens: tokens the policy generated for this solution.
-    is_correct: graded against the gold answer; None when it could not be graded.
+    is_correct: the grade against the gold answer as the record field (`Verdict.as_bool`: None
+    when it could not be graded); `verdict` gives it back as a Verdict.
     step_scores: PRM probabilities, one per step, or None when no PRM scored it.
     outcome_score: ORM probability, or None when no ORM scored it.
     finished: False for a solution cut off by a budget (length, beam-search step limit).
@@ -64,6 +66,10 @@ class Candidate:
     step_scores: tuple[float, ...] | None = None
     outcome_score: float | None = None
     finished: bool = True
+
+    @property
+    def verdict(self) -> Verdict:
+        return Verdict.of(self.is_correct)
 
     @classmethod
     def from_dict(cls, row: Mapping[str, Any]) -> "Candidate":
@@ -132,15 +138,18 @@ def make_candidate(
     if steps is None:
         steps = step_format.split(text, drop_empty=True)
     answer = extract_answer(text)
-    is_correct = None if gold is None or answer is None else grade(gold, answer)
-    if answer is None and gold is not None:
-        is_correct = False  # no answer is a wrong answer, not an ungradable one
+    if gold is None:
+        verdict = Verdict.UNGRADABLE
+    elif answer is None:
+        verdict = Verdict.INCORRECT  # no answer is a wrong answer, not an ungradable one
+    else:
+        verdict = Verdict.of(grade(gold, answer))
     return Candidate(
         text=text,
         steps=tuple(steps),
         answer=answer,
         num_tokens=int(num_tokens),
-        is_correct=is_correct,
+        is_correct=verdict.as_bool(),
         finished=finished,
     )
 

@@ -7,7 +7,7 @@ share one vote. `AnswerGrouper.group` walks the answers in order; each joins the
 group whose representative (its first member) it is equivalent to, calling
 `equivalent(representative, answer)` (the representative plays the gold answer) and caching
 every pair. Identical strings are equivalent without a call. A pair the grader cannot grade
-(None) counts as not equivalent, so such an answer only groups with its exact duplicates.
+(UNGRADABLE) counts as not equivalent, so such an answer only groups with its exact duplicates.
 A missing answer (None) gets group -1 and never receives votes.
 
 Votes: each group's weight is the sum of its members' weights (1 each for a plain majority).
@@ -21,8 +21,10 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-# equivalent(a, b) -> True / False / None (cannot tell)
-Equivalence = Callable[[str, str], "bool | None"]
+from prm.records import Verdict
+
+# equivalent(a, b) -> a Verdict (CORRECT: same answer); a bool or None is read by Verdict.of.
+Equivalence = Callable[[str, str], Verdict]
 
 
 class AnswerGrouper:
@@ -42,7 +44,7 @@ class AnswerGrouper:
         key = (representative, answer)
         if key not in self._cache:
             self.calls += 1
-            self._cache[key] = self._equivalent(representative, answer) is True
+            self._cache[key] = Verdict.of(self._equivalent(representative, answer)) is Verdict.CORRECT
         return self._cache[key]
 
     def group(self, answers: Sequence[str | None]) -> list[int]:

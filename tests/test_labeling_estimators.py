@@ -10,6 +10,7 @@ from labeling.estimators import EstimatorConfig, RolloutRequest, estimate_steps
 from labeling.rollouts import LabelTask, RolloutConfig, label_steps, outcome_of, rollout_prompt
 from prm.engines.base import Completion, SamplingConfig
 from prm.engines.scripted import ScriptedEngine
+from prm.records import Verdict
 from prm.steps import StepFormat
 
 FORMAT = StepFormat()
@@ -116,16 +117,17 @@ def test_excluded_rollouts_are_counted_apart():
 
 def test_ungradable_final_leaves_last_label_empty():
     engine = scripted(first_error=99)
-    result = run(engine, EstimatorConfig("math_shepherd", rollouts=1), steps=STEPS[:2], final="excluded")
+    result = run(engine, EstimatorConfig("math_shepherd", rollouts=1), steps=STEPS[:2], final=Verdict.UNGRADABLE)
     assert result.estimate.labels == [1.0, None]
 
 
 def test_estimator_coroutine_protocol():
-    coroutine = estimate_steps(3, "incorrect", EstimatorConfig("math_shepherd", rollouts=2))
+    C, I, U = Verdict.CORRECT, Verdict.INCORRECT, Verdict.UNGRADABLE
+    coroutine = estimate_steps(3, I, EstimatorConfig("math_shepherd", rollouts=2))
     requests = next(coroutine)
     assert requests == [RolloutRequest(0, 2, 0), RolloutRequest(1, 2, 0)]
     with pytest.raises(StopIteration) as stop:
-        coroutine.send([["correct", "incorrect"], ["excluded", "incorrect"]])
+        coroutine.send([[C, I], [U, I]])
     estimate = stop.value.value
     assert estimate.labels == [1.0, 0.0, 0.0] and estimate.mc_values == [0.5, 0.0, 0.0]
     assert estimate.excluded == [0, 1, 0]
@@ -149,17 +151,32 @@ def test_batched_tasks_equal_one_by_one():
 
 @pytest.mark.parametrize(
     "value, expected",
-    [(True, "correct"), (False, "incorrect"), (None, "excluded")],
+    [(True, Verdict.CORRECT), (False, Verdict.INCORRECT), (None, Verdict.UNGRADABLE), ("ungradable", Verdict.UNGRADABLE)],
 )
 def test_outcome_of(value, expected):
-    assert outcome_of(value) == expected
+    assert outcome_of(value) is expected
+
+
+def test_estimators_take_verdicts_only():
+    # A bare string was the old spelling ("excluded"); the coroutine now names the type it wants.
+    with pytest.raises(ValueError, match="final_outcome must be a Verdict"):
+        next(estimate_steps(2, "excluded", EstimatorConfig("math_shepherd", rollouts=1)))
+    coroutine = estimate_steps(2, Verdict.INCORRECT, EstimatorConfig("math_shepherd", rollouts=1))
+    next(coroutine)
+    with pytest.raises(ValueError, match="rollout outcome must be a Verdict"):
+        coroutine.send([[True]])
+
+
+def test_verdict_as_bool_is_the_on_disk_correct_field():
+    assert [v.as_bool() for v in Verdict] == [True, False, None]
+    assert all(Verdict.of(v.as_bool()) is v for v in Verdict)
 
 
 def test_outcome_of_grade_result():
     from prm.grading import grade_solution
 
-    assert outcome_of(grade_solution("5", "so the answer is \\boxed{5}")) == "correct"
-    with pytest.raises(ValueError, match="GradeResult"):
+    assert outcome_of(grade_solution("5", "so the answer is \\boxed{5}")) is Verdict.CORRECT
+    with pytest.raises(ValueError, match="cannot read a verdict from 'maybe'"):
         outcome_of("maybe")
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from prm.engines.scripted import ScriptedEngine
@@ -113,6 +115,18 @@ def test_selection_rules():
         select(first, "best")
     with pytest.raises(ValueError, match="needs a score_key"):
         select(first, "rm")
+
+
+def test_candidate_grades_are_verdicts_stored_as_is_correct():
+    from prm.records import Verdict
+    from search.candidates import Candidate, make_candidate
+
+    fmt = StepFormat()
+    made = {gold: make_candidate(text, 3, gold, extract_answer, grade, fmt) for gold, text in
+            [("4", "so the answer is 4"), ("5", "so the answer is 4"), (None, "so the answer is 4")]}
+    assert [c.verdict for c in made.values()] == [Verdict.CORRECT, Verdict.INCORRECT, Verdict.UNGRADABLE]
+    assert [c.is_correct for c in made.values()] == [True, False, None]  # the on-disk field as before
+    assert all(Candidate.from_dict(dataclasses.asdict(c)).verdict is c.verdict for c in made.values())
 
 
 def test_results_round_trip_through_jsonl(tmp_path):

@@ -11,6 +11,7 @@ import re
 from typing import Sequence
 
 from prm.engines.base import SamplingConfig
+from prm.records import Verdict
 
 
 def extract_answer(text: str) -> str | None:
@@ -18,10 +19,10 @@ def extract_answer(text: str) -> str | None:
     return match[-1].rstrip(".") if match else None
 
 
-def grade(gold: str, pred: str) -> bool | None:
+def grade(gold: str, pred: str) -> Verdict:
     if pred == "?":
-        return None
-    return gold.strip() == pred.strip()
+        return Verdict.UNGRADABLE
+    return Verdict.CORRECT if gold.strip() == pred.strip() else Verdict.INCORRECT
 
 
 class KeywordPRM:

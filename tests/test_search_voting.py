@@ -5,15 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from prm.records import Verdict
 from search.voting import AnswerGrouper, majority_vote, vote, vote_batch, weighted_vote
 
 HALF = {"1/2", "0.5", "\\frac{1}{2}"}
 
 
-def halves_equal(a: str, b: str) -> bool | None:
+def halves_equal(a: str, b: str) -> Verdict:
     if "?" in a or "?" in b:
-        return None  # the grader cannot tell
-    return a == b or (a in HALF and b in HALF)
+        return Verdict.UNGRADABLE  # the grader cannot tell
+    return Verdict.of(a == b or (a in HALF and b in HALF))
 
 
 def test_weighted_vote_worked_by_hand():
@@ -52,6 +53,8 @@ def test_grouper_caches_pairs_and_ungradable_answers_stay_apart():
     assert grouper.group(answers) == [0, 0, 1, 1, 0, 0]
     assert len(calls) == first  # every pair came from the cache
     assert AnswerGrouper(equivalent).group(["?a", "?b"]) == [0, 1]
+    # a plain bool / None grader still reads as a Verdict
+    assert AnswerGrouper(lambda a, b: halves_equal(a, b).as_bool()).group(answers) == [0, 0, 1, 1, 0, 0]
 
 
 def test_weights_must_match_answers():

@@ -313,12 +313,11 @@ def scorer_step_format(scorer: Any, name: str | None) -> Any:
 
 @contextlib.contextmanager
 def grader(timeout: float = 2.0) -> Iterator[tuple[Callable, Callable]]:
-    """(extract_answer, grade) where grade(gold, pred) -> True / False / None (ungradable)."""
-    from prm.grading import Grader, Verdict, extract_answer
+    """(extract_answer, grade) where grade(gold, pred) -> a `Verdict`."""
+    from prm.grading import Grader, extract_answer
 
-    verdicts = {Verdict.CORRECT: True, Verdict.INCORRECT: False, Verdict.UNGRADABLE: None}
     with Grader(timeout=timeout) as instance:
-        yield extract_answer, lambda gold, pred: verdicts[instance.grade(gold, pred).verdict]
+        yield extract_answer, lambda gold, pred: instance.grade(gold, pred).verdict
 
 
 @contextlib.contextmanager

@@ -1,20 +1,15 @@
 """The grading verdict types.
 
-Public: `Verdict`, `GradeResult`.
+Public: `GradeResult`; `Verdict` (defined in `prm.records`) re-exported.
 """
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 
+from prm.records import Verdict
 
-class Verdict(str, enum.Enum):
-    """Tri-state outcome of grading one answer against a gold answer."""
-
-    CORRECT = "correct"
-    INCORRECT = "incorrect"
-    UNGRADABLE = "ungradable"
+__all__ = ["GradeResult", "Verdict"]
 
 
 @dataclass(frozen=True)
