@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from search.curves import paired_interval
+
 AGGREGATIONS = ("min", "prod", "last", "mean")
 
 
@@ -100,9 +102,7 @@ def choose_final(out: Path, epoch1: str) -> None:
 
 def _paired(a: np.ndarray, b: np.ndarray, seed: int = 0, draws: int = 10_000) -> dict:
     delta = a - b
-    rng = np.random.default_rng(seed)
-    means = delta[rng.integers(0, len(delta), size=(draws, len(delta)))].mean(axis=1)
-    low, high = np.quantile(means, [0.025, 0.975])
+    low, high = paired_interval(delta, draws, seed)
     return {"mean": round(100 * float(delta.mean()), 2), "ci95": [round(100 * float(low), 2), round(100 * float(high), 2)]}
 
 
