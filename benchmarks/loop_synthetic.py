@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from search.curves import paired_interval
+
 AGGREGATIONS = ("min", "prod", "last", "mean")
 
 
@@ -71,27 +73,36 @@ def choose_recipe(out: Path, recipes: list[str]) -> None:
 
 
 def choose_final(out: Path, epoch1: str) -> None:
-    """Epoch and aggregation by validation best-of-N accuracy (ties: within-problem AUROC)."""
+    """The model and aggregation with the best validation PRM best-of-N (ties: within-problem
+    AUROC), among the recipe runs and the final run's epochs, compared on the validation
+    problems every one of them was scored on."""
+    runs = [(f"recipe_{p.name[len('recipe_'):]}", str(p / "rm"), p / "val") for p in sorted(out.glob("recipe_*"))
+            if (p / "val" / "per_problem.json").exists()]
+    runs += [(pick, model, out / f"val_{pick}") for pick, model in (("epoch1", epoch1), ("epoch2", str(out / "rm")))
+             if (out / f"val_{pick}" / "per_problem.json").exists()]
+    tables = {name: _load(folder / "per_problem.json") for name, _, folder in runs}
+    shared = set.intersection(*(set(t["problem_ids"]) for t in tables.values()))
     candidates = []
-    for pick, model in (("epoch1", epoch1), ("epoch2", str(out / "rm"))):
-        if not (out / f"val_{pick}" / "summary.json").exists():
-            continue  # a run stopped after epoch 1 (see BENCHMARKS.md)
-        scores = _val_scores(_load(out / f"val_{pick}" / "summary.json"))
+    for name, model, folder in runs:
+        table = tables[name]
+        keep = [i for i, pid in enumerate(table["problem_ids"]) if pid in shared]
+        n = max(int(k.rsplit("@", 1)[1]) for k in table["hits"])
+        within = _load(folder / "summary.json")["methods"]["bon"]["within_problem_auroc"]
+        majority = float(np.mean([table["hits"][f"majority@{n}"][i] for i in keep]))
         for agg in AGGREGATIONS:
-            candidates.append(((scores[agg]["rm_at_n"], scores[agg]["within_problem_auroc"] or 0.0),
-                               {"pick": pick, "model": model, "aggregation": agg, **scores[agg]}))
-    score, best = max(candidates, key=lambda c: c[0])
-    _write(out / "final_choice.json", {**best, "majority_at_n_validation":
-                                       _val_scores(_load(out / f"val_{best['pick']}" / "summary.json"))["majority_at_n"],
-                                       "options": [c[1] for c in candidates],
-                                       "rule": "highest validation PRM best-of-N, then within-problem AUROC"})
+            rm = float(np.mean([table["hits"][f"rm:prm:{agg}@{n}"][i] for i in keep]))
+            candidates.append(((rm, within.get(f"prm:{agg}") or 0.0),
+                               {"pick": name, "model": model, "aggregation": agg, "rm_at_n": rm,
+                                "within_problem_auroc": within.get(f"prm:{agg}"), "majority_at_n": majority}))
+    _, best = max(candidates, key=lambda c: c[0])
+    _write(out / "final_choice.json", {**best, "validation_problems": len(shared), "options": [c[1] for c in candidates],
+                                       "rule": "highest validation PRM best-of-N on the shared validation problems, "
+                                               "then within-problem AUROC"})
 
 
 def _paired(a: np.ndarray, b: np.ndarray, seed: int = 0, draws: int = 10_000) -> dict:
     delta = a - b
-    rng = np.random.default_rng(seed)
-    means = delta[rng.integers(0, len(delta), size=(draws, len(delta)))].mean(axis=1)
-    low, high = np.quantile(means, [0.025, 0.975])
+    low, high = paired_interval(delta, draws, seed)
     return {"mean": round(100 * float(delta.mean()), 2), "ci95": [round(100 * float(low), 2), round(100 * float(high), 2)]}
 
 
@@ -99,7 +110,10 @@ def report(out: Path, aggregation: str) -> None:
     summary = _load(out / "report" / "summary.json")
     per_problem = _load(out / "report" / "per_problem.json")
     truth = _load(out / "test_truth.json")
-    bon = summary["methods"]["bon"]
+    bon = dict(summary["methods"]["bon"])
+    sampled = out / "test" / "summary.json"  # the run that sampled and scored (the report re-reads it)
+    if sampled.exists():
+        bon["scorer_tokens_per_problem"] = _load(sampled)["methods"]["bon"]["scorer_tokens_per_problem"]
     n = bon["n"]
     hits = {key: np.array(values) for key, values in per_problem["hits"].items()}
     key = f"prm:{aggregation}"

@@ -1,7 +1,7 @@
 """Accuracy-vs-k curves from one best-of-n run, with exact estimators and paired intervals.
 
 Public: `CurveConfig`, `CurvePoint`, `PairedDifference`, `CurveReport`, `default_ks`,
-`curve_methods`, `evaluate_curves`, `bootstrap_curves`, `per_problem_hits`, `write_curves_csv`,
+`curve_methods`, `evaluate_curves`, `bootstrap_curves`, `per_problem_hits`, `paired_interval`, `write_curves_csv`,
 `write_curves_json`, `format_table`, `format_differences`.
 
 For each k in 1, 2, 4, ..., N, each selection rule's expected accuracy on a problem is computed
@@ -236,6 +236,14 @@ def bootstrap_curves(
 ) -> list[CurvePoint]:
     """The points of `evaluate_curves` (every rule in `curve_methods(results)`, every k)."""
     return evaluate_curves(results, config).points
+
+
+def paired_interval(delta, bootstrap: int = 10_000, seed: int = 0, confidence: float = 0.95) -> tuple[float, float]:
+    """The bootstrap interval of mean(delta) over problems (delta: one paired difference per
+    problem; problems resampled with replacement)."""
+    delta = np.asarray(delta, dtype=float)
+    resamples = np.random.default_rng(seed).integers(0, len(delta), size=(bootstrap, len(delta)))
+    return _interval(delta[resamples].mean(axis=1), (1.0 - confidence) / 2)
 
 
 def _interval(values: np.ndarray, alpha: float) -> tuple[float, float]:

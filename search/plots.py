@@ -103,7 +103,10 @@ def plot_curves(
     axes.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:.0f}"))
     axes.set_xlabel("samples per problem (k)" if x == "k" else "generated tokens per problem")
     axes.set_ylabel("accuracy (%)")
-    axes.set_title(title or f"accuracy vs {'k' if x == 'k' else 'generated tokens'}")
+    import textwrap
+
+    axes.set_title("\n".join(textwrap.wrap(title or f"accuracy vs {'k' if x == 'k' else 'generated tokens'}", 70)),
+                   fontsize=10)
     axes.grid(True, alpha=0.3)
     axes.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     figure.tight_layout()

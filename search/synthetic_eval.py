@@ -12,14 +12,14 @@ step the PRM scores highest (the errors it misses).
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
-from prm.data.synthetic_truth import first_error_kind, step_truth, unverifiable_steps
+from prm.data.synthetic_truth import judge_steps, step_truth, unverifiable_steps
 from prm.records import Problem, StepwiseSolution
 from search.auroc import auroc
-from search.candidates import ProblemCandidates, candidate_score
+from search.candidates import Candidate, ProblemCandidates, candidate_score
 
 
 def _by_id(problems: Sequence[Problem]) -> dict[str, Problem]:
@@ -67,6 +67,7 @@ def truth_report(problems: Sequence[Problem], results: Sequence[ProblemCandidate
     by_id = _by_id(problems)
     step_scores, step_good, kinds = [], [], []
     error_kinds: dict[str, list[float]] = {}  # first-error kind -> the PRM's score of that step
+    all_right: list[tuple[Candidate, bool]] = []  # each judged candidate, and whether every step is right
     oracle_hits = judged = unverifiable = total_steps = 0
     missing = 0
     for result in results:
@@ -77,7 +78,8 @@ def truth_report(problems: Sequence[Problem], results: Sequence[ProblemCandidate
         judged += 1
         best = None
         for candidate in result.candidates:
-            truth = step_truth(problem, list(candidate.steps))
+            truth, error_kind = judge_steps(problem, list(candidate.steps))
+            all_right.append((candidate, all(truth)))
             total_steps += len(truth)
             unverifiable += unverifiable_steps(list(candidate.steps))
             rank = (all(truth), candidate.finished)
@@ -91,8 +93,7 @@ def truth_report(problems: Sequence[Problem], results: Sequence[ProblemCandidate
                     # Only the first wrong step is a fresh error; later ones inherit it.
                     kinds.append("good" if good else ("first_error" if index == first else "after_error"))
                 if first < len(truth) and first < len(candidate.step_scores):
-                    kind = first_error_kind(problem, list(candidate.steps)) or "unknown"
-                    error_kinds.setdefault(kind, []).append(float(candidate.step_scores[first]))
+                    error_kinds.setdefault(error_kind or "unknown", []).append(float(candidate.step_scores[first]))
         oracle_hits += bool(best and best[1].is_correct)
     report: dict[str, Any] = {
         "problems": judged,
@@ -125,22 +126,16 @@ def truth_report(problems: Sequence[Problem], results: Sequence[ProblemCandidate
     report["solution_keys"] = {}
     for key in keys:
         try:
-            report["solution_keys"][key] = _solution_auroc(results, by_id, key)
+            report["solution_keys"][key] = _solution_auroc(all_right, key)
         except ValueError as error:
             report["solution_keys"][key] = {"error": str(error)}
     return report
 
 
-def _solution_auroc(results: Sequence[ProblemCandidates], by_id: Mapping[str, Problem], key: str) -> dict[str, Any]:
+def _solution_auroc(judged: Sequence[tuple[Candidate, bool]], key: str) -> dict[str, Any]:
     """AUROC of solution scores against 'every step truly right' (pooled)."""
-    scores, good = [], []
-    for result in results:
-        problem = by_id.get(result.problem_id)
-        if problem is None:
-            continue
-        for candidate in result.candidates:
-            scores.append(candidate_score(candidate, key))
-            good.append(all(step_truth(problem, list(candidate.steps))))
+    scores = [candidate_score(candidate, key) for candidate, _ in judged]
+    good = [right for _, right in judged]
     if not scores or all(good) or not any(good):
         return {"auroc_vs_all_steps_right": None}
     return {"auroc_vs_all_steps_right": auroc(scores, good)}

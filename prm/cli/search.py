@@ -36,6 +36,7 @@ from search.curves import (
     evaluate_curves,
     format_differences,
     format_table,
+    paired_interval,
     write_curves_csv,
     write_curves_json,
 )
@@ -420,8 +421,6 @@ def _beam_minus_majority(bon_results, beam: dict[str, Any], args) -> dict[str, A
     if not shared:
         return None
     delta = np.array([searched[pid] - majority[pid] for pid in shared])
-    rng = np.random.default_rng(args.seed + 2)
-    means = delta[rng.integers(0, len(delta), size=(args.bootstrap, len(delta)))].mean(axis=1)
-    low, high = np.quantile(means, [0.025, 0.975])
+    low, high = paired_interval(delta, args.bootstrap, args.seed + 2)
     return {"mean": float(delta.mean()), "ci95": [float(low), float(high)], "problems": len(shared),
             "per_problem": {pid: searched[pid] for pid in shared}}

@@ -1,7 +1,7 @@
 """The exact step checker of the synthetic arithmetic task (`prm.data.synthetic`).
 
 Public: `step_truth`, `first_error` (both re-exported by `prm.data.synthetic`),
-`first_error_kind`, `ERROR_KINDS`, `unverifiable_steps`, `problem_facts`, `apply_operation`.
+`first_error_kind`, `judge_steps`, `ERROR_KINDS`, `unverifiable_steps`, `problem_facts`, `apply_operation`.
 
 `step_truth(problem, steps)` judges any solution's steps, model-written ones included. The text
 is untrusted: it is read by one linear tokenizing regex with bounded repetitions and a
@@ -77,17 +77,18 @@ ERROR_KINDS = ("arithmetic", "wrong_operation", "wrong_value", "wrong_answer", "
 
 def step_truth(problem: Problem, steps: Sequence[str]) -> list[bool]:
     """Per step: True when it and every step before it are correct (rules: module docstring)."""
-    return _judge(problem, steps)[0]
+    return judge_steps(problem, steps)[0]
 
 
 def first_error_kind(problem: Problem, steps: Sequence[str]) -> str | None:
     """Why the first wrong step is wrong (one of ERROR_KINDS: a false equation, a true equation
     that is not the problem's next operation, a wrong stated value, a wrong final answer, a
     claim the checker cannot verify), or None when every step is right."""
-    return _judge(problem, steps)[1]
+    return judge_steps(problem, steps)[1]
 
 
-def _judge(problem: Problem, steps: Sequence[str]) -> tuple[list[bool], str | None]:
+def judge_steps(problem: Problem, steps: Sequence[str]) -> tuple[list[bool], str | None]:
+    """(step_truth, first_error_kind) in one pass over the steps."""
     if isinstance(steps, str):
         raise ValueError(
             "step_truth takes a list of steps, got one str; split solution text with "

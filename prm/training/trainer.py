@@ -22,6 +22,7 @@ from typing import Any, Mapping, Sequence
 import torch
 from torch import nn
 from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments
+from transformers.trainer_pt_utils import LengthGroupedSampler
 from transformers.trainer_utils import rotate_checkpoints
 
 from prm.modeling.reward_model import (
@@ -172,6 +173,29 @@ class TrainResult:
 _HEAD_NAMES = ("step_head", "outcome_head")
 
 
+class EpochSeededLengthGroupedSampler(LengthGroupedSampler):
+    """The Trainer's length-grouped sampler with an order that is a function of (seed, epoch).
+
+    The Trainer's own draws each epoch's order from the global torch RNG when the epoch starts;
+    a run resumed in epoch e re-seeds that RNG and so draws epoch 0's order again, and trains
+    the rest of epoch e (and every later epoch) on other batches than the uninterrupted run
+    (seen in tests/test_training_kill.py). Here epoch e's order comes from its own generator,
+    seeded with seed + e; the Trainer (through accelerate) calls `set_epoch` before each epoch.
+    """
+
+    def __init__(self, *args: Any, seed: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self):
+        self.generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        return super().__iter__()
+
+
 class RewardTrainer(Trainer):
     """A Trainer whose loss is a named objective over the reward model's two heads.
 
@@ -204,6 +228,15 @@ class RewardTrainer(Trainer):
             optimizer.add_param_group({"params": moved, "lr": self.head_learning_rate, "weight_decay": 0.0})
         self._heads_split = True
         return optimizer
+
+    def _get_train_sampler(self, train_dataset=None):
+        """The Trainer's sampler; a length-grouped one seeded per epoch (see
+        `EpochSeededLengthGroupedSampler`), so that a resumed run sees the same batches."""
+        sampler = super()._get_train_sampler(train_dataset)
+        if type(sampler) is LengthGroupedSampler and sampler.generator is None:
+            seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
+            sampler = EpochSeededLengthGroupedSampler(sampler.batch_size, lengths=sampler.lengths, seed=seed)
+        return sampler
 
     def _get_output_dir(self, trial):
         return str(self._staging) if self._staging is not None else super()._get_output_dir(trial)
