@@ -5,7 +5,8 @@ Public: `add_arguments(parser)`, `run(args) -> int`, `score_solutions(scorer, so
 `prm eval processbench --prm DIR [--data DIR] [--threshold T]` scores every step of the four
 ProcessBench subsets, tunes the threshold on the GSM8K subset only (unless --threshold is
 given), and prints per subset the accuracy on erroneous and on correct cases, their F1, and the
-unweighted average F1. `prm eval auroc --prm DIR --data FILE` gives the AUROC of step scores
+unweighted average F1 (with --out R.json, also the per-case predictions as R.predictions.csv).
+`prm eval auroc --prm DIR --data FILE` gives the AUROC of step scores
 against step labels (PRM800K-style files, any format `prm.data.load_stepwise` reads).
 """
 
@@ -116,6 +117,12 @@ def _processbench(args: argparse.Namespace, load_scorer: Any) -> dict[str, Any]:
         labels = [int(s.meta["label"]) for s in solutions]
         subsets[name] = (score_solutions(scorer, solutions, args.batch_size, name), labels)
     report = processbench_report(subsets, threshold=args.threshold)
+    if args.out:  # the per-case table behind the report, beside it
+        from prm.tables import write_table
+        from search.processbench import predictions_frame
+
+        ids = {name: [s.id for s in solutions] for name, solutions in chosen_solutions.items()}
+        write_table(predictions_frame(subsets, report["threshold"], ids), Path(args.out).with_suffix(".predictions.csv"))
     report["sample"] = ({"kind": "all"} if args.limit is None else
                         {"kind": "stratified", "seed": args.seed, "limit": args.limit, "subsets": sampled})
     if args.limit is not None:

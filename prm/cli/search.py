@@ -3,8 +3,10 @@
 Public: `add_arguments(parser)`, `run(args) -> int`.
 
 Writes to --out: `<method>.jsonl` (per-problem candidates, grades, scores, compute),
-`curves.csv` / `summary.json` (bootstrap accuracy-vs-k per selection rule, the beam-search
-results and the compute each method spent), `accuracy_vs_k.png` and `accuracy_vs_tokens.png`;
+`curves.csv` (and `curves.parquet` where pyarrow is installed) / `summary.json` (bootstrap
+accuracy-vs-k per selection rule, the beam-search results and the compute each method spent),
+`outcomes.csv` (per problem and selection rule at n: the pick, its answer, whether it is
+correct; `search.tables`), `accuracy_vs_k.png` and `accuracy_vs_tokens.png`;
 and prints the accuracy table. `--results a.jsonl b.jsonl` skips generation and redraws the
 curves from saved best-of-n rows: rows are per problem, so shards (`--shard i/n`) merge
 exactly by listing (or concatenating) their `bon.jsonl` files. With --prm/--orm as well, the
@@ -28,6 +30,7 @@ from prm.engines.base import SamplingConfig
 from prm.errors import OptionError
 from prm.scores import AGGREGATIONS
 from prm.steps import STEP_FORMATS
+from prm.tables import parquet_available, write_table
 from search.beam import BeamSearchConfig
 from search.best_of_n import BestOfNConfig, group_candidates, score_candidates, scorer_passes, selection_accuracy
 from search.candidates import ProblemCandidates, SearchSetup, candidate_score, read_jsonl, score_keys, write_jsonl
@@ -43,6 +46,7 @@ from search.curves import (
 from search.methods import METHODS
 from search.particle_filter import ParticleFilterConfig
 from search.rebase import RebaseConfig
+from search.tables import outcomes_frame
 from search.voting import AnswerGrouper
 
 log = logging.getLogger("prm.search")
@@ -345,6 +349,9 @@ def _report(args, out: Path, bon_results, summary: dict[str, Any]) -> None:
         report = evaluate_curves(bon_results, CurveConfig(draws=args.draws, seed=args.seed, bootstrap=args.bootstrap))
         points = report.points
         write_curves_csv(points, out / "curves.csv")
+        if parquet_available():
+            write_table(report.to_frame(), out / "curves.parquet")
+        write_table(outcomes_frame(bon_results), out / "outcomes.csv")
         summary["curves"] = [p.__dict__ for p in points]
         summary["differences"] = [d.__dict__ for d in report.differences]
         summary["curve_settings"] = dict(report.config)
