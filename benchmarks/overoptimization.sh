@@ -37,20 +37,11 @@ DOCS_PNG=${DOCS_PNG:-docs/figures/overoptimization.png}
 THREADS=${THREADS:-2}
 PRM=${PRM:-prm}
 PY=${PY:-python}
-export HF_HUB_OFFLINE=${HF_HUB_OFFLINE:-1} TRANSFORMERS_OFFLINE=${TRANSFORMERS_OFFLINE:-1}
-export OMP_NUM_THREADS=$THREADS MKL_NUM_THREADS=$THREADS
-TEMPLATE=$'Question: {question}\n\nStep-by-step solution:\n\n'
-P=(--prompt-template "$TEMPLATE" --no-chat-template)
+# offline hubs, threads, the loop's prompt flags P and `timed NAME command...`
+. benchmarks/synthetic_env.sh
 # SEARCH_COMMON of benchmarks/loop_synthetic.sh: the policy sampled as the loop sampled it
 SEARCH_COMMON=(--policy "$POLICY" "${P[@]}" --max-new-tokens "$MAX_NEW_TOKENS" --temperature 0.7 \
   --engine-batch-size 64 --problem-batch-size 16 --seed "$SEED" --no-plot)
-mkdir -p "$OUT/times"
-timed() {  # timed NAME command...: run once, record the wall time in $OUT/times/NAME
-  local name=$1; shift
-  local start; start=$(date +%s)
-  "$@"
-  echo $(( $(date +%s) - start )) > "$OUT/times/$name"
-}
 
 # 1. the pool, scored by the first model
 [ -f "$OUT/pool/bon.jsonl" ] || timed pool "$PRM" search --data "$VAL" --limit "$PROBLEMS" --method bon --n "$POOL" \
@@ -59,7 +50,7 @@ timed() {  # timed NAME command...: run once, record the wall time in $OUT/times
 [ -f "$OUT/second/bon.jsonl" ] || timed second "$PRM" search --results "$OUT/pool/bon.jsonl" --prm "$PRM_B" \
   --orm "$PRM_B" --aggregation "$AGG" --seed "$SEED" --no-plot --bootstrap 1000 --out "$OUT/second"
 # 3. the curves
-timed curves "$PRM" eval overoptimization --results prm="$OUT/pool/bon.jsonl" second="$OUT/second/bon.jsonl" \
+[ -f "$OUT/curves/overoptimization.json" ] || timed curves "$PRM" eval overoptimization --results prm="$OUT/pool/bon.jsonl" second="$OUT/second/bon.jsonl" \
   --problems "$VAL" --keys "prm:$AGG" --ensemble mean --weak neg_steps --bootstrap "$BOOTSTRAP" --seed "$SEED" \
   --title "Synthetic arithmetic: best-of-n by a proxy, $PROBLEMS validation problems, pool $POOL" \
   --out "$OUT/curves"
