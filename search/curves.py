@@ -1,8 +1,8 @@
 """Accuracy-vs-k curves from one best-of-n run, with exact estimators and paired intervals.
 
 Public: `CurveConfig`, `CurvePoint`, `PairedDifference`, `CurveReport`, `default_ks`,
-`curve_methods`, `evaluate_curves`, `bootstrap_curves`, `per_problem_hits`, `paired_interval`, `curves_frame`,
-`write_curves_csv`, `read_curves_frame`, `write_curves_json`, `format_table`, `format_differences`.
+`curve_methods`, `evaluate_curves`, `bootstrap_curves`, `per_problem_hits`, `pick_probabilities`, `paired_interval`,
+`curves_frame`, `write_curves_csv`, `read_curves_frame`, `write_curves_json`, `format_table`, `format_differences`.
 `CurveReport.to_frame()` / `differences_frame()` / `per_problem_frame()` give the report as pandas
 DataFrames; `write_curves_csv` writes the points through pandas (`prm.tables`: a `.parquet` path
 writes Parquet).
@@ -215,9 +215,33 @@ def rm_at_k(correct: np.ndarray, scores: np.ndarray, answered: np.ndarray, k: in
     n = len(correct)
     # Rank: answered first, then by score, then by earlier index (a stable sort of -score).
     order = np.lexsort((np.arange(n), -scores, ~answered))
+    rank = np.empty(n)
+    rank[order] = np.arange(n)
+    return float((pick_probabilities(-rank, k) * np.asarray(correct)).sum())
+
+
+def pick_probabilities(scores: Sequence[float], k: int) -> np.ndarray:
+    """Per candidate, the chance that it is the pick of a uniform k-subset of the n candidates
+    when the highest score wins and a tie is split evenly among the tied members in the subset
+    (exact). A score level with a candidates above it and m candidates on it holds the subset's
+    best with probability (C(n - a, k) - C(n - a - m, k)) / C(n, k), shared evenly by its m
+    members (by symmetry each is equally likely to be drawn, and then to win the split)."""
+    values = np.asarray(scores, dtype=float)
+    n = len(values)
+    if values.ndim != 1 or not 1 <= k <= n:
+        raise ValueError(f"a pick from k-subsets needs 1 <= k <= n, got k={k} for {n} candidates")
+    if np.isnan(values).any():
+        raise ValueError("pick probabilities of NaN scores: score every candidate first")
+    # levels: 0 for the highest distinct score, 1 for the next, ...
+    _, level_of, level_sizes = np.unique(-values, return_inverse=True, return_counts=True)
     total = comb(n, k)
-    weights = np.array([comb(n - 1 - r, k - 1) / total for r in range(n)])
-    return float((weights * correct[order]).sum())
+    probabilities = np.zeros(n)
+    above = 0
+    for level, size in enumerate(level_sizes):
+        best_here = (comb(n - above, k) - comb(n - above - size, k)) / total
+        probabilities[level_of.reshape(-1) == level] = best_here / size
+        above += size
+    return probabilities
 
 
 def evaluate_curves(

@@ -31,7 +31,7 @@ def fake_models(monkeypatch):
         return "\n\n".join(rest)
 
     monkeypatch.setattr(wiring, "build_policy", lambda args: (ScriptedEngine(script), lambda p: f"Q:{p.question}|"))
-    monkeypatch.setattr(wiring, "load_scorers", lambda prm, orm, device, prm_kind=None: (KeywordPRM() if prm else None, KeywordORM() if orm else None))
+    monkeypatch.setattr(wiring, "load_scorers", lambda prm, orm, device, prm_kind=None, **ensemble: (KeywordPRM() if prm else None, KeywordORM() if orm else None))
 
     @contextlib.contextmanager
     def fake_grader(timeout=2.0):

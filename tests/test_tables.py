@@ -98,7 +98,7 @@ def test_prm_eval_processbench_writes_the_predictions_beside_the_report(tmp_path
     rows = [{"id": "g-0", "problem": "q", "steps": ["good", "bad"], "label": 1, "final_answer_correct": False},
             {"id": "g-1", "problem": "q", "steps": ["good", "good"], "label": -1, "final_answer_correct": True}]
     (data / "gsm8k.json").write_text(json.dumps(rows))
-    monkeypatch.setattr(wiring, "load_scorers", lambda prm, orm, device, prm_kind=None: (KeywordPRM(), None))
+    monkeypatch.setattr(wiring, "load_scorers", lambda prm, orm, device, prm_kind=None, **kwargs: (KeywordPRM(), None))
     out = tmp_path / "report.json"
     assert cli.main(["eval", "processbench", "--prm", "P", "--data", str(data), "--subsets", "gsm8k",
                      "--out", str(out)]) == 0
