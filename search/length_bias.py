@@ -25,7 +25,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from search.auroc import _average_ranks
+from prm.metrics.auroc import _average_ranks
 
 CORRELATIONS = ("pearson", "spearman")
 
