@@ -1,6 +1,7 @@
 """What the final folder of a training run says about itself, and what it keeps beside it.
 
-Public: `file_sha256(path)`, `model_card(...)`, `write_run_record(folder, ...)`.
+Public: `file_sha256(path)`, `model_card(...)`, `run_card(config, folder, metrics)`,
+`write_run_record(folder, ...)`.
 
 `write_run_record` writes `README.md` (a Hugging Face model card: YAML front matter with the
 base model, library and tags, then the base model, the data files with their sha256, the
@@ -15,9 +16,11 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from prm.modeling.standard import is_token_classifier_folder
 from prm.steps import StepFormat
 
 
@@ -114,4 +117,22 @@ def write_run_record(folder: str | Path, training_args: Any, card: str) -> None:
     (folder / "README.md").write_text(card, encoding="utf-8")
     arguments = training_args.to_dict()
     (folder / "training_args.json").write_text(json.dumps(arguments, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def run_card(config: Any, folder: Path, metrics: Mapping[str, Any]) -> str:
+    """The card of a run of `config` (a `prm.training.TrainConfig`) whose model is in `folder`."""
+    architectures = json.loads((folder / "config.json").read_text()).get("architectures") or [None]
+    hyperparameters = {k: v for k, v in asdict(config).items()
+                       if k not in ("output_dir", "objective", "step_format", "data_files", "eval_data_files",
+                                    "base_model", "extra_args", "show_progress")}
+    hyperparameters.update(objective_weights=[config.objective.step_weight, config.objective.outcome_weight],
+                           **dict(config.extra_args))
+    return model_card(
+        base_model=config.base_model, objective=config.objective.name, heads=config.objective.heads,
+        step_format=config.step_format,
+        architecture=architectures[0] if is_token_classifier_folder(folder) else None,
+        data_files=config.data_files, eval_data_files=config.eval_data_files,
+        hyperparameters=hyperparameters,
+        metrics={k: v for k, v in metrics.items() if isinstance(v, (int, float))},
+    )
 

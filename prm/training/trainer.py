@@ -7,16 +7,18 @@ Public: `LoraOptions`, `TrainConfig`, `TrainResult`, `RewardTrainer`, `train`, `
 `RewardTrainer`: a Trainer whose only change is the loss (`prm.training.losses`). Checkpoints,
 resume, gradient accumulation, logging (`report_to`), multi-process runs (accelerate launch /
 torchrun: DDP, FSDP, DeepSpeed) and length-grouped sampling are the Trainer's own. Trainer
-checkpoints (`checkpoint-N/`) hold the whole `RewardModel` state dict (heads and resized
-embeddings included) next to optimizer state; the final folder is a plain Hugging Face folder
-written by `RewardModel.save_pretrained`. Both are written atomically (`prm.training.checkpoints`).
+checkpoints (`checkpoint-N/`) and the final folder are the same standard token-classification
+folder (`prm.modeling.standard`; a LoRA run's checkpoints keep the Trainer's bare state dict),
+the checkpoints with optimizer state beside it; the final folder also gets a model card and
+training_args.json (`prm.training.model_card`). Both are written atomically
+(`prm.training.checkpoints`). Evaluations log the metrics of `prm.training.metrics`.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -39,7 +41,7 @@ from prm.training.collate import RewardCollator
 from prm.training.datasets import build_dataset
 from prm.training.losses import ObjectiveConfig, loss_terms, reduce_terms
 from prm.training.metrics import reward_metrics
-from prm.training.model_card import model_card, write_run_record
+from prm.training.model_card import run_card, write_run_record
 
 _LABEL_KEYS = ("step_labels", "outcome_labels")
 DEVICES = ("cpu", "auto")
@@ -531,7 +533,7 @@ def train(
         staging = staging_folder(out, "final-model")
         try:
             reward_model.save_pretrained(staging, tokenizer)
-            write_run_record(staging, trainer.args, _card(config, reward_model, staging, metrics))
+            write_run_record(staging, trainer.args, run_card(config, staging, metrics))
             install_files(staging, out, last=REWARD_CONFIG_NAME)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
@@ -543,25 +545,6 @@ def train(
             upload_folder(repo_id=trainer.hub_model_id, folder_path=str(out), commit_message="prm train: final model",
                           ignore_patterns=["checkpoint-*", ".*", "runs/*"])
     return TrainResult(reward_model, tokenizer, out, metrics)
-
-
-def _card(config: TrainConfig, model: RewardModel, folder: Path, metrics: Mapping[str, Any]) -> str:
-    from prm.modeling.standard import is_token_classifier_folder
-
-    architectures = json.loads((folder / "config.json").read_text()).get("architectures") or [None]
-    hyperparameters = {k: v for k, v in asdict(config).items()
-                       if k not in ("output_dir", "objective", "step_format", "data_files", "eval_data_files",
-                                    "base_model", "extra_args", "show_progress")}
-    hyperparameters.update(objective_weights=[config.objective.step_weight, config.objective.outcome_weight],
-                           **dict(config.extra_args))
-    return model_card(
-        base_model=config.base_model, objective=config.objective.name, heads=config.objective.heads,
-        step_format=config.step_format,
-        architecture=architectures[0] if is_token_classifier_folder(folder) else None,
-        data_files=config.data_files, eval_data_files=config.eval_data_files,
-        hyperparameters=hyperparameters,
-        metrics={k: v for k, v in metrics.items() if isinstance(v, (int, float))},
-    )
 
 
 def fit_whole_model(trainer: Trainer, config: TrainConfig, train_report: Any, eval_report: Any = None) -> dict[str, Any]:
