@@ -30,7 +30,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from search.auroc import _average_ranks
+from prm.metrics.auroc import _average_ranks
 from search.candidates import ProblemCandidates, candidate_score
 
 CORRELATIONS = ("pearson", "spearman")

@@ -144,7 +144,7 @@ def test_prm_train_implicit_from_the_command_line(tmp_path, capsys):
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert "an implicit PRM" in captured.out
-    for folder in (out, out / "checkpoint-1"):
+    for folder in (out, out / "checkpoint-2"):  # the last checkpoint is kept (--save-total-limit 1)
         prm = ImplicitPRM.from_pretrained(folder)
         assert prm.config.beta == 0.1 and len(prm.score_steps(PROMPTS, STEPS)[1]) == 3
     assert main(["train", "--data", str(data), "--model", str(backbone), "--objective", "implicit",

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     data = parser.add_argument_group("data")
     data.add_argument("--data", required=True, nargs="+", help="training file(s): .jsonl/.json/.parquet")
-    data.add_argument("--eval-data", nargs="+", default=None, help="evaluation file(s), same format")
+    data.add_argument("--eval-data", nargs="+", default=None,
+                      help="evaluation file(s), same format: loss, step/outcome accuracy and AUROC every --eval-steps")
+    data.add_argument("--eval-processbench", default=None, metavar="DIR",
+                      help="also ProcessBench F1 at every evaluation: the folder with <subset>.json (needs --eval-data)")
+    data.add_argument("--eval-processbench-limit", type=int, default=100,
+                      help="ProcessBench solutions per subset, a seeded stratified sample (default: 100)")
     data.add_argument("--format", default=None, choices=[*STEPWISE_FORMATS, PAIRS_FORMAT],
                       help="reader (default: recognised from the first row)")
     data.add_argument("--neutral", choices=["positive", "negative", "drop"], default=None,
@@ -80,13 +86,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--grad-accum", type=int, default=1, help="gradient accumulation steps")
     run.add_argument("--no-group-by-length", action="store_true", help="sample batches at random")
     run.add_argument("--save-steps", type=int, default=500)
-    run.add_argument("--save-total-limit", type=int, default=None)
+    run.add_argument("--save-total-limit", type=int, default=1,
+                     help="checkpoints kept beside the final model (default: 1, the last; 0: none once it is written)")
+    run.add_argument("--eval-steps", type=int, default=None, help="steps between evaluations (default: --save-steps)")
     run.add_argument("--logging-steps", type=int, default=10)
-    run.add_argument("--report-to", nargs="*", default=[], help="tensorboard, wandb, ... (default: none)")
+    run.add_argument("--report-to", nargs="*", default=[],
+                     help="tensorboard, wandb, ... (default: none; pip install 'prm-toolkit[tracking]')")
+    run.add_argument("--push-to-hub", action="store_true", help="push checkpoints and the final folder (Trainer's push_to_hub)")
+    run.add_argument("--hub-model-id", default=None, help="with --push-to-hub: the repository (default: --out's name)")
     run.add_argument("--resume", nargs="?", const=True, default=None,
                      help="resume from the latest checkpoint in --out, or from the given checkpoint")
     run.add_argument("--device", default="cpu", choices=["cpu", "auto"], help="auto: the GPU when there is one")
-    run.add_argument("--bf16", action="store_true")
+    run.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
+                     help="bf16 mixed precision (default: on for a CUDA device that supports it, off on a CPU)")
     run.add_argument("--gradient-checkpointing", action="store_true")
     run.add_argument("--seed", type=int, default=0)
 
@@ -146,6 +158,11 @@ def _config(args: argparse.Namespace):
                           "add --format pairs (rows {prompt, chosen, rejected})")
     if args.format == PAIRS_FORMAT and args.objective != "bradley_terry":
         raise OptionError("--format pairs", f"goes with --objective bradley_terry, not {args.objective!r}")
+    _check_tracking(args.report_to)
+    wiring.check_at_least(args, 0, "save_total_limit")
+    wiring.check_at_least(args, 1, "eval_steps", "eval_processbench_limit")
+    if args.eval_processbench and not args.eval_data:
+        raise OptionError("--eval-processbench", "runs with the evaluation", "add --eval-data FILE")
     resume = _resume_point(args.resume, args.out)
     lora = LoraOptions(args.lora_r, args.lora_alpha, args.lora_dropout) if args.lora_r > 0 else None
     return TrainConfig(
@@ -174,7 +191,51 @@ def _config(args: argparse.Namespace):
         bf16=args.bf16,
         gradient_checkpointing=args.gradient_checkpointing,
         show_progress=True,
+        eval_steps=args.eval_steps,
+        push_to_hub=args.push_to_hub,
+        hub_model_id=args.hub_model_id,
+        base_model=args.model,
+        data_files=tuple(args.data),
+        eval_data_files=tuple(args.eval_data or ()),
     )
+
+
+def _check_tracking(report_to: list[str]) -> None:
+    """--report-to names transformers knows, with their package installed (checked up front:
+    the Trainer would fail only once the model is loaded)."""
+    from transformers.integrations import get_available_reporting_integrations
+    from transformers.integrations.integration_utils import INTEGRATION_TO_CALLBACK
+
+    available = set(get_available_reporting_integrations())
+    for name in report_to:
+        if name in ("none", "all"):
+            continue
+        if name not in INTEGRATION_TO_CALLBACK:
+            raise OptionError("--report-to", "is not a tracker transformers knows",
+                              f"choose from {', '.join(sorted(INTEGRATION_TO_CALLBACK))}", name)
+        if name not in available:
+            raise OptionError("--report-to", f"needs the {name} package, which is not installed",
+                              "pip install 'prm-toolkit[tracking]' (tensorboard) or pip install wandb", name)
+
+
+def _processbench(args: argparse.Namespace) -> dict[str, list] | None:
+    """--eval-processbench: a seeded stratified sample of each subset file in the folder."""
+    if not args.eval_processbench:
+        return None
+    from prm.data import read_processbench
+    from prm.metrics.processbench import SUBSETS, stratified_subset
+
+    folder = Path(args.eval_processbench)
+    subsets = {}
+    for name in SUBSETS:
+        if (folder / f"{name}.json").is_file():
+            records = read_processbench(folder / f"{name}.json")
+            chosen = stratified_subset([int(r.meta["label"]) for r in records], args.eval_processbench_limit, args.seed)
+            subsets[name] = [records[i] for i in chosen]
+    if not subsets:
+        raise OptionError("--eval-processbench", f"holds none of {', '.join(f'{n}.json' for n in SUBSETS)}",
+                          "point it at the ProcessBench folder", args.eval_processbench)
+    return subsets
 
 
 def _step_format(args: argparse.Namespace):
@@ -210,6 +271,7 @@ def run(args: argparse.Namespace) -> int:
     config = _config(args)
     train_records = _read(args.data, args)
     eval_records = _read(args.eval_data, args) if args.eval_data else None
+    processbench = _processbench(args)
     if not train_records:
         raise ValueError(f"no records in {' '.join(args.data)}")
 
@@ -240,9 +302,12 @@ def run(args: argparse.Namespace) -> int:
             result = train_implicit(config, train_records, eval_records, model=model, tokenizer=tokenizer,
                                     implicit_config=ImplicitPRMConfig(beta=args.beta))
         else:
-            result = train(config, train_records, eval_records, model=model, tokenizer=tokenizer)
+            result = train(config, train_records, eval_records, model=model, tokenizer=tokenizer,
+                           processbench=processbench)
     finally:
         close_process_group()
+    if os.environ.get("RANK", "0") != "0":  # torchrun / accelerate launch: one summary, from rank 0
+        return 0
     m = result.metrics
     lines = [
         f"objective        {args.objective} (heads: {', '.join(config.objective.heads)})",
@@ -253,6 +318,12 @@ def run(args: argparse.Namespace) -> int:
     ]
     if "eval_loss" in m:
         lines.append(f"eval loss        {m['eval_loss']:.4f} ({m['eval_rows']} rows)")
+    for head in ("step", "outcome"):
+        if f"eval_{head}_accuracy" in m:
+            lines.append(f"eval {head:<11} accuracy {m[f'eval_{head}_accuracy']:.3f}, AUROC "
+                         f"{m.get(f'eval_{head}_auroc', float('nan')):.3f}")
+    if "eval_processbench_f1" in m:
+        lines.append(f"ProcessBench F1  {m['eval_processbench_f1']:.1f} (threshold {m['eval_processbench_threshold']:.3f})")
     if args.objective in ("label_token", "implicit"):
         kind = "a label-token" if args.objective == "label_token" else "an implicit"
         lines.append(f"model            {result.output_dir} ({kind} PRM: prm search --prm {result.output_dir})")

@@ -273,9 +273,10 @@ class LabelTokenPRM:
         """Load a causal LM and its tokenizer from a folder (or hub name where allowed)."""
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        from prm.modeling.standard import load_checked
+
         tokenizer = AutoTokenizer.from_pretrained(str(name_or_path))
-        model = AutoModelForCausalLM.from_pretrained(str(name_or_path), **model_kwargs)
-        return cls(model, tokenizer, config)
+        return cls(load_checked(AutoModelForCausalLM, name_or_path, **model_kwargs), tokenizer, config)
 
     def build_text(self, prompt: str, steps: Sequence[str]) -> str:
         """The model card's input string; any tag text inside a step is removed first."""
@@ -362,6 +363,13 @@ class StepClassifierModel(nn.Module):
             raise ValueError(
                 f"{folder} holds no `score.*` head weights; it is not a classification-head PRM "
                 "folder (for a label-token PRM use LabelTokenPRM)"
+            )
+        if set(head) == {"weight", "bias"}:
+            named = json.loads((folder / "config.json").read_text()).get("architectures") or ["a token classifier"]
+            raise ValueError(
+                f"{folder} holds a {', '.join(named)} (one linear `score` layer), not Qwen's two-layer "
+                "process-reward head; a folder written by `prm train` loads with --prm-kind toolkit "
+                "(prm.modeling.load_reward_model) or AutoModelForTokenClassification"
             )
         num_labels = head[max(k for k in head if k.endswith(".weight"))].shape[0]
         model = cls(backbone, num_labels=num_labels)

@@ -72,7 +72,9 @@ class ChatLabelTokenPRM:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         tokenizer = AutoTokenizer.from_pretrained(str(name_or_path))
-        return cls(AutoModelForCausalLM.from_pretrained(str(name_or_path), **model_kwargs), tokenizer, config)
+        from prm.modeling.standard import load_checked
+
+        return cls(load_checked(AutoModelForCausalLM, name_or_path, **model_kwargs), tokenizer, config)
 
     def conversation(self, prompt: str, steps: Sequence[str]) -> list[dict[str, str]]:
         """The chat the model card builds: user step / assistant "+" per step."""
