@@ -408,3 +408,24 @@ def test_grade_writes_verdicts_into_the_out_folder(tmp_path, capsys):
     pairs.write_text(json.dumps({"gold": "1", "pred": "1"}) + "\n")
     assert main(["grade", "--data", str(pairs), "--out", str(tmp_path / "grades")]) == 0
     assert json.loads((tmp_path / "grades" / "verdicts.jsonl").read_text())["verdict"] == "correct"
+
+
+def test_training_arguments_fields_reach_the_trainer_by_their_own_names(tmp_path):
+    from prm.cli import sft, train
+
+    names = ["--max-grad-norm", "0.3", "--optim", "adamw_torch", "--lr-scheduler-type", "cosine",
+             "--warmup-ratio", "0.1", "--weight-decay", "0.01", "--gradient-accumulation-steps", "2",
+             "--logging-steps", "3", "--adam-beta2", "0.95", "--device", "cpu"]
+    args = build_verb_parser("train").parse_args(
+        ["--data", "d.jsonl", "--out", str(tmp_path / "o"), "--eval-steps", "7", "--save-steps", "9", *names])
+    arguments = train._config(args).training_arguments(has_eval=True)
+    assert (arguments.max_grad_norm, arguments.optim, arguments.lr_scheduler_type, arguments.warmup_steps,
+            arguments.weight_decay, arguments.gradient_accumulation_steps, arguments.logging_steps,
+            arguments.adam_beta2, arguments.eval_steps, arguments.save_steps, arguments.use_cpu) == (
+        0.3, "adamw_torch", "cosine", 0.1, 0.01, 2, 3, 0.95, 7, 9, True)
+    args = build_verb_parser("sft").parse_args(["--data", "d.jsonl", "--out", "o", "--max-steps", "5", *names])
+    extra = sft._sft_config(args).extra_args
+    assert {k: extra[k] for k in ("max_grad_norm", "optim", "lr_scheduler_type", "warmup_steps", "weight_decay",
+                                  "gradient_accumulation_steps", "adam_beta2", "max_steps", "use_cpu")} == {
+        "max_grad_norm": 0.3, "optim": "adamw_torch", "lr_scheduler_type": "cosine", "warmup_steps": 0.1,
+        "weight_decay": 0.01, "gradient_accumulation_steps": 2, "adam_beta2": 0.95, "max_steps": 5, "use_cpu": True}
