@@ -52,7 +52,7 @@ SEARCH_COMMON=(--policy "$POLICY" "${P[@]}" --max-new-tokens "$MAX_NEW_TOKENS" -
 # 3. the curves
 [ -f "$OUT/curves/overoptimization.json" ] || timed curves "$PRM" eval overoptimization --results prm="$OUT/pool/bon.jsonl" second="$OUT/second/bon.jsonl" \
   --problems "$VAL" --keys "prm:$AGG" --ensemble mean --weak neg_steps --bootstrap "$BOOTSTRAP" --seed "$SEED" \
-  --title "Synthetic arithmetic: best-of-n by a proxy, $PROBLEMS validation problems, pool $POOL" \
+  --plot-title "Synthetic arithmetic: best-of-n by a proxy, $PROBLEMS validation problems, pool $POOL" \
   --out "$OUT/curves"
 # 4. docs-ready JSON and the figure
 "$PY" benchmarks/overoptimization.py "$OUT" "$DOCS_JSON" --single "prm/prm:$AGG" \

@@ -345,7 +345,7 @@ def test_cli_file_counts_and_out(tmp_path, capsys):
     pairs = tmp_path / "pairs.jsonl"
     pairs.write_text("\n".join(json.dumps(p) for p in [{"gold": "1", "pred": "1"}, {"gold": "2", "pred": "3"}]))
     out = tmp_path / "verdicts.jsonl"
-    assert _cli(["--file", str(pairs), "--out", str(out)]) == 0
+    assert _cli(["--data", str(pairs), "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "correct\t1" in printed and "incorrect\t1" in printed and "total\t2" in printed
     assert [json.loads(line)["verdict"] for line in out.read_text().splitlines()] == ["correct", "incorrect"]
@@ -360,6 +360,6 @@ def test_cli_file_counts_and_out(tmp_path, capsys):
 def test_cli_bad_file_names_the_line(tmp_path, capsys, line, message):
     pairs = tmp_path / "pairs.jsonl"
     pairs.write_text('{"gold": "1", "pred": "1"}\n' + line + "\n")
-    assert _cli(["--file", str(pairs)]) == 2
+    assert _cli(["--data", str(pairs)]) == 2
     error = capsys.readouterr().err
     assert error.startswith("prm grade: error: ") and f"{pairs}, line 2" in error and message in error

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from prm.atomic import atomic_write
-from prm.cli import eval_diagnostics, wiring
+from prm.cli import eval_diagnostics, options, wiring
 from prm.records import StepwiseSolution
 from prm.scores import score_steps_in_batches
 from search.auroc import distinct_step_labels, step_auroc
@@ -38,12 +38,18 @@ log = logging.getLogger("prm.eval")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="what", required=True, metavar="WHAT")
     bench = sub.add_parser("processbench", help="ProcessBench F1 per subset and on average")
-    bench.add_argument("--data", default="../shared/data/processbench", help="folder with <subset>.json")
+    bench.add_argument("--data", default="processbench",
+                       help="ProcessBench: a folder of <subset>.json, the named set processbench under --data-root, "
+                            "or the hub dataset Qwen/ProcessBench")
+    bench.add_argument("--data-root", default="../shared/data", help="folder holding processbench/")
     bench.add_argument("--subsets", nargs="+", default=list(SUBSETS), choices=SUBSETS)
     bench.add_argument("--threshold", type=float, default=None, help="fixed threshold (default: tune on gsm8k)")
     bench.add_argument("--seed", type=int, default=0, help="seed of the stratified --limit sample")
     auroc = sub.add_parser("auroc", help="step-level AUROC against step labels")
-    auroc.add_argument("--data", required=True, help="a step-labelled file (PRM800K, Math-Shepherd, TRL, ...)")
+    auroc.add_argument("--data", required=True,
+                       help=f"step-labelled solutions (PRM800K, Math-Shepherd, TRL, ...): {wiring.DATA_HELP} "
+                            f"({', '.join(wiring.STEPWISE_NAMES)})")
+    auroc.add_argument("--data-root", default="../shared/data", help="folder holding the named sets")
     auroc.add_argument("--format", default=None, help="reader name (default: detected from the first row)")
     auroc.add_argument(
         "--alternatives", action=argparse.BooleanOptionalAction, default=None,
@@ -63,7 +69,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     truth.add_argument("--problems", required=True, nargs="+", help="the synthetic problem files they answer")
     truth.add_argument("--keys", nargs="+", default=["prm:min"], help="solution score keys to judge")
     for command in (labels, truth):
-        command.add_argument("--out", default=None, help="write the report as JSON here")
+        command.add_argument("--out", default=None, help="output folder for the report (<what>.json)")
     eval_diagnostics.add_overoptimization(sub)
     eval_diagnostics.add_calibration(sub)
     for command in (bench, auroc):
@@ -71,8 +77,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         command.add_argument("--limit", type=int, default=None,
                              help="processbench: a seeded sample of N solutions per subset, stratified by "
                                   "erroneous/correct; auroc: the first N solutions")
-        command.add_argument("--batch-size", type=int, default=32, help="solutions per scorer call")
-        command.add_argument("--out", default=None, help="write the report as JSON here")
+        command.add_argument("--scorer-batch-size", dest="batch_size", type=int, default=32,
+                             help="solutions per reward-model forward pass")
+        command.add_argument("--out", default=None, help="output folder for the report (<what>.json)")
+        options.deprecate(command, "--batch-size", "--scorer-batch-size")
 
 
 def add_scorer_arguments(command: argparse.ArgumentParser, required: bool,
@@ -82,7 +90,7 @@ def add_scorer_arguments(command: argparse.ArgumentParser, required: bool,
     wiring.add_ensemble_arguments(command)
     command.add_argument("--prm-kind", default=None, choices=wiring.PRM_KINDS,
                          help="convention of the --prm folder (default: recognised from the folder)")
-    command.add_argument("--device", default="cpu")
+    options.add_compute(command)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -101,8 +109,9 @@ def run(args: argparse.Namespace) -> int:
         report = _processbench(args, load_scorer) if args.what == "processbench" else _auroc(args, load_scorer)
     report["seconds"] = time.perf_counter() - start
     if args.out:
-        atomic_write(args.out, json.dumps(report, indent=2) + "\n")
-        log.info("wrote %s", args.out)
+        path = wiring.output_file(args.out, f"{args.what}.json")
+        atomic_write(path, json.dumps(report, indent=2) + "\n")
+        log.info("wrote %s", path)
     return 0
 
 
@@ -110,14 +119,15 @@ def score_solutions(
     scorer: Any, solutions: Sequence[StepwiseSolution], batch_size: int = 32, description: str = "scoring"
 ) -> list[list[float]]:
     """Step scores for every solution, batch_size solutions per scorer call, with a progress bar."""
-    with wiring.progress(len(solutions), description) as advance:
+    with wiring.progress(len(solutions), description, unit="solution") as advance:
         return score_steps_in_batches(scorer, solutions, batch_size, advance)
 
 
 def _processbench(args: argparse.Namespace, load_scorer: Any) -> dict[str, Any]:
     if args.threshold is None and "gsm8k" not in args.subsets:
         raise ValueError("tuning the threshold needs the gsm8k subset: add it to --subsets or pass --threshold")
-    chosen_solutions, sampled = read_processbench_sample(args.data, args.subsets, args.limit, args.seed)
+    chosen_solutions, sampled = read_processbench_sample(args.data, args.subsets, args.limit, args.seed,
+                                                         args.data_root)
     subsets = {}
     scorer = load_scorer()
     for name, solutions in chosen_solutions.items():
@@ -129,7 +139,8 @@ def _processbench(args: argparse.Namespace, load_scorer: Any) -> dict[str, Any]:
         from search.processbench import predictions_frame
 
         ids = {name: [s.id for s in solutions] for name, solutions in chosen_solutions.items()}
-        write_table(predictions_frame(subsets, report["threshold"], ids), Path(args.out).with_suffix(".predictions.csv"))
+        write_table(predictions_frame(subsets, report["threshold"], ids),
+                    Path(wiring.output_file(args.out, f"{args.what}.json")).with_suffix(".predictions.csv"))
     report["sample"] = ({"kind": "all"} if args.limit is None else
                         {"kind": "stratified", "seed": args.seed, "limit": args.limit, "subsets": sampled})
     if args.limit is not None:
@@ -148,10 +159,9 @@ def _processbench(args: argparse.Namespace, load_scorer: Any) -> dict[str, Any]:
 
 
 def _auroc(args: argparse.Namespace, load_scorer: Any) -> dict[str, Any]:
-    from prm.data import load_stepwise
-
     policy = {} if args.alternatives is None else {"alternatives": args.alternatives}
-    solutions = [s for s in load_stepwise(args.data, format=args.format, **policy) if s.labels is not None]
+    solutions = [s for s in wiring.load_stepwise(args.data, args.data_root, format=args.format, **policy)
+                 if s.labels is not None]
     solutions = solutions[: args.limit]
     if not solutions:
         raise ValueError(f"{args.data} has no step-labelled solutions; step AUROC needs step labels")
@@ -164,17 +174,12 @@ def _auroc(args: argparse.Namespace, load_scorer: Any) -> dict[str, Any]:
             "solutions": len(solutions), "data": args.data}
 
 
-def read_processbench_sample(folder: str, names: Sequence[str], limit: int | None,
-                             seed: int) -> tuple[dict[str, list[StepwiseSolution]], dict[str, Any]]:
-    """({subset: its solutions, a seeded stratified `limit` of them}, {subset: sample sizes})."""
-    from prm.data import read_processbench
-
+def read_processbench_sample(data: str, names: Sequence[str], limit: int | None, seed: int,
+                             data_root: str = "../shared/data") -> tuple[dict[str, list[StepwiseSolution]], dict[str, Any]]:
+    """({subset: its solutions, a seeded stratified `limit` of them}, {subset: sample sizes});
+    `data` as `wiring.load_processbench` takes it (a folder, the named set, a hub name)."""
     sampled, chosen_solutions = {}, {}
-    for name in names:
-        path = Path(folder) / f"{name}.json"
-        if not path.is_file():
-            raise FileNotFoundError(f"{path} not found; point --data at the ProcessBench folder")
-        solutions = read_processbench(path)
+    for name, solutions in wiring.load_processbench(data, data_root, names).items():
         chosen = stratified_subset([int(s.meta["label"]) for s in solutions], limit, seed)
         if limit is not None:
             log.info("%s: a seeded stratified sample of %d of %d solutions (erroneous and correct in the "

@@ -35,21 +35,21 @@ def add_overoptimization(sub: Any) -> None:
 
     command = sub.add_parser("overoptimization", help="proxy vs exact gold reward of best-of-n picks against KL")
     command.add_argument("--results", required=True, nargs="+", metavar="[NAME=]FILE",
-                         help="the same samples (prm search bon.jsonl), each file scored by one reward model; "
+                         help="saved search results: the same samples (prm search bon.jsonl), each file scored by one reward model; "
                               "NAME names it in the proxies (default: r1, r2, ...)")
     command.add_argument("--problems", required=True, nargs="+", help="the synthetic problem files they answer")
     command.add_argument("--keys", nargs="+", default=["prm:last"], help="score keys, each a proxy per file")
     command.add_argument("--ensemble", nargs="+", default=[], choices=COMBINATIONS,
-                         help="also ensembles of all --results files per key: mean, min, mean_std (mean - k std)")
+                         help="also ensembles that combine all --results files per key: mean, min, mean_std (mean - k std)")
     command.add_argument("--ensemble-k", type=float, default=1.0, help="k of mean_std (default 1.0)")
     command.add_argument("--weak", nargs="+", default=[], choices=WEAK_PROXIES,
                          help="deliberately weak proxies: neg_steps, neg_tokens, noisy (the first proxy + noise)")
     command.add_argument("--noise-sd", type=float, default=0.5, help="standard deviation of the noisy proxy's noise")
     command.add_argument("--n", type=int, nargs="+", default=None,
-                         help="subset sizes (default 1, 2, 4, ... up to the pool size)")
+                         help="best-of-n subset sizes (default 1, 2, 4, ... up to the pool size)")
     command.add_argument("--bootstrap", type=int, default=10_000, help="problem resamples for the 95%% intervals")
     command.add_argument("--seed", type=int, default=0, help="seed of the bootstrap and the noisy proxy")
-    command.add_argument("--title", default=None, help="plot title")
+    command.add_argument("--plot-title", default=None, help="plot title")
     command.add_argument("--no-plot", action="store_true")
     command.add_argument("--out", required=True, help="output folder")
 
@@ -60,7 +60,8 @@ def add_calibration(sub: Any) -> None:
 
     command = sub.add_parser("calibration", help="reliability diagram and ECE of step probabilities")
     add_scorer_arguments(command, required=False, what="reward model that scores --processbench and --data steps")
-    command.add_argument("--batch-size", type=int, default=32, help="solutions per scorer call")
+    command.add_argument("--scorer-batch-size", dest="batch_size", type=int, default=32,
+                         help="solutions per reward-model forward pass")
     command.add_argument("--processbench", default=None, help="ProcessBench folder (<subset>.json files)")
     command.add_argument("--subsets", nargs="+", default=list(SUBSETS), choices=SUBSETS)
     command.add_argument("--data", default=None, help="a step-labelled file, e.g. PRM800K held-out critic rows")
@@ -68,13 +69,13 @@ def add_calibration(sub: Any) -> None:
     command.add_argument("--limit", type=int, default=None,
                          help="processbench: a seeded stratified N per subset; data: the first N solutions")
     command.add_argument("--results", nargs="+", default=None,
-                         help="scored synthetic samples (prm search bon.jsonl): step scores vs the exact truth")
+                         help="saved search results of the synthetic task (prm search bon.jsonl): step scores vs the exact truth")
     command.add_argument("--problems", nargs="+", default=None, help="the synthetic problem files --results answer")
     command.add_argument("--bins", type=int, default=10, help="equal-width probability bins (default 10)")
     command.add_argument("--validation-fraction", type=float, default=0.5,
                          help="share of solutions the threshold is chosen on (the rest is the test split)")
     command.add_argument("--seed", type=int, default=0, help="seed of the split and the ProcessBench sample")
-    command.add_argument("--title", default=None, help="plot title")
+    command.add_argument("--plot-title", default=None, help="plot title")
     command.add_argument("--no-plot", action="store_true")
     command.add_argument("--out", required=True, help="output folder")
 
@@ -144,7 +145,7 @@ def overoptimization(args: argparse.Namespace) -> dict[str, Any]:
         frame.to_csv(handle, index=False)
     atomic_write(out / "overoptimization.json", json.dumps(payload, indent=2) + "\n")
     if not args.no_plot:
-        title = args.title or f"best-of-n overoptimization, {report.config['problems']} problems"
+        title = args.plot_title or f"best-of-n overoptimization, {report.config['problems']} problems"
         over.plot_overoptimization(report, out / "overoptimization.png", title)
     _print_overoptimization(frame, payload["bends"])
     log.info("wrote %s", out)
@@ -197,7 +198,7 @@ def calibration(args: argparse.Namespace) -> dict[str, Any]:
     atomic_write(out / "calibration.json", json.dumps(payload, indent=2) + "\n")
     if not args.no_plot:
         scored_by = " + ".join(args.prm) if args.prm else "stored scores"
-        plot_reliability(reports, out / "reliability.png", args.title or f"step calibration of {scored_by}")
+        plot_reliability(reports, out / "reliability.png", args.plot_title or f"step calibration of {scored_by}")
     for name, report in reports.items():
         protocol = report["threshold_protocol"]
         line = (f"{name}: ECE {report['ece']:.3f}, Brier {report['brier']:.3f} over {report['steps']} steps "

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from prm.atomic import atomic_write
-from prm.cli import wiring
+from prm.cli import options, wiring
 from prm.engines.base import SamplingConfig
 from prm.errors import OptionError
 from prm.scores import AGGREGATIONS
@@ -56,10 +56,10 @@ log = logging.getLogger("prm.search")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     data = parser.add_argument_group("data")
     data.add_argument("--data", default=None,
-                      help=f"problems: {', '.join(wiring.PROBLEM_NAMES)} (gsm8k, math500: test splits), or a file")
+                      help=f"problems: {', '.join(wiring.PROBLEM_NAMES)} (gsm8k, math500: test splits), or {wiring.DATA_HELP}")
     data.add_argument(
         "--results", nargs="+", default=None,
-        help="skip generation: curves, table and plots from best-of-n jsonl files (e.g. shards); "
+        help="skip generation: curves, table and plots from saved best-of-n result files (e.g. shards); "
              "with --prm/--orm, rescore their samples",
     )
     data.add_argument(
@@ -71,7 +71,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     data.add_argument("--limit", type=int, default=None, help="first N problems only")
     data.add_argument("--shard", default=None, help="i/n: every n-th problem from the i-th (0-based)")
     models = parser.add_argument_group("models")
-    models.add_argument("--policy", default="embedded", help="causal LM name or folder (default: embedded)")
+    models.add_argument("--policy", default="embedded", help="the generating model: a causal LM name or folder")
     models.add_argument("--prm", default=None, nargs="+",
                         help="reward-model folder whose step head scores steps; several: an ensemble (--ensemble)")
     models.add_argument("--prm-kind", default=None, choices=wiring.PRM_KINDS,
@@ -83,12 +83,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     models.add_argument("--orm", default=None, nargs="+",
                         help="reward-model folder whose outcome head scores solutions; several: an ensemble")
     wiring.add_ensemble_arguments(models)
-    models.add_argument("--device", default="cpu")
+    options.add_compute(models)
     models.add_argument("--chat-template", action=argparse.BooleanOptionalAction, default=None,
                         help="wrap the prompt template in the policy's chat template (default: where it has one)")
     models.add_argument("--prompt-template", default=None,
                         help="policy prompt with {question} (default: prm.engines.prompts.DEFAULT_TEMPLATE)")
-    models.add_argument("--engine-batch-size", type=int, default=32, help="sample rows decoded together")
+    options.add_engine(models)
     search = parser.add_argument_group("search")
     search.add_argument("--method", nargs="+", choices=list(METHODS), default=["bon"],
                         help="search.methods: bon (best-of-n), beam (step-level beam search), dvts, "
@@ -103,7 +103,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="particle_filter: softmax temperature over the particles' last-step logits")
     search.add_argument("--balance-temperature", type=float, default=0.1,
                         help="rebase: softmax temperature over node rewards that splits the expansion budget")
-    search.add_argument("--max-steps", type=int, default=12, help="beam-search rounds")
+    search.add_argument("--max-rounds", dest="max_steps", type=int, default=12,
+                        help="rounds of a step-wise method (beam, dvts, particle_filter, rebase): one step each")
     search.add_argument("--max-step-tokens", type=int, default=128)
     search.add_argument("--max-tokens", type=int, default=None, help="beam-search token budget per problem")
     search.add_argument("--aggregation", default="last", choices=AGGREGATIONS, help="beam ranking")
@@ -113,7 +114,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     search.add_argument("--top-p", type=float, default=1.0)
     search.add_argument("--max-new-tokens", type=int, default=256, help="per best-of-n sample")
     search.add_argument("--problem-batch-size", type=int, default=16, help="problems per engine call")
-    search.add_argument("--seed", type=int, default=0)
+    search.add_argument("--seed", type=int, default=0, help="random seed (the policy's sampling, the bootstrap)")
     out = parser.add_argument_group("output")
     out.add_argument("--draws", type=int, default=200,
                      help="subsets per problem for the vote estimators at 1 < k < n (pass@k and rm@k are exact)")
@@ -125,6 +126,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     out.add_argument("--no-plot", action="store_true")
     out.add_argument("--plot-title", default=None,
                      help="plot title (default: the data, the policy folder's name and N)")
+    options.deprecate(parser, "--max-steps", "--max-rounds")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -236,7 +238,15 @@ def _run_method(name: str, problems, engine, prm, config, setup) -> tuple[list[P
 def _score(results: list[ProblemCandidates], prm, orm) -> tuple[list[ProblemCandidates], int, float]:
     """(scored results, tokens the scorers read, seconds): each scorer pass counted once."""
     start = time.perf_counter()
-    results = score_candidates(results, prm=prm, orm=orm)
+    scored: list[ProblemCandidates] = []
+    total = sum(len(r.candidates) for r in results)
+    # A few hundred candidates per call: batches stay full, and the bar moves every call.
+    chunk = max(1, 256 // max(1, max((len(r.candidates) for r in results), default=1)))
+    with wiring.progress(total, "scoring", unit="solution") as advance:
+        for first in range(0, len(results), chunk):
+            scored += score_candidates(results[first : first + chunk], prm=prm, orm=orm)
+            advance(sum(len(r.candidates) for r in scored))
+    results = scored
     seconds = time.perf_counter() - start
     scorer_tokens = sum(wiring.count_scorer_tokens(s, results) for s in scorer_passes(prm, orm))
     return results, scorer_tokens, seconds
