@@ -16,7 +16,8 @@ same paths; the JSON says whether they did (`same_paths`) and how far the step s
 Measured per mode (median over --repeats, the two modes alternating): scorer tokens per problem
 (what the search's compute report counts), beam-search wall time and the part of it spent in
 the scorer. Writes --out (default docs/results/beam_scoring.json) with `scorer_token_ratio`
-(full / stateful tokens; goal >= 3) and the wall-time ratios (goal: stateful faster).
+(full / stateful tokens; goal >= 3) and the wall-time ratios (goal: stateful faster). The
+accuracy beside them is rm@n by exact string match of the extracted answer (a sanity check).
 """
 
 from __future__ import annotations

@@ -13,9 +13,8 @@ runner's own `encode` (the ids full rescoring reads), start with the state's ids
 label positions; otherwise (an encoder whose tokenizer merges across the step boundary) the
 prefix is read whole again and marked `reused=False`. A prefix over max_length is scored by the
 full path (`RewardRunner.run`, with its overflow rule) and is never extended. `can_extend`
-probes once that the backbone is causal and its cache a plain key/value cache per layer (no
-sliding window): a short sequence read in two parts, alone and batched beside a row with no
-past, must give the logits of one read.
+probes once that the backbone takes a cache and is causal: a short sequence read in two parts,
+alone and batched beside a row with no past, must give the logits of one read.
 
 Batching. The rows of one forward have pasts of different lengths. Each row's past is copied
 into a left-padded cache of the batch's longest past, its new tokens are right-padded after
@@ -99,27 +98,21 @@ class PrefixExtender:
         return self._supported
 
     def _probe(self) -> bool:
-        from transformers.cache_utils import DynamicLayer
-
         if _cache_argument(self.runner.model.backbone) is None:
             self.unsupported_reason = "the backbone's forward takes no cache"
             return False
-        ids = self.runner.encode([_PROBE_TEXT[0]], [_PROBE_TEXT[1]])[0].input_ids
-        half = len(ids) // 2
-        everything = tuple(range(len(ids)))
         try:
+            ids = self.runner.encode([_PROBE_TEXT[0]], [_PROBE_TEXT[1]])[0].input_ids
+            half = len(ids) // 2
+            everything = tuple(range(len(ids)))
             (whole, _), = self._read([_Row(None, ids, everything)], logits=True)
             (first, own), = self._read([_Row(None, ids[:half], everything[:half])], logits=True)
             past = PrefixState("", (), ids[:half], (), (), own=own)
             (second, _), (again, _) = self._read(
                 [_Row(past, ids[half:], everything[: len(ids) - half]), _Row(None, ids, everything)], logits=True
             )
-            layers = self._last_cache_layers
         except (TypeError, ValueError, RuntimeError, AttributeError, IndexError, KeyError) as error:
             self.unsupported_reason = f"reading with a cache failed: {type(error).__name__}: {error}"
-            return False
-        if any(type(layer) is not DynamicLayer for layer in layers):
-            self.unsupported_reason = "the cache is not a plain key/value cache per layer (sliding window?)"
             return False
         whole, parts, again = torch.tensor(whole), torch.tensor(first + second), torch.tensor(again)
         dtype = next(self.runner.model.parameters()).dtype
@@ -232,7 +225,6 @@ class PrefixExtender:
             input_ids=input_ids.to(device), attention_mask=attention_mask.to(device),
             position_ids=position_ids.to(device), **kwargs,
         )
-        self._last_cache_layers = list(cache.layers)
         step_logits = model.step_head(output.last_hidden_state).float()  # (batch, new_width)
         values = step_logits if logits else torch.sigmoid(step_logits)
         values = values.cpu()
