@@ -69,6 +69,7 @@ FLAGS = {
     "--labels": ("labelled solution files", "labelled"),
     "--learning-rate": ("peak learning rate", "learning rate"),
     "--limit": ("how many of the inputs", None),
+    "--full-rescoring": ("read whole prefixes instead of growing KV caches", "kv cache"),
     "--bins": ("equal-width probability bins", "bins"),
     "--eval-processbench": ("ProcessBench F1 during training", "processbench"),
     "--eval-processbench-limit": ("ProcessBench solutions per subset during training", "processbench"),

@@ -108,6 +108,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     search.add_argument("--max-step-tokens", type=int, default=128)
     search.add_argument("--max-tokens", type=int, default=None, help="beam-search token budget per problem")
     search.add_argument("--aggregation", default="last", choices=AGGREGATIONS, help="beam ranking")
+    search.add_argument("--full-rescoring", action="store_true",
+                        help="beam, dvts, particle_filter, rebase: read every new prefix whole instead of growing "
+                             "the parent's KV cache by the new step (same scores; a toolkit --prm reuses by default)")
     search.add_argument("--step-format", default=None, choices=STEP_FORMATS,
                         help="how policy text splits into steps (default: the --prm folder's, recorded by prm train)")
     search.add_argument("--temperature", type=float, default=0.7)
@@ -174,7 +177,8 @@ def run(args: argparse.Namespace) -> int:
         bon_results = None
 
         def setup(advance):
-            return SearchSetup(prompt_for, extract_answer, grade, step_format, counter, advance)
+            return SearchSetup(prompt_for, extract_answer, grade, step_format, counter, advance,
+                               reuse_scorer_states=not args.full_rescoring)
 
         for name, config in configs.items():
             results, seconds = _run_method(name, problems, engine, prm, config, setup)
@@ -321,6 +325,9 @@ def _beam_compute(args, results: list[ProblemCandidates], seconds: float | None)
         "generated_tokens_per_problem": _per_problem(sum(r.generated_tokens for r in results), results),
         "scorer_tokens_per_problem": _per_problem(sum(r.meta.get("scorer_tokens", 0) for r in results), results),
         "scored_prefixes_per_problem": _per_problem(sum(r.meta.get("scored_prefixes", 0) for r in results), results),
+        # Whether the scorer grew each prefix's KV cache; prefixes it still read whole.
+        "scorer_state_reuse": any(r.meta.get("scorer_state_reuse", False) for r in results),
+        "scorer_rereads_per_problem": _per_problem(sum(r.meta.get("scorer_rereads", 0) for r in results), results),
         "seconds": seconds,
         "problems_per_second": len(results) / seconds if seconds else None,
         "per_problem_hits": {
@@ -361,6 +368,7 @@ def _report(args, out: Path, bon_results, summary: dict[str, Any]) -> None:
             f"{method}: accuracy {100 * accuracy:.1f}% at "
             f"{compute['generated_tokens_per_problem']:.0f} generated tokens/problem, "
             f"{compute['scorer_tokens_per_problem']:.0f} scorer tokens/problem"
+            + (" (the scorer's KV cache grown by each step)" if compute.get("scorer_state_reuse") else "")
             + (f", {compute['seconds']:.1f} s" if compute["seconds"] is not None else "")
         )
     if bon_results:
