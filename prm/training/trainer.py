@@ -4,7 +4,10 @@ Public: `LoraOptions`, `TrainConfig`, `TrainResult`, `RewardTrainer`, `train`, `
 
 `train(config, train_records, eval_records, model=..., tokenizer=...)` wraps a causal LM into a
 `RewardModel` (adding the step tag), tokenizes the records into a `datasets.Dataset`, and runs a
-`RewardTrainer`: a Trainer whose only change is the loss (`prm.training.losses`). Checkpoints,
+`RewardTrainer`: a Trainer whose only change is the loss, that of the objective registered under
+`config.objective.name` (`prm.training.losses`: the step objectives; `orm.objectives`: the outcome
+ones, composed here for joint training); an objective with a trainer of its own (`fit`:
+`label_token`, `implicit`) is handed to that trainer. Checkpoints,
 resume, gradient accumulation, logging (`report_to`), multi-process runs (accelerate launch /
 torchrun: DDP, FSDP, DeepSpeed) and length-grouped sampling are the Trainer's own. Trainer
 checkpoints (`checkpoint-N/`) hold the whole `RewardModel` state dict (heads and resized
@@ -380,13 +383,9 @@ def train(
     metrics: the Trainer's train metrics, eval loss when eval_records are given, and the
     dataset reports (`train_rows`, `train_dropped_steps`, ...).
     """
-    if config.objective.name == "implicit":  # core does not import orm (see tests/test_import_rules.py)
-        raise ValueError("objective 'implicit' is trained by orm.implicit_training.train_implicit "
-                         "(`prm train --objective implicit`)")
-    if config.objective.name == "label_token":  # the LM head scores steps: no reward heads
-        from prm.training.label_token import train_label_token
-
-        return train_label_token(config, train_records, eval_records, model=model, tokenizer=tokenizer)
+    fit = config.objective.objective.fit
+    if fit is not None:  # a whole model of its own (label_token, orm's implicit): no reward heads
+        return fit(config, train_records, eval_records, model=model, tokenizer=tokenizer)
     reward_model = _as_reward_model(model, tokenizer, config)
     tag_ids = config.step_format.tag_ids(tokenizer)
     train_set, train_report = build_dataset(
