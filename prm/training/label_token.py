@@ -26,7 +26,7 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from prm.modeling.adapters import LabelTokenConfig, encode_label_token, single_token_id
+from prm.modeling.adapters import LabelTokenConfig, encode_label_token, label_token_ids, single_token_id
 from prm.modeling.heads import position_ids_from_mask
 from prm.modeling.reward_model import RewardModelOutput
 from prm.records import StepwiseSolution
@@ -98,9 +98,7 @@ def prepare_label_tokens(lm: nn.Module, tokenizer: Any, label_config: LabelToken
         if lm.get_input_embeddings().weight.shape[0] < len(tokenizer):
             lm.resize_token_embeddings(len(tokenizer))
     single_token_id(tokenizer, label_config.tag, "step tag")
-    good = single_token_id(tokenizer, label_config.good_token, "good label token")
-    bad = single_token_id(tokenizer, label_config.bad_token, "bad label token")
-    return good, bad
+    return label_token_ids(tokenizer, label_config)
 
 
 def label_token_rows(
