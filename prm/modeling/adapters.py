@@ -271,6 +271,18 @@ class AdapterPRM:
             getattr(self.tokenizer, "padding_side", "right"), self._read_scores,
         )
 
+    def _read_scores(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, position_ids: torch.Tensor,
+        positions: list[list[int]],
+    ) -> list[list[float]]:
+        """input_ids, attention_mask, position_ids: (batch, seq) -> each row's scores at its
+        positions: `step_values` of one forward pass without autograd."""
+        return _at_positions(self.step_values(_forward(self.model, input_ids, attention_mask, position_ids)), positions)
+
+    def step_values(self, output: Any) -> torch.Tensor:
+        """The model's output -> a score in [0, 1] at every token, (batch, seq)."""
+        raise NotImplementedError
+
 
 # ------------------------------------------------------------------------ label-token PRMs
 def label_token_text(config: LabelTokenConfig, prompt: str, steps: Sequence[str]) -> str:
@@ -427,16 +439,12 @@ class ClassificationHeadPRM(AdapterPRM):
         input_ids = list(self.tokenizer.encode(self.build_text(prompt, steps)))
         return input_ids, _tag_positions(input_ids, self.step_id, len(steps), index)
 
-    def _read_scores(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, position_ids: torch.Tensor,
-        positions: list[list[int]],
-    ) -> list[list[float]]:
-        """input_ids, attention_mask, position_ids: (batch, seq); head logits (batch, seq, 2)."""
-        output = _forward(self.model, input_ids, attention_mask, position_ids)
+    def step_values(self, output: Any) -> torch.Tensor:
+        """Head logits (batch, seq, 2) -> softmax(...)[positive_index]."""
         logits = output[0] if isinstance(output, (tuple, list)) else output.logits
         if logits.shape[-1] != 2:
             raise ValueError(
                 f"the model's head gives {logits.shape[-1]} classes per token, expected 2; "
                 "this is not a 2-class classification-head PRM"
             )
-        return _at_positions(logits.float().softmax(dim=-1)[..., self.config.positive_index], positions)
+        return logits.float().softmax(dim=-1)[..., self.config.positive_index]

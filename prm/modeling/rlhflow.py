@@ -23,10 +23,8 @@ from torch import nn
 
 from prm.modeling.adapters import (
     AdapterPRM,
-    _at_positions,
     _check_batch_size,
     _check_text,
-    _forward,
     _require_chat_template,
     label_token_ids,
 )
@@ -99,10 +97,6 @@ class ChatLabelTokenPRM(AdapterPRM):
             positions.append(len(head) - 1)
         return input_ids, positions
 
-    def _read_scores(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, position_ids: torch.Tensor,
-        positions: list[list[int]],
-    ) -> list[list[float]]:
-        """input_ids, attention_mask, position_ids: (batch, seq); logits (batch, seq, vocab)."""
-        logits = _forward(self.model, input_ids, attention_mask, position_ids).logits
-        return _at_positions(logits[..., [self.good_id, self.bad_id]].float().softmax(dim=-1)[..., 0], positions)
+    def step_values(self, output: Any) -> torch.Tensor:
+        """Logits (batch, seq, vocab) -> P(good) against P(bad)."""
+        return output.logits[..., [self.good_id, self.bad_id]].float().softmax(dim=-1)[..., 0]

@@ -27,10 +27,8 @@ from torch import nn
 
 from prm.modeling.adapters import (
     AdapterPRM,
-    _at_positions,
     _check_batch_size,
     _check_text,
-    _forward,
     read_prefixed_weights,
     single_token_id,
 )
@@ -132,10 +130,6 @@ class ValueHeadPRM(AdapterPRM):
             positions.append(len(input_ids) - 1)
         return input_ids, positions
 
-    def _read_scores(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, position_ids: torch.Tensor,
-        positions: list[list[int]],
-    ) -> list[list[float]]:
-        """input_ids, attention_mask, position_ids: (batch, seq); values (batch, seq)."""
-        values = _forward(self.model, input_ids, attention_mask, position_ids)
-        return _at_positions(torch.sigmoid(values.float()), positions)
+    def step_values(self, output: Any) -> torch.Tensor:
+        """Values (batch, seq) -> sigmoid(values)."""
+        return torch.sigmoid(output.float())
