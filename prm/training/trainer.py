@@ -1,6 +1,7 @@
 """Training through `transformers.Trainer`.
 
-Public: `LoraOptions`, `TrainConfig`, `TrainResult`, `RewardTrainer`, `train`, `fit_whole_model`.
+Public: `LoraOptions`, `TrainConfig`, `TrainResult`, `RewardTrainer`, `train`, `train_whole_model`
+(with its Trainer mixins `LossOnlyPrediction`, `FolderSaving`).
 
 `train(config, train_records, eval_records, model=..., tokenizer=...)` wraps a causal LM into a
 `RewardModel` (adding the step tag), tokenizes the records into a `datasets.Dataset`, and runs a
@@ -20,7 +21,7 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -199,7 +200,30 @@ class EpochSeededLengthGroupedSampler(LengthGroupedSampler):
         return super().__iter__()
 
 
-class RewardTrainer(Trainer):
+class LossOnlyPrediction:
+    """Trainer mixin: evaluation computes the training loss and nothing else (no logits kept)."""
+
+    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
+        inputs = self._prepare_inputs(inputs)
+        with torch.no_grad():
+            loss = self.compute_loss(model, inputs)
+        return loss.detach(), None, None
+
+
+class FolderSaving:
+    """Trainer mixin for a model trained whole: checkpoints are the model's own folder,
+    `model.save_pretrained(folder, tokenizer, folder_config)` (a raw state-dict save fails on
+    tied embeddings)."""
+
+    folder_config: Any = None
+
+    def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
+        folder = Path(output_dir or self.args.output_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.model.save_pretrained(folder, self.processing_class, self.folder_config)
+
+
+class RewardTrainer(LossOnlyPrediction, Trainer):
     """A Trainer whose loss is a named objective over the reward model's two heads.
 
     The item counts of each loss term are added up over processes before dividing, so a step on
@@ -277,12 +301,6 @@ class RewardTrainer(Trainer):
         # Keep both heads in the graph so that DDP finds a gradient for every parameter.
         loss = loss + 0.0 * (outputs.step_logits.sum() + outputs.outcome_logits.sum())
         return (loss, outputs) if return_outputs else loss
-
-    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
-        inputs = self._prepare_inputs(inputs)
-        with torch.no_grad():
-            loss = self.compute_loss(model, inputs)
-        return loss.detach(), None, None
 
 
 def _as_reward_model(model: nn.Module, tokenizer: Any, config: TrainConfig) -> RewardModel:
@@ -432,11 +450,41 @@ def train(
     return TrainResult(reward_model, tokenizer, out, metrics)
 
 
-def fit_whole_model(trainer: Trainer, config: TrainConfig, train_report: Any, eval_report: Any = None) -> dict[str, Any]:
-    """Run `trainer` (built from `config`) for a model trained whole, with no reward heads (the
-    label-token and implicit PRMs): refuses lora, train_top_layers, resume and gradient
-    checkpointing, which it does not support; returns the train metrics, eval metrics where the trainer has an eval set, and the
-    dataset reports (`train_rows`, ...)."""
+def train_whole_model(
+    config: TrainConfig,
+    model: nn.Module,
+    tokenizer: Any,
+    folder_config: Any,
+    rows_of: Callable[[Sequence[Any]], tuple[list[dict[str, Any]], Any]],
+    trainer_class: type[Trainer],
+    data_collator: Any,
+    train_records: Sequence[Any],
+    eval_records: Sequence[Any] | None = None,
+    **trainer_kwargs: Any,
+) -> TrainResult:
+    """Train `model`, a model trained whole with no reward heads (the label-token and implicit
+    PRMs), and save it to config.output_dir as `model.save_pretrained(out, tokenizer,
+    folder_config)`. rows_of(records) -> (rows, DatasetReport) for the train and eval sets;
+    `trainer_class` (a `FolderSaving` Trainer) runs them. Refuses lora, train_top_layers, resume
+    and gradient checkpointing, which it does not support. metrics: the train metrics, eval
+    metrics where there are eval records, and the dataset reports (`train_rows`, ...)."""
+    from datasets import Dataset
+
+    rows, report = rows_of(train_records)
+    eval_set = eval_report = None
+    if eval_records:
+        eval_rows, eval_report = rows_of(eval_records)
+        eval_set = Dataset.from_list(eval_rows)
+    trainer = trainer_class(
+        model=model,
+        args=config.training_arguments(has_eval=eval_set is not None),
+        train_dataset=Dataset.from_list(rows),
+        eval_dataset=eval_set,
+        data_collator=data_collator,
+        processing_class=tokenizer,
+        **trainer_kwargs,
+    )
+    trainer.folder_config = folder_config
     name = config.objective.name
     if config.lora is not None or config.train_top_layers is not None:
         raise ValueError(f"objective {name!r} trains every weight; leave out lora and train_top_layers")
@@ -447,8 +495,11 @@ def fit_whole_model(trainer: Trainer, config: TrainConfig, train_report: Any, ev
     if not config.show_progress:
         trainer.remove_callback(PrinterCallback)  # library code does not print
     metrics: dict[str, Any] = dict(trainer.train().metrics)
-    metrics.update({f"train_{k}": v for k, v in train_report.as_dict().items()})
+    metrics.update({f"train_{k}": v for k, v in report.as_dict().items()})
     if trainer.eval_dataset is not None:
         metrics.update(trainer.evaluate())
         metrics.update({f"eval_{k}": v for k, v in eval_report.as_dict().items()})
-    return metrics
+    out = Path(config.output_dir)
+    if trainer.args.should_save:
+        model.save_pretrained(out, tokenizer, folder_config)
+    return TrainResult(model, tokenizer, out, metrics)
