@@ -1,14 +1,15 @@
 """ProcessBench metrics: first-error prediction, per-subset F1, threshold tuning.
 
 Public: `SUBSETS`, `SubsetScore`, `predict_first_error`, `subset_score`, `tune_threshold`,
-`processbench_report`, `stratified_subset`.
+`processbench_report`, `stratified_subset`, `predictions_frame`, `read_predictions_frame`.
 
 A PRM predicts the first erroneous step as the first step whose score is under the threshold
 (-1 when none is). On a subset, `error_accuracy` is the share of erroneous solutions
 (label >= 0) whose predicted index equals the label, `correct_accuracy` the share of correct
 solutions (label -1) predicted -1, and F1 their harmonic mean, all in percent. The headline is
 the unweighted mean of the four subsets' F1. A scalar PRM's threshold is tuned on the GSM8K
-subset only and then applied to every subset.
+subset only and then applied to every subset. `predictions_frame` gives the per-case table behind
+a report (`prm eval processbench --out R.json` writes it beside the report as R.predictions.csv).
 """
 
 from __future__ import annotations
@@ -142,3 +143,33 @@ def processbench_report(
     f1s = [s["f1"] for s in report["subsets"].values()]
     report["average_f1"] = float(sum(f1s) / len(f1s))
     return report
+
+
+def predictions_frame(
+    subsets: Mapping[str, tuple[Sequence[Sequence[float]], Sequence[int]]],
+    threshold: float,
+    ids: Mapping[str, Sequence[Any]] | None = None,
+):
+    """One row per case: subset, case (its position in the subset), id (where `ids` names
+    them), label and predicted first-error index (-1: no error), right (prediction == label),
+    steps and the lowest step score. `subsets` as `processbench_report` takes it; the
+    subset_score of each subset's rows is the report's."""
+    import pandas as pd
+
+    rows = []
+    for name, (step_scores, labels) in subsets.items():
+        names = list(ids[name]) if ids is not None and name in ids else [None] * len(labels)
+        for case, (scores, label, key) in enumerate(zip(step_scores, labels, names)):
+            prediction = predict_first_error(scores, threshold)
+            rows.append({"subset": name, "case": case, "id": key, "label": int(label), "prediction": prediction,
+                         "right": prediction == label, "steps": len(scores),
+                         "min_score": float(min(scores)) if len(scores) else None})
+    columns = ["subset", "case", "id", "label", "prediction", "right", "steps", "min_score"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def read_predictions_frame(path):
+    """The per-case table `predictions_frame` gave, from the CSV (or Parquet) it was written to."""
+    from prm.tables import read_table
+
+    return read_table(path)

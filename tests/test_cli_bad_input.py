@@ -44,6 +44,11 @@ def inputs(tmp_path_factory):
     (root / "pairs_bad.jsonl").write_text(json.dumps({"gold": "1"}) + "\n")
     (root / "dup.jsonl").write_text((json.dumps(GOOD_STEPWISE) + "\n") * 2)
     (root / "model").mkdir()  # a folder that is no reward model
+    sample = {"text": "1 + 1 = 2.", "steps": ["1 + 1 = 2."], "answer": "2", "num_tokens": 5, "is_correct": True}
+    (root / "bon.jsonl").write_text(json.dumps(  # search results without scores
+        {"problem_id": "p1", "prompt": "What is 1 + 1?", "gold": "2", "candidates": [sample]}) + "\n")
+    (root / "bon_other.jsonl").write_text(json.dumps(  # scored results of a problem no problem file holds
+        {"problem_id": "zz", "prompt": "Q", "gold": "2", "candidates": [{**sample, "step_scores": [0.5]}]}) + "\n")
     return root
 
 
@@ -73,6 +78,9 @@ def _file_verbs():
         ("score", ["score", "--model", "{i}/model", "--input", "{f}", "--output", "{o}"]),
         ("search", ["search", "--results", "{f}", "--out", "{o}", "--no-plot"]),
         ("eval", ["eval", "auroc", "--prm", "{i}/model", "--data", "{f}", "--out", "{o}"]),
+        ("eval", ["eval", "overoptimization", "--results", "{f}", "--problems", "{i}/problems.jsonl", "--out", "{o}"]),
+        ("eval", ["eval", "calibration", "--results", "{f}", "--problems", "{i}/problems.jsonl", "--out", "{o}"]),
+        ("eval", ["eval", "calibration", "--prm", "{i}/model", "--data", "{f}", "--out", "{o}"]),
         ("sft", ["sft", "--data", "{f}", "--out", "{o}"]),
         ("merge", ["merge", "{f}", "--out", "{o}"]),
     ]
@@ -134,6 +142,29 @@ OPTION_CASES = [
     ("eval", ["eval", "auroc", "--prm", "{i}/model", "--data", "{i}/no_labels.jsonl", "--out", "{o}"]),
     ("eval", ["eval", "labels", "--labels", "{i}/empty.jsonl", "--problems", "{i}/problems.jsonl", "--out", "{o}"]),
     ("eval", ["eval", "truth", "--results", "{i}/empty.jsonl", "--problems", "{i}/problems.jsonl", "--out", "{o}"]),
+    ("eval", ["eval", "overoptimization", "--problems", "{i}/problems.jsonl", "--out", "{o}", "--results", "{i}/bon.jsonl", "--ensemble", "mean"]),
+    ("eval", ["eval", "overoptimization", "--problems", "{i}/problems.jsonl", "--out", "{o}", "--results", "{i}/bon.jsonl", "{i}/bon.jsonl", "--ensemble", "mean_std", "--ensemble-k", "-1"]),
+    ("eval", ["eval", "overoptimization", "--problems", "{i}/problems.jsonl", "--out", "{o}", "--results", "{i}/bon_other.jsonl", "--weak", "noisy", "--noise-sd", "0"]),
+    ("eval", ["eval", "overoptimization", "--problems", "{i}/problems.jsonl", "--out", "{o}", "--results", "{i}/bon_other.jsonl", "--bootstrap", "0"]),
+    ("eval", ["eval", "overoptimization", "--problems", "{i}/problems.jsonl", "--out", "{o}", "--results", "{i}/bon_other.jsonl", "--n", "0"]),
+    ("eval", ["eval", "overoptimization", "--problems", "{i}/problems.jsonl", "--out", "{o}", "--results", "=x"]),
+    ("eval", ["eval", "overoptimization", "--problems", "{i}/problems.jsonl", "--out", "{o}", "--results", "a={i}/bon.jsonl", "a={i}/bon_other.jsonl"]),
+    ("eval", ["eval", "overoptimization", "--problems", "{i}/problems.jsonl", "--out", "{o}", "--results", "{i}/bon_other.jsonl", "--weak", "bogus"]),
+    ("eval", ["eval", "overoptimization", "--problems", "{i}/problems.jsonl", "--out", "{o}", "--results", "{i}/bon.jsonl"]),
+    ("eval", ["eval", "overoptimization", "--problems", "{i}/problems.jsonl", "--out", "{o}", "--results", "{i}/bon_other.jsonl"]),
+    ("eval", ["eval", "overoptimization", "--problems", "{i}/problems.jsonl", "--out", "{o}", "--results", "{i}/bon_other.jsonl", "--keys", "prm:median"]),
+    ("eval", ["eval", "overoptimization", "--problems", "{i}/problems.jsonl", "--out", "{o}", "--results", "{i}/bon.jsonl", "{i}/bon_other.jsonl"]),
+    ("eval", ["eval", "calibration", "--out", "{o}"]),
+    ("eval", ["eval", "calibration", "--out", "{o}", "--data", "{i}/stepwise.jsonl"]),
+    ("eval", ["eval", "calibration", "--out", "{o}", "--results", "{i}/bon_other.jsonl"]),
+    ("eval", ["eval", "calibration", "--out", "{o}", "--results", "{i}/bon_other.jsonl", "--problems", "{i}/problems.jsonl", "--bins", "0"]),
+    ("eval", ["eval", "calibration", "--out", "{o}", "--results", "{i}/bon_other.jsonl", "--problems", "{i}/problems.jsonl", "--validation-fraction", "1.5"]),
+    ("eval", ["eval", "calibration", "--out", "{o}", "--results", "{i}/bon.jsonl", "--problems", "{i}/problems.jsonl"]),
+    ("eval", ["eval", "calibration", "--out", "{o}", "--results", "{i}/bon_other.jsonl", "--problems", "{i}/problems.jsonl"]),
+    ("eval", ["eval", "calibration", "--out", "{o}", "--prm", "{i}/model", "--processbench", "{i}/absent"]),
+    ("eval", ["eval", "calibration", "--out", "{o}", "--prm", "{i}/model", "--data", "{i}/no_labels.jsonl"]),
+    ("eval", ["eval", "auroc", "--prm", "{i}/model", "{i}/model", "--ensemble", "bogus", "--data", "{i}/stepwise.jsonl"]),
+    ("search", ["search", "--results", "{i}/bon_other.jsonl", "--prm", "{i}/model", "--ensemble", "bogus", "--out", "{o}"]),
     ("sft", ["sft", "--data", "{i}/problems.jsonl", "--out", "{o}", "--epochs", "-1"]),
     ("sft", ["sft", "--data", "{i}/problems.jsonl", "--out", "{o}", "--eval-problems", "4"]),
     ("sft", ["sft", "--data", "{i}/problems.jsonl", "--out", "{o}", "--batch-size", "0"]),

@@ -1,12 +1,19 @@
-"""`prm eval processbench|auroc`: ProcessBench F1 and step-level AUROC of a PRM.
+"""`prm eval processbench|auroc|labels|truth|overoptimization|calibration`: how good a PRM is.
 
-Public: `add_arguments(parser)`, `run(args) -> int`, `score_solutions(scorer, solutions, ...)`.
+Public: `add_arguments(parser)`, `run(args) -> int`, `score_solutions(scorer, solutions, ...)`,
+`read_problem_files(paths)`, `read_processbench_sample(folder, subsets, limit, seed)`,
+`add_scorer_arguments(command, required)`.
 
 `prm eval processbench --prm DIR [--data DIR] [--threshold T]` scores every step of the four
 ProcessBench subsets, tunes the threshold on the GSM8K subset only (unless --threshold is
 given), and prints per subset the accuracy on erroneous and on correct cases, their F1, and the
-unweighted average F1. `prm eval auroc --prm DIR --data FILE` gives the AUROC of step scores
-against step labels (PRM800K-style files, any format `prm.data.load_stepwise` reads).
+unweighted average F1 (with --out R.json, also the per-case predictions as R.predictions.csv).
+`prm eval auroc --prm DIR --data FILE` gives the AUROC of step scores
+against step labels (PRM800K-style files, any format `prm.data.load_stepwise` reads). Both
+take several --prm folders as an ensemble (--ensemble mean|min|mean_std, per step). `labels` and
+`truth` judge labels and scored samples against the synthetic task's exact step truth (`truth`
+adds each score key's length bias); `overoptimization` and `calibration` live in
+`prm.cli.eval_diagnostics`.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from prm.atomic import atomic_write
-from prm.cli import wiring
+from prm.cli import eval_diagnostics, wiring
 from prm.records import StepwiseSolution
 from prm.scores import score_steps_in_batches
 from search.auroc import distinct_step_labels, step_auroc
@@ -57,11 +64,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     truth.add_argument("--keys", nargs="+", default=["prm:min"], help="solution score keys to judge")
     for command in (labels, truth):
         command.add_argument("--out", default=None, help="write the report as JSON here")
+    eval_diagnostics.add_overoptimization(sub)
+    eval_diagnostics.add_calibration(sub)
     for command in (bench, auroc):
-        command.add_argument("--prm", required=True, help="reward-model folder (step head) or a public PRM's folder")
-        command.add_argument("--prm-kind", default=None, choices=wiring.PRM_KINDS,
-                             help="convention of the --prm folder (default: recognised from the folder)")
-        command.add_argument("--device", default="cpu")
+        add_scorer_arguments(command, required=True)
         command.add_argument("--limit", type=int, default=None,
                              help="processbench: a seeded sample of N solutions per subset, stratified by "
                                   "erroneous/correct; auroc: the first N solutions")
@@ -69,14 +75,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         command.add_argument("--out", default=None, help="write the report as JSON here")
 
 
+def add_scorer_arguments(command: argparse.ArgumentParser, required: bool,
+                         what: str = "reward-model folder (step head) or a public PRM's folder") -> None:
+    """--prm (several: an ensemble, --ensemble/--ensemble-k), --prm-kind and --device."""
+    command.add_argument("--prm", required=required, nargs="+", default=None, help=f"{what}; several: an ensemble")
+    wiring.add_ensemble_arguments(command)
+    command.add_argument("--prm-kind", default=None, choices=wiring.PRM_KINDS,
+                         help="convention of the --prm folder (default: recognised from the folder)")
+    command.add_argument("--device", default="cpu")
+
+
 def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
+    if args.what in ("overoptimization", "calibration"):  # they write a folder of outputs themselves
+        getattr(eval_diagnostics, args.what)(args)
+        return 0
     if args.what in ("labels", "truth"):
         report = _labels(args) if args.what == "labels" else _truth(args)
     else:
         # The data is read (and checked) before the verifier is loaded: a bad file fails in a second.
         def load_scorer():
-            return wiring.load_scorers(args.prm, None, args.device, prm_kind=args.prm_kind)[0]
+            return wiring.load_scorers(args.prm, None, args.device, prm_kind=args.prm_kind,
+                                       ensemble=args.ensemble, ensemble_k=args.ensemble_k)[0]
 
         report = _processbench(args, load_scorer) if args.what == "processbench" else _auroc(args, load_scorer)
     report["seconds"] = time.perf_counter() - start
@@ -95,27 +115,21 @@ def score_solutions(
 
 
 def _processbench(args: argparse.Namespace, load_scorer: Any) -> dict[str, Any]:
-    from prm.data import read_processbench
-
     if args.threshold is None and "gsm8k" not in args.subsets:
         raise ValueError("tuning the threshold needs the gsm8k subset: add it to --subsets or pass --threshold")
-    subsets, sampled, chosen_solutions = {}, {}, {}
-    for name in args.subsets:
-        path = Path(args.data) / f"{name}.json"
-        if not path.is_file():
-            raise FileNotFoundError(f"{path} not found; point --data at the ProcessBench folder")
-        solutions = read_processbench(path)
-        chosen = stratified_subset([int(s.meta["label"]) for s in solutions], args.limit, args.seed)
-        if args.limit is not None:
-            log.info("%s: a seeded stratified sample of %d of %d solutions (erroneous and correct in the "
-                     "file's proportion)", name, len(chosen), len(solutions))
-        sampled[name] = {"solutions": len(chosen), "of": len(solutions)}
-        chosen_solutions[name] = [solutions[i] for i in chosen]
+    chosen_solutions, sampled = read_processbench_sample(args.data, args.subsets, args.limit, args.seed)
+    subsets = {}
     scorer = load_scorer()
     for name, solutions in chosen_solutions.items():
         labels = [int(s.meta["label"]) for s in solutions]
         subsets[name] = (score_solutions(scorer, solutions, args.batch_size, name), labels)
     report = processbench_report(subsets, threshold=args.threshold)
+    if args.out:  # the per-case table behind the report, beside it
+        from prm.tables import write_table
+        from search.processbench import predictions_frame
+
+        ids = {name: [s.id for s in solutions] for name, solutions in chosen_solutions.items()}
+        write_table(predictions_frame(subsets, report["threshold"], ids), Path(args.out).with_suffix(".predictions.csv"))
     report["sample"] = ({"kind": "all"} if args.limit is None else
                         {"kind": "stratified", "seed": args.seed, "limit": args.limit, "subsets": sampled})
     if args.limit is not None:
@@ -150,7 +164,28 @@ def _auroc(args: argparse.Namespace, load_scorer: Any) -> dict[str, Any]:
             "solutions": len(solutions), "data": args.data}
 
 
-def _read_problems(paths: Sequence[str]) -> list:
+def read_processbench_sample(folder: str, names: Sequence[str], limit: int | None,
+                             seed: int) -> tuple[dict[str, list[StepwiseSolution]], dict[str, Any]]:
+    """({subset: its solutions, a seeded stratified `limit` of them}, {subset: sample sizes})."""
+    from prm.data import read_processbench
+
+    sampled, chosen_solutions = {}, {}
+    for name in names:
+        path = Path(folder) / f"{name}.json"
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} not found; point --data at the ProcessBench folder")
+        solutions = read_processbench(path)
+        chosen = stratified_subset([int(s.meta["label"]) for s in solutions], limit, seed)
+        if limit is not None:
+            log.info("%s: a seeded stratified sample of %d of %d solutions (erroneous and correct in the "
+                     "file's proportion)", name, len(chosen), len(solutions))
+        sampled[name] = {"solutions": len(chosen), "of": len(solutions)}
+        chosen_solutions[name] = [solutions[i] for i in chosen]
+    return chosen_solutions, sampled
+
+
+def read_problem_files(paths: Sequence[str]) -> list:
+    """The problems of every file (`prm.data.read_problems`), in order."""
     from prm.data import read_problems
 
     return [p for path in paths for p in read_problems(path)]
@@ -160,7 +195,7 @@ def _labels(args: argparse.Namespace) -> dict[str, Any]:
     from prm.data.loading import load_stepwise
     from search.synthetic_eval import label_agreement
 
-    problems = _read_problems(args.problems)
+    problems = read_problem_files(args.problems)
     solutions = []
     for path in args.labels:
         read = load_stepwise(path, format="trl_stepwise")  # strict: a bad row names its file and line
@@ -182,12 +217,18 @@ def _labels(args: argparse.Namespace) -> dict[str, Any]:
 
 def _truth(args: argparse.Namespace) -> dict[str, Any]:
     from search.candidates import read_jsonl
+    from search.length_bias import results_length_bias
     from search.synthetic_eval import truth_report
 
-    problems = _read_problems(args.problems)
+    problems = read_problem_files(args.problems)
     report: dict[str, Any] = {}
     for path in args.results:
-        one = truth_report(problems, read_jsonl(path), args.keys)
+        results = read_jsonl(path)
+        one = truth_report(problems, results, args.keys)
+        try:
+            one["length_bias"] = results_length_bias(results, args.keys)
+        except ValueError as error:  # a key the samples have no scores for: truth_report says so per key
+            one["length_bias"] = {"error": str(error)}
         report[str(path)] = one
         line = (f"{path}: {one['problems']} problems, oracle PRM {_percent(one['oracle_prm_accuracy'])}, "
                 f"{one['unverifiable_steps']} of {one['steps']} steps unverifiable")

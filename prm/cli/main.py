@@ -36,7 +36,7 @@ VERBS: dict[str, tuple[ModuleType, str]] = {
     "label": (label, "sample solutions and label their steps by Monte Carlo rollouts"),
     "merge": (merge, "merge the shards of a labeling or search run"),
     "search": (search, "best-of-n and step-level beam search with reward models"),
-    "eval": (evaluate, "ProcessBench F1 and step-level AUROC of a reward model"),
+    "eval": (evaluate, "ProcessBench F1, step AUROC, overoptimization, calibration of a reward model"),
     "serve": (serve_verb, "serve a reward model over HTTP (OpenRLHF remote reward protocol)"),
 }
 

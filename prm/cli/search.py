@@ -3,8 +3,10 @@
 Public: `add_arguments(parser)`, `run(args) -> int`.
 
 Writes to --out: `<method>.jsonl` (per-problem candidates, grades, scores, compute),
-`curves.csv` / `summary.json` (bootstrap accuracy-vs-k per selection rule, the beam-search
-results and the compute each method spent), `accuracy_vs_k.png` and `accuracy_vs_tokens.png`;
+`curves.csv` (and `curves.parquet` where pyarrow is installed) / `summary.json` (bootstrap
+accuracy-vs-k per selection rule, the beam-search results and the compute each method spent),
+`outcomes.csv` (per problem and selection rule at n: the pick, its answer, whether it is
+correct; `search.tables`), `accuracy_vs_k.png` and `accuracy_vs_tokens.png`;
 and prints the accuracy table. `--results a.jsonl b.jsonl` skips generation and redraws the
 curves from saved best-of-n rows: rows are per problem, so shards (`--shard i/n`) merge
 exactly by listing (or concatenating) their `bon.jsonl` files. With --prm/--orm as well, the
@@ -28,6 +30,7 @@ from prm.engines.base import SamplingConfig
 from prm.errors import OptionError
 from prm.scores import AGGREGATIONS
 from prm.steps import STEP_FORMATS
+from prm.tables import parquet_available, write_table
 from search.beam import BeamSearchConfig
 from search.best_of_n import BestOfNConfig, group_candidates, score_candidates, scorer_passes, selection_accuracy
 from search.candidates import ProblemCandidates, SearchSetup, candidate_score, read_jsonl, score_keys, write_jsonl
@@ -40,9 +43,11 @@ from search.curves import (
     write_curves_csv,
     write_curves_json,
 )
+from search.length_bias import results_length_bias
 from search.methods import METHODS
 from search.particle_filter import ParticleFilterConfig
 from search.rebase import RebaseConfig
+from search.tables import outcomes_frame
 from search.voting import AnswerGrouper
 
 log = logging.getLogger("prm.search")
@@ -67,14 +72,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     data.add_argument("--shard", default=None, help="i/n: every n-th problem from the i-th (0-based)")
     models = parser.add_argument_group("models")
     models.add_argument("--policy", default="embedded", help="causal LM name or folder (default: embedded)")
-    models.add_argument("--prm", default=None, help="reward-model folder whose step head scores steps")
+    models.add_argument("--prm", default=None, nargs="+",
+                        help="reward-model folder whose step head scores steps; several: an ensemble (--ensemble)")
     models.add_argument("--prm-kind", default=None, choices=wiring.PRM_KINDS,
                         help="convention of the --prm folder: toolkit (written by `prm train`), math_shepherd "
                              "(P('+') at ' ки'), qwen_prm (2-class head at <extra_0>), rlhflow (P('+') in the assistant "
                              "turn after each step), skywork_prm (value head at the step token), label_token / "
                              "implicit (written by `prm train --objective ...`); default: recognised from "
                              "the folder")
-    models.add_argument("--orm", default=None, help="reward-model folder whose outcome head scores solutions")
+    models.add_argument("--orm", default=None, nargs="+",
+                        help="reward-model folder whose outcome head scores solutions; several: an ensemble")
+    wiring.add_ensemble_arguments(models)
     models.add_argument("--device", default="cpu")
     models.add_argument("--chat-template", action=argparse.BooleanOptionalAction, default=None,
                         help="wrap the prompt template in the policy's chat template (default: where it has one)")
@@ -153,7 +161,8 @@ def run(args: argparse.Namespace) -> int:
     problems = wiring.load_problems(args.data, args.data_root, args.limit, args.shard, args.seed)
     log.info("%d problems from %s", len(problems), args.data)
     engine, prompt_for = wiring.build_policy(args)
-    prm, orm = wiring.load_scorers(args.prm, args.orm, args.device, prm_kind=args.prm_kind)
+    prm, orm = wiring.load_scorers(args.prm, args.orm, args.device, prm_kind=args.prm_kind,
+                                  ensemble=args.ensemble, ensemble_k=args.ensemble_k)
     step_format = wiring.scorer_step_format(prm, args.step_format)
     summary: dict[str, Any] = {"data": args.data, "problems": len(problems), "methods": {},
                                "step_format": step_format.to_dict()}
@@ -237,7 +246,8 @@ def _rescore(args, out: Path, results: list[ProblemCandidates]) -> dict[str, Any
     """Saved samples scored again with --prm/--orm (their old scores replaced), saved to bon.jsonl."""
     if any(Path(path).resolve() == (out / "bon.jsonl").resolve() for path in args.results):
         raise OptionError("--out", "would overwrite the --results file being rescored", "pick another --out")
-    prm, orm = wiring.load_scorers(args.prm, args.orm, args.device, prm_kind=args.prm_kind)
+    prm, orm = wiring.load_scorers(args.prm, args.orm, args.device, prm_kind=args.prm_kind,
+                                  ensemble=args.ensemble, ensemble_k=args.ensemble_k)
     results, scorer_tokens, seconds = _score(results, prm, orm)
     write_jsonl(results, out / "bon.jsonl")
     return {"results": results, "scorer_tokens": scorer_tokens, "score_seconds": seconds}
@@ -253,6 +263,8 @@ def _bon_compute(args, results, scorer_tokens=0, sample_seconds=0.0, score_secon
         "scoring_seconds": score_seconds,
         "verifier_auroc": _verifier_auroc(results, keys),
         "within_problem_auroc": _within_problem_auroc(results, keys),
+        # Does a reward grow with length (generated tokens) or step count, given correctness?
+        "length_bias": results_length_bias(results, keys),
         "accuracy_at_n": {
             "majority": selection_accuracy(results, "majority"),
             "pass": selection_accuracy(results, "pass"),
@@ -345,6 +357,9 @@ def _report(args, out: Path, bon_results, summary: dict[str, Any]) -> None:
         report = evaluate_curves(bon_results, CurveConfig(draws=args.draws, seed=args.seed, bootstrap=args.bootstrap))
         points = report.points
         write_curves_csv(points, out / "curves.csv")
+        if parquet_available():
+            write_table(report.to_frame(), out / "curves.parquet")
+        write_table(outcomes_frame(bon_results), out / "outcomes.csv")
         summary["curves"] = [p.__dict__ for p in points]
         summary["differences"] = [d.__dict__ for d in report.differences]
         summary["curve_settings"] = dict(report.config)
@@ -374,6 +389,11 @@ def _report(args, out: Path, bon_results, summary: dict[str, Any]) -> None:
             print(f"verifier AUROC within problems (mean over {within.get('problems', 0)} problems with right "
                   "and wrong samples): "
                   + ", ".join(f"{k} {within[k]:.3f}" for k in known if within.get(k) is not None))
+        bias = compute.get("length_bias", {})
+        if bias:
+            print("length bias (Pearson r of solution score with generated tokens; raw / given correctness): "
+                  + ", ".join(f"{k} {_r(v['length']['raw'])} / {_r(v['length']['given_correctness'])}"
+                              for k, v in bias.items()))
         atomic_write(out / "per_problem.json", json.dumps(per_problem) + "\n")
         if not args.no_plot:
             try:
@@ -392,6 +412,10 @@ def _report(args, out: Path, bon_results, summary: dict[str, Any]) -> None:
         write_curves_json(points, out / "curves.json", {"beam": extra_points, "differences": summary["differences"]})
     atomic_write(out / "summary.json", json.dumps(summary, indent=2) + "\n")
     log.info("wrote %s", out)
+
+
+def _r(value: float | None) -> str:
+    return "-" if value is None else f"{value:+.2f}"
 
 
 def _plot_title(args, n: int, problems: int) -> str:

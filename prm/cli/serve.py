@@ -28,13 +28,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from prm.serving import HEADS, ServeConfig
 
     defaults = ServeConfig()
-    from prm.ensemble import COMBINATIONS
+    from prm.cli import wiring
 
     parser.add_argument("--prm", required=True, nargs="+",
                         help="a reward-model folder written by `prm train`; several: an ensemble (--ensemble)")
-    parser.add_argument("--ensemble", default="mean", choices=COMBINATIONS,
-                        help="how several --prm folders combine per step: mean, min, or mean - k * std")
-    parser.add_argument("--ensemble-k", type=float, default=1.0, help="k of --ensemble mean_std (default 1.0)")
+    wiring.add_ensemble_arguments(parser)
     parser.add_argument("--port", type=int, default=5000, help="TCP port (default 5000; 0 picks a free one)")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, this machine only)")
     parser.add_argument("--head", default=defaults.head, choices=HEADS,

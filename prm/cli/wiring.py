@@ -2,7 +2,7 @@
 
 Public: `PROBLEM_NAMES`, `ENGINES`, `PRM_KINDS`, `parse_shard`, `shard_slice`, `load_problems`,
 `build_engine`, `solution_grader`, `build_policy`, `prm_kind_of`, `load_step_scorer`, `load_scorers`,
-`recorded_step_format`, `scorer_step_format`, `grader`, `progress`,
+`add_ensemble_arguments`, `recorded_step_format`, `scorer_step_format`, `grader`, `progress`,
 `scorer_token_counter`, `count_scorer_tokens`.
 
 Names it knows: problems (gsm8k, math500, gsm8k-train, math-train under --data-root, synthetic,
@@ -254,25 +254,66 @@ def load_step_scorer(path: str, kind: str | None = None, device: str = "cpu") ->
     return scorer
 
 
+def add_ensemble_arguments(parser: Any) -> None:
+    """--ensemble and --ensemble-k, for verbs whose --prm (and --orm) take several folders."""
+    from prm.ensemble import COMBINATIONS
+
+    parser.add_argument("--ensemble", default="mean", choices=COMBINATIONS,
+                        help="how several --prm/--orm folders combine per step: mean, min, or mean - k * std")
+    parser.add_argument("--ensemble-k", type=float, default=1.0, help="k of --ensemble mean_std (default 1.0)")
+
+
 def load_scorers(
-    prm: str | None, orm: str | None, device: str = "cpu", prm_kind: str | None = None
+    prm: str | Sequence[str] | None, orm: str | Sequence[str] | None, device: str = "cpu",
+    prm_kind: str | None = None, ensemble: str = "mean", ensemble_k: float = 1.0,
 ) -> tuple[Any, Any]:
     """PRM (step scorer) and ORM (outcome head of a toolkit reward model, or an implicit PRM)
-    for --prm / --orm, or None where not given. The same folder for both is loaded once."""
-    step = load_step_scorer(prm, prm_kind, device) if prm else None
+    for --prm / --orm, or None where not given. The same folder for both is loaded once.
+    Several folders (a list) make a `prm.ensemble.EnsembleScorer` combining them per step
+    (`ensemble`: mean, min or mean_std with `ensemble_k`); one folder in a list is that folder."""
+    prm, orm = _folders(prm), _folders(orm)
+    if len(prm) > 1 or len(orm) > 1:
+        from prm.ensemble import EnsembleScorer
+
+        if ensemble_k < 0:
+            raise OptionError("--ensemble-k", "must be >= 0", value=ensemble_k)
+        members = [load_scorers(p, o, device, prm_kind) for p, o in _pair_members(prm, orm)]
+        step = EnsembleScorer([m[0] for m in members], ensemble, ensemble_k) if prm else None
+        outcome = None
+        if orm:
+            outcome = step if orm == prm else EnsembleScorer([m[1] for m in members], ensemble, ensemble_k)
+        return step, outcome
+    prm_path, orm_path = (prm or [None])[0], (orm or [None])[0]
+    step = load_step_scorer(prm_path, prm_kind, device) if prm_path else None
     outcome = None
-    if orm:
+    if orm_path:
         from orm.implicit import IMPLICIT_CONFIG_NAME, ImplicitPRM
         from prm.scoring import PRMScorer
 
-        same = orm == prm and isinstance(step, (PRMScorer, ImplicitPRM))
+        same = orm_path == prm_path and isinstance(step, (PRMScorer, ImplicitPRM))
         if same:
             outcome = step
-        elif (Path(orm) / IMPLICIT_CONFIG_NAME).is_file():
-            outcome = ImplicitPRM.from_pretrained(orm, device=device)
+        elif (Path(orm_path) / IMPLICIT_CONFIG_NAME).is_file():
+            outcome = ImplicitPRM.from_pretrained(orm_path, device=device)
         else:
-            outcome = PRMScorer.from_pretrained(orm, device=device)
+            outcome = PRMScorer.from_pretrained(orm_path, device=device)
     return step, outcome
+
+
+def _folders(value: str | Sequence[str] | None) -> list[str]:
+    if value is None:
+        return []
+    return [value] if isinstance(value, (str, Path)) else list(value)
+
+
+def _pair_members(prm: list[str], orm: list[str]) -> list[tuple[str | None, str | None]]:
+    """Ensemble members as (prm, orm) folder pairs: one list alone, or two lists of one length
+    (the same folders load once per member)."""
+    if prm and orm and len(prm) != len(orm):
+        raise OptionError("--orm", f"{len(orm)} folders for {len(prm)} --prm folders",
+                          "give an ensemble's --prm and --orm folders in pairs (or one side only)")
+    size = max(len(prm), len(orm))
+    return [(prm[i] if prm else None, orm[i] if orm else None) for i in range(size)]
 
 
 def recorded_step_format(paths: Sequence[str]) -> Any:
@@ -334,6 +375,12 @@ def progress(total: int, description: str) -> Iterator[Callable[[int], None]]:
 
 def scorer_token_counter(scorer: Any) -> Callable[[str, Sequence[str]], int] | None:
     """tokens(prompt, steps) the scorer reads for one solution, where it exposes `encode`."""
+    members = getattr(scorer, "members", None)
+    if members is not None:  # an ensemble reads the solution once per member
+        counters = [scorer_token_counter(member) for member in members]
+        if any(counter is None for counter in counters):
+            return None
+        return lambda prompt, steps: sum(counter(prompt, steps) for counter in counters)
     encode = getattr(scorer, "encode", None)
     if encode is None:
         return None
