@@ -6,6 +6,7 @@ import pytest
 import torch
 from transformers import TrainerCallback
 
+import orm.objectives  # noqa: F401  (registers orm, bradley_terry, joint, as prm train does)
 from prm.modeling import RewardModel
 from prm.records import PreferencePair, StepwiseSolution
 from prm.steps import StepFormat

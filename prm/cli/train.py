@@ -39,7 +39,6 @@ PAIRS_FORMAT = "pairs"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from prm.data.loading import STEPWISE_FORMATS
-    from prm.training.losses import OBJECTIVES
 
     data = parser.add_argument_group("data")
     data.add_argument("--data", required=True, nargs="+",
@@ -72,7 +71,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="step tag, replacing the format's (default: the format's, a new special token)")
     model.add_argument("--existing-tag", action="store_true",
                        help="the step tag is an existing string of the tokenizer (e.g. ' ки'); do not add it")
-    model.add_argument("--objective", default="hard", choices=OBJECTIVES, help="training objective")
+    model.add_argument("--objective", default="hard", choices=objective_names(), help="training objective")
     model.add_argument("--beta", type=float, default=0.05,
                        help="implicit: reward scale in r = beta * log(pi(y) / pi_ref(y))")
     model.add_argument("--step-weight", type=float, default=1.0, help="joint: weight of the step loss")
@@ -158,6 +157,15 @@ def warmup(args: argparse.Namespace) -> float:
     return args.warmup_ratio
 
 
+def objective_names() -> tuple[str, ...]:
+    """The objectives `--objective` names: the core's step objectives (`prm.training.losses`)
+    composed with orm's outcome objectives (`orm.objectives`, which registers them)."""
+    import orm.objectives  # noqa: F401  (registers orm, bradley_terry, joint, implicit)
+    from prm.training.losses import objective_names as registered
+
+    return registered()
+
+
 def _read(paths: list[str], args: argparse.Namespace) -> list[Any]:
     records: list[Any] = []
     for path in paths:
@@ -205,6 +213,8 @@ def _resume_point(resume, out: str):
 def _config(args: argparse.Namespace):
     from prm.training.losses import ObjectiveConfig
     from prm.training.trainer import LoraOptions, TrainConfig
+
+    objective_names()  # the outcome objectives registered before ObjectiveConfig looks them up
 
     if args.objective == "bradley_terry" and args.format != PAIRS_FORMAT:
         raise OptionError("--objective bradley_terry", "trains on pairs",

@@ -1,10 +1,14 @@
 """Training through `transformers.Trainer`.
 
-Public: `LoraOptions`, `TrainConfig`, `TrainResult`, `RewardTrainer`, `train`, `fit_whole_model`.
+Public: `LoraOptions`, `TrainConfig`, `TrainResult`, `RewardTrainer`, `train`, `train_whole_model`
+(with its Trainer mixins `LossOnlyPrediction`, `FolderSaving`).
 
 `train(config, train_records, eval_records, model=..., tokenizer=...)` wraps a causal LM into a
 `RewardModel` (adding the step tag), tokenizes the records into a `datasets.Dataset`, and runs a
-`RewardTrainer`: a Trainer whose only change is the loss (`prm.training.losses`). Checkpoints,
+`RewardTrainer`: a Trainer whose only change is the loss, that of the objective registered under
+`config.objective.name` (`prm.training.losses`: the step objectives; `orm.objectives`: the outcome
+ones, composed here for joint training); an objective with a trainer of its own (`fit`:
+`label_token`, `implicit`) is handed to that trainer. Checkpoints,
 resume, gradient accumulation, logging (`report_to`), multi-process runs (accelerate launch /
 torchrun: DDP, FSDP, DeepSpeed) and length-grouped sampling are the Trainer's own. Trainer
 checkpoints (`checkpoint-N/`) and the final folder are the same standard token-classification
@@ -20,7 +24,7 @@ import json
 import shutil
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -225,7 +229,30 @@ class EpochSeededLengthGroupedSampler(LengthGroupedSampler):
         return super().__iter__()
 
 
-class RewardTrainer(Trainer):
+class LossOnlyPrediction:
+    """Trainer mixin: evaluation computes the training loss and nothing else (no logits kept)."""
+
+    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
+        inputs = self._prepare_inputs(inputs)
+        with torch.no_grad():
+            loss = self.compute_loss(model, inputs)
+        return loss.detach(), None, None
+
+
+class FolderSaving:
+    """Trainer mixin for a model trained whole: checkpoints are the model's own folder,
+    `model.save_pretrained(folder, tokenizer, folder_config)` (a raw state-dict save fails on
+    tied embeddings)."""
+
+    folder_config: Any = None
+
+    def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
+        folder = Path(output_dir or self.args.output_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.model.save_pretrained(folder, self.processing_class, self.folder_config)
+
+
+class RewardTrainer(LossOnlyPrediction, Trainer):
     """A Trainer whose loss is a named objective over the reward model's two heads.
 
     The item counts of each loss term are added up over processes before dividing, so a step on
@@ -482,13 +509,9 @@ def train(
     which needs eval_records), ProcessBench F1 too; and the dataset reports (`train_rows`, ...).
     The final folder also gets a model card (README.md) and training_args.json.
     """
-    if config.objective.name == "implicit":  # core does not import orm (see tests/test_import_rules.py)
-        raise ValueError("objective 'implicit' is trained by orm.implicit_training.train_implicit "
-                         "(`prm train --objective implicit`)")
-    if config.objective.name == "label_token":  # the LM head scores steps: no reward heads
-        from prm.training.label_token import train_label_token
-
-        return train_label_token(config, train_records, eval_records, model=model, tokenizer=tokenizer)
+    fit = config.objective.objective.fit
+    if fit is not None:  # a whole model of its own (label_token, orm's implicit): no reward heads
+        return fit(config, train_records, eval_records, model=model, tokenizer=tokenizer)
     reward_model = _as_reward_model(model, tokenizer, config)
     tag_ids = config.step_format.tag_ids(tokenizer)
     train_set, train_report = build_dataset(
@@ -547,11 +570,41 @@ def train(
     return TrainResult(reward_model, tokenizer, out, metrics)
 
 
-def fit_whole_model(trainer: Trainer, config: TrainConfig, train_report: Any, eval_report: Any = None) -> dict[str, Any]:
-    """Run `trainer` (built from `config`) for a model trained whole, with no reward heads (the
-    label-token and implicit PRMs): refuses lora, train_top_layers, resume and gradient
-    checkpointing, which it does not support; returns the train metrics, eval metrics where the trainer has an eval set, and the
-    dataset reports (`train_rows`, ...)."""
+def train_whole_model(
+    config: TrainConfig,
+    model: nn.Module,
+    tokenizer: Any,
+    folder_config: Any,
+    rows_of: Callable[[Sequence[Any]], tuple[list[dict[str, Any]], Any]],
+    trainer_class: type[Trainer],
+    data_collator: Any,
+    train_records: Sequence[Any],
+    eval_records: Sequence[Any] | None = None,
+    **trainer_kwargs: Any,
+) -> TrainResult:
+    """Train `model`, a model trained whole with no reward heads (the label-token and implicit
+    PRMs), and save it to config.output_dir as `model.save_pretrained(out, tokenizer,
+    folder_config)`. rows_of(records) -> (rows, DatasetReport) for the train and eval sets;
+    `trainer_class` (a `FolderSaving` Trainer) runs them. Refuses lora, train_top_layers, resume
+    and gradient checkpointing, which it does not support. metrics: the train metrics, eval
+    metrics where there are eval records, and the dataset reports (`train_rows`, ...)."""
+    from datasets import Dataset
+
+    rows, report = rows_of(train_records)
+    eval_set = eval_report = None
+    if eval_records:
+        eval_rows, eval_report = rows_of(eval_records)
+        eval_set = Dataset.from_list(eval_rows)
+    trainer = trainer_class(
+        model=model,
+        args=config.training_arguments(has_eval=eval_set is not None),
+        train_dataset=Dataset.from_list(rows),
+        eval_dataset=eval_set,
+        data_collator=data_collator,
+        processing_class=tokenizer,
+        **trainer_kwargs,
+    )
+    trainer.folder_config = folder_config
     name = config.objective.name
     if config.lora is not None or config.train_top_layers is not None:
         raise ValueError(f"objective {name!r} trains every weight; leave out lora and train_top_layers")
@@ -562,8 +615,11 @@ def fit_whole_model(trainer: Trainer, config: TrainConfig, train_report: Any, ev
     if not config.show_progress:
         trainer.remove_callback(PrinterCallback)  # library code does not print
     metrics: dict[str, Any] = dict(trainer.train().metrics)
-    metrics.update({f"train_{k}": v for k, v in train_report.as_dict().items()})
+    metrics.update({f"train_{k}": v for k, v in report.as_dict().items()})
     if trainer.eval_dataset is not None:
         metrics.update(trainer.evaluate())
         metrics.update({f"eval_{k}": v for k, v in eval_report.as_dict().items()})
-    return metrics
+    out = Path(config.output_dir)
+    if trainer.args.should_save:
+        model.save_pretrained(out, tokenizer, folder_config)
+    return TrainResult(model, tokenizer, out, metrics)
