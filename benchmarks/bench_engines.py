@@ -223,7 +223,7 @@ def part_throughput(args) -> dict:
         (b, name): TransformersEngine(models[dtype], tokenizer, TransformersEngineConfig(batch_size=b, impl=impl))
         for b in args.batches for name, (dtype, impl) in variants.items()
     }
-    for (b, name), engine in engines.items():  # warm-up: every engine at its full batch, 2 tokens
+    for (b, _name), engine in engines.items():  # warm-up: every engine at its full batch, 2 tokens
         engine.generate(prompts[: max(1, b // args.samples)], SamplingConfig(n=args.samples, max_new_tokens=2))
     for _ in range(args.repeats):  # interleaved: each repeat times every engine at every batch
         for b in args.batches:

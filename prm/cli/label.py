@@ -55,7 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--engine", choices=wiring.ENGINES, default="transformers")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default="float32")
-    parser.add_argument("--batch-size", type=int, default=32, help="sample rows decoded together (transformers)")
+    parser.add_argument("--batch-size", type=int, default=64, help="sample rows decoded together (transformers)")
     parser.add_argument("--vllm-memory", type=float, default=None, help="vLLM: memory fraction to reserve (CPU: of RAM)")
     parser.add_argument("--no-shared-prefill", action="store_true", help="prefill every sample separately")
     parser.add_argument("--chat-template", action=argparse.BooleanOptionalAction, default=None,
@@ -76,7 +76,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--temperature", type=float, default=0.7)
     parser.add_argument("--top-p", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=0, help="engine seed (vLLM); rollout seeds derive from record keys")
-    parser.add_argument("--group-size", type=int, default=8, help="units per engine batch (and per fsync'd write)")
+    parser.add_argument("--group-size", type=int, default=16, help="units per engine batch (and per fsync'd write)")
     parser.add_argument("--shard", default="0/1", help="i/n: this job's share of the inputs")
     parser.add_argument("--no-resume", dest="resume", action="store_false", help="overwrite an existing output")
     parser.add_argument("--pairs-out", default=None, help="also write ORM chosen/rejected pairs here")

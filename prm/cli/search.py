@@ -80,7 +80,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="wrap the prompt template in the policy's chat template (default: where it has one)")
     models.add_argument("--prompt-template", default=None,
                         help="policy prompt with {question} (default: prm.engines.prompts.DEFAULT_TEMPLATE)")
-    models.add_argument("--engine-batch-size", type=int, default=32, help="sample rows decoded together")
+    models.add_argument("--engine-batch-size", type=int, default=64, help="sample rows decoded together")
     search = parser.add_argument_group("search")
     search.add_argument("--method", nargs="+", choices=list(METHODS), default=["bon"],
                         help="search.methods: bon (best-of-n), beam (step-level beam search), dvts, "

@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"{len(overlap)} --eval-data questions are also training questions; hold out other problems")
     model, tokenizer = load_causal_lm(args.model)
     template = resolve_template(tokenizer, args.prompt_template or DEFAULT_TEMPLATE, args.chat_template)
-    engine = TransformersEngine(model, tokenizer, TransformersEngineConfig(batch_size=32))
+    engine = TransformersEngine(model, tokenizer, TransformersEngineConfig(batch_size=64))
     report = {"data": args.data, "problems": len(problems), "model": args.model, "eval_data": args.eval_data,
               "template": template, "config": dataclasses.asdict(config)}
     if held_out:

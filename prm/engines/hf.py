@@ -366,12 +366,7 @@ class TransformersEngine:
             logits = self._forward(
                 next_ids.view(-1, 1).to(logits.device), attention, last_positions.view(-1, 1), cache
             )
-        grouped: list[list[Completion]] = []
-        row = 0
-        for unit in units:
-            grouped.append([c for c in finished[row : row + unit.count] if c is not None])
-            row += unit.count
-        return grouped
+        return self._group(units, finished)
 
     def _sample(self, logits, generators, sampling, in_place: bool = False):
         """Next token per row: (rows,) int64 on CPU. Inverse-CDF sampling with one uniform per
