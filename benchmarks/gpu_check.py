@@ -20,7 +20,9 @@ What it measures (each run after a warm-up, synchronised, median of the repeats 
    GPU memory. The step times are the gaps between step ends, after the warm-up steps.
    `tokenize_only` times PRMScorer's CPU encoding alone.
 3. engine: `TransformersEngine` sampling (temperature 1, no stop strings) of n samples per
-   prompt, with and without shared prefill; also the seconds spent in its CPU sampling step.
+   prompt, with and without shared prefill (the fast loop); then new tokens/s at batch 64
+   (64 // n prompts) of the reference loop and the fast one (`reference_b64`, `fast_b64`,
+   `fast_x_reference_b64`); also the seconds spent in its CPU sampling step.
    A probe (full batch, 8 tokens) warms up; where a full-length round of both would overrun
    the budget, the measured runs sample fewer tokens (`max_new_tokens` in the JSON).
 Each part has a share of --budget-s: it starts no repeat that would overrun it, and a hard
@@ -310,38 +312,47 @@ def _train_manual(ctx, lm, tokenizer, records, total_steps, deadline, step_ends)
             break
 
 
+BATCH64 = 64  # the engine-throughput batch of issue 12 (docs/results/engine_throughput.json)
+
+
 def part_engine(ctx: Context, record: dict, deadline: float) -> None:
     from benchmarks.bench_scoring import _solutions
     from prm.engines.base import SamplingConfig
     from prm.engines.hf import TransformersEngine, TransformersEngineConfig
 
     w = ctx.workload
-    questions, steps = _solutions(w.prompts, w.steps, ctx.seed + 2)
-    prompts = [q + "\n\n" + "\n\n".join(s) + "\n\n" for q, s in zip(questions, steps)]  # a long shared prefix
+    questions, steps = _solutions(max(w.prompts, BATCH64 // w.samples), w.steps, ctx.seed + 2)
+    all_prompts = [q + "\n\n" + "\n\n".join(s) + "\n\n" for q, s in zip(questions, steps)]  # a long shared prefix
+    prompts = all_prompts[: w.prompts]
     rows = w.prompts * w.samples
     record.update(prompts=w.prompts, samples=w.samples, batch_rows=rows, planned_new_tokens=w.new_tokens,
                   prompt_tokens=sum(len(ctx.tokenizer.encode(p)) for p in prompts))
-    engines, spent, sampling_s, tokens, probe_s = {}, {}, {}, {}, {}
-    for name, share in (("shared_prefill", True), ("own_prefill", False)):
-        config = TransformersEngineConfig(batch_size=rows, share_prefill=share)
+    engines, spent, sampling_s, tokens, probe_s, inputs = {}, {}, {}, {}, {}, {}
+    # shared/own prefill at the workload's batch (the fast loop); then both loops at batch 64
+    # (BATCH64 // samples prompts): new tokens/s of the kept reference loop and of the fast one.
+    setups = (("shared_prefill", rows, True, "fast", prompts), ("own_prefill", rows, False, "fast", prompts),
+              ("reference_b64", BATCH64, True, "reference", all_prompts[: BATCH64 // w.samples]),
+              ("fast_b64", BATCH64, True, "fast", all_prompts[: BATCH64 // w.samples]))
+    for name, batch, share, impl, batch_prompts in setups:
+        config = TransformersEngineConfig(batch_size=batch, share_prefill=share, impl=impl)
         engine = TransformersEngine(ctx.lm.eval(), ctx.tokenizer, config)
-        engines[name], spent[name], sampling_s[name] = engine, 0.0, []
+        engines[name], spent[name], sampling_s[name], inputs[name] = engine, 0.0, [], batch_prompts
         inner = engine._sample  # a measurement hook: seconds in the engine's CPU sampling step
 
-        def timed_sample(*args, _inner=inner, _name=name):
+        def timed_sample(*args, _inner=inner, _name=name, **kwargs):
             start = time.perf_counter()
-            result = _inner(*args)
+            result = _inner(*args, **kwargs)
             spent[_name] += time.perf_counter() - start
             return result
 
         engine._sample = timed_sample
-    # Warm-up and probe: the full batch, a few tokens. Where a full-length round of both would
+    # Warm-up and probe: the full batch, a few tokens. Where a full-length round of all would
     # overrun the budget, the measured runs sample fewer tokens (recorded as max_new_tokens).
     probe_tokens = min(8, w.new_tokens)
     probe = SamplingConfig(n=w.samples, temperature=1.0, max_new_tokens=probe_tokens, seed=ctx.seed)
     for name, engine in engines.items():
         start = time.perf_counter()
-        engine.generate(prompts, probe)
+        engine.generate(inputs[name], probe)
         ctx.sync()
         probe_s[name] = time.perf_counter() - start
     one_round = sum(probe_s.values()) * w.new_tokens / probe_tokens
@@ -353,7 +364,7 @@ def part_engine(ctx: Context, record: dict, deadline: float) -> None:
     def runner(name):
         def run():
             spent[name] = 0.0
-            results = engines[name].generate(prompts, sampling)
+            results = engines[name].generate(inputs[name], sampling)
             ctx.sync()
             tokens[name] = sum(c.num_tokens for row in results for c in row)
             sampling_s[name].append(spent[name])
@@ -362,9 +373,12 @@ def part_engine(ctx: Context, record: dict, deadline: float) -> None:
     runs = {name: runner(name) for name in engines}
     _measure(runs, max(1, w.repeats - 1), deadline, record)  # the probe stands in for one round
     for name in runs:
-        record[name].update(new_tokens=tokens[name], tokens_per_s=tokens[name] / record[name]["median_s"],
-                            cpu_sampling_s=sampling_s[name])
+        if "median_s" in record.get(name, {}):
+            record[name].update(new_tokens=tokens[name], tokens_per_s=tokens[name] / record[name]["median_s"],
+                                cpu_sampling_s=sampling_s[name])
     record["shared_x_own"] = record["own_prefill"]["median_s"] / record["shared_prefill"]["median_s"]
+    if "tokens_per_s" in record.get("fast_b64", {}) and "tokens_per_s" in record.get("reference_b64", {}):
+        record["fast_x_reference_b64"] = record["fast_b64"]["tokens_per_s"] / record["reference_b64"]["tokens_per_s"]
 
 
 def _table(result: dict) -> list[tuple[str, str, str, str]]:
@@ -393,13 +407,16 @@ def _table(result: dict) -> list[tuple[str, str, str, str]]:
             rows.append(("training peak memory", fmt(train["peak_gpu_gib"], 2), "GiB",
                          f"{fmt(train['resident_gib'], 2)} GiB held before"))
     engine = parts.get("engine", {})
-    for name in ("shared_prefill", "own_prefill"):
+    for name in ("shared_prefill", "own_prefill", "reference_b64", "fast_b64"):
         if "tokens_per_s" in engine.get(name, {}):
             spent = _median(engine[name]["cpu_sampling_s"])
             share = f"cpu sampling {spent / engine[name]['median_s']:.0%}" if spent is not None else ""
             rows.append((f"engine {name}", fmt(engine[name]["tokens_per_s"], 0), "tokens/s", share))
     if engine.get("shared_x_own") is not None:
         rows.append(("engine shared/own", fmt(engine["shared_x_own"], 3), "x", "time own / time shared"))
+    if engine.get("fast_x_reference_b64") is not None:
+        rows.append(("engine fast/reference b64", fmt(engine["fast_x_reference_b64"], 3), "x",
+                     "tokens/s, batch 64, same run"))
     for name, part in parts.items():
         if part.get("status", "ok") != "ok":
             rows.append((name, "-", "", part["status"]))

@@ -148,6 +148,19 @@ def check_engine_greedy_matches_cpu(device: str = "cuda") -> None:
     assert [[c.text for c in row] for row in results[0]] == [[c.text for c in row] for row in expected]
 
 
+def check_engine_fast_loop_matches_reference(device: str = "cuda") -> None:
+    """The fast decode loop (preallocated cache, late compaction) samples what the reference
+    loop samples on the device: same seeds, same completions."""
+    tokenizer = tiny_tokenizer()
+    model = tiny_causal_lm(tokenizer).eval().to(device)
+    sampling = SamplingConfig(n=4, temperature=1.0, max_new_tokens=16, stop=(" ",), seed=4)
+    fast, reference = (
+        TransformersEngine(model, tokenizer, TransformersEngineConfig(batch_size=6, impl=impl)).generate(PROMPTS, sampling)
+        for impl in ("fast", "reference")
+    )
+    assert fast == reference, "the fast loop sampled other completions than the reference loop"
+
+
 # (id, check, arguments): every case, run by `gpu_check.py --gpu-tests` (tests/test_gpu.py with CUDA).
 CHECKS = [
     *[(f"reward_model[{mode}]", check_reward_model_bf16_matches_fp32_cpu, {"mode": mode})
@@ -157,4 +170,5 @@ CHECKS = [
       for dtype, tolerance in (("float32", 1e-4), ("bfloat16", 0.03)) for side in ("right", "left")],
     ("engine[n completions, stop strings]", check_engine_n_completions_and_stop_strings, {}),
     ("engine[greedy as on cpu]", check_engine_greedy_matches_cpu, {}),
+    ("engine[fast loop as reference]", check_engine_fast_loop_matches_reference, {}),
 ]

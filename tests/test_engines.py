@@ -120,6 +120,10 @@ def test_bad_options_raise_with_the_value(tiny):
 
     with pytest.raises(ValueError, match="batch_size"):
         TransformersEngineConfig(batch_size=0)
+    with pytest.raises(ValueError, match="impl.*'slow'"):
+        TransformersEngineConfig(impl="slow")
+    with pytest.raises(ValueError, match="compact_fraction"):
+        TransformersEngineConfig(compact_fraction=1.5)
     with pytest.raises(ValueError, match="seeds"):
         _engine(tiny).generate(PROMPTS, SamplingConfig(), seeds=[1])
 
@@ -144,3 +148,54 @@ def test_vllm_engine_is_lazy():
 
         with pytest.raises(ImportError, match="pip install"):
             VLLMEngine("some-model")
+
+
+@pytest.mark.parametrize("share_prefill", [True, False])
+@pytest.mark.parametrize("compact_fraction", [0.0, 0.125, 1.0])
+def test_fast_loop_gives_the_reference_loops_completions(tiny, share_prefill, compact_fraction):
+    """The fast loop (preallocated cache, late compaction, batched stop checks) draws the same
+    tokens as the reference loop: same seeds, same completions, stop strings and EOS included."""
+    prompts = PROMPTS + ["Step 1: compute 6 * 7 = 42.", "0 1 2"]
+    for sampling in (
+        SamplingConfig(n=3, temperature=1.0, max_new_tokens=12, seed=5, stop=("=", ". ")),
+        SamplingConfig(n=2, temperature=0.7, top_p=0.9, max_new_tokens=10, seed=6),
+        SamplingConfig(n=2, temperature=0.0, max_new_tokens=6, stop=(" ",)),
+    ):
+        reference = _engine(tiny, impl="reference", share_prefill=share_prefill, batch_size=5).generate(prompts, sampling)
+        fast = _engine(tiny, share_prefill=share_prefill, batch_size=5, compact_fraction=compact_fraction)
+        assert fast.generate(prompts, sampling) == reference
+
+
+def test_fast_loop_stops_rows_on_eos_and_stop_strings_while_others_go_on(tiny):
+    model, tokenizer = tiny
+    engine = _engine(tiny, compact_fraction=1.0)  # finished rows stay in the batch to the end
+    greedy = SamplingConfig(n=1, temperature=0.0, max_new_tokens=10)
+    full = engine.generate(PROMPTS, greedy)
+    stop = full[0][0].text[2:5]
+    cut = engine.generate(PROMPTS, SamplingConfig(n=1, temperature=0.0, max_new_tokens=10, stop=(stop,)))
+    assert cut[0][0].stop_string == stop and cut[0][0].text == full[0][0].text[: full[0][0].text.find(stop)]
+    if stop not in full[1][0].text:
+        assert cut[1][0] == full[1][0]
+
+
+def test_rows_per_call_and_per_batch_are_recorded(tiny):
+    engine = _engine(tiny, batch_size=4)
+    engine.generate(PROMPTS, SamplingConfig(n=3, max_new_tokens=2, seed=1))
+    engine.generate(PROMPTS[:1], SamplingConfig(n=1, max_new_tokens=2, seed=1))
+    assert engine.rows_per_call == [6, 1]
+    assert engine.rows_per_batch == [4, 2, 1]
+
+
+def test_preallocated_layer_grows_and_selects_rows():
+    from prm.engines.kv import PreallocatedLayer
+
+    keys = torch.arange(2 * 1 * 3 * 2, dtype=torch.float32).view(2, 1, 3, 2)
+    layer = PreallocatedLayer(keys, keys + 100, capacity=4, index=torch.tensor([0, 1, 1]))
+    assert layer.get_seq_length() == 3 and layer.keys.shape == (3, 1, 3, 2)
+    for step in range(3):  # passes the capacity of 4: the buffer grows, the content stays
+        new = torch.full((3, 1, 1, 2), float(step))
+        k, v = layer.update(new, new + 100)
+    assert k.shape == (3, 1, 6, 2) and torch.equal(k[:, :, :3], keys[[0, 1, 1]])
+    assert torch.equal(v[:, :, 5], torch.full((3, 1, 2), 102.0))
+    layer.batch_select_indices(torch.tensor([2, 0]))
+    assert torch.equal(layer.keys[:, :, :3], keys[[1, 0]]) and layer.values.shape == (2, 1, 6, 2)

@@ -146,6 +146,23 @@ def test_labeling_existing_solutions_with_a_scripted_engine(tmp_path):
     assert engine.calls == [("What is 3 + 4?\n\n3 + 4 = 8.\n\n", 2)]
 
 
+def test_a_labeling_group_hands_the_engine_all_its_rows_at_once():
+    """Sampling sends every problem x sample of a group in one call, and each rollout round
+    every pending prefix x rollouts of every solution in one call (`prm label` defaults: 16
+    problems a group, 4 samples, 4 rollouts: 64 rows, then up to 256)."""
+    from prm.engines.scripted import ScriptedEngine
+    from prm.records import Problem
+
+    engine = ScriptedEngine(lambda prompt, j: "3 + 4 = 8.\n\nSo 8 - 1 = 7.\n\nThe answer is 8.")
+    problems = [Problem(f"p{i}", f"What is {i} + 4?", "7") for i in range(16)]
+    job = LabelingJob(4, EstimatorConfig("binary_search", rollouts=4), RolloutConfig(), "{question}\n\n",
+                      step_format=StepFormat())
+    make_processor(job, engine, lambda gold, text: text.rstrip(".").endswith(gold))(problem_units(problems, 4))
+    assert engine.rows_per_call[0] == 16 * 4
+    assert engine.rows_per_call[1] == 16 * 4 * 4  # every wrong solution's middle prefix, 4 rollouts each
+    assert min(engine.rows_per_call) >= 64
+
+
 def test_transformers_engine_end_to_end(tmp_path):
     from prm.engines.hf import TransformersEngine
     from prm.records import Problem

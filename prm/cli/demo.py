@@ -152,7 +152,7 @@ def _warm_up(args, out: Path, problems) -> dict[str, Any]:
     print(f"[1/4] warm-up: fine-tune {args.model} on {len(problems['sft'])} synthetic reference solutions")
     model, tokenizer = load_causal_lm(args.model, device=args.device)
     template = resolve_template(tokenizer, DEMO_TEMPLATE, chat=False)
-    engine = TransformersEngine(model, tokenizer, TransformersEngineConfig(batch_size=32))
+    engine = TransformersEngine(model, tokenizer, TransformersEngineConfig(batch_size=64))
     before = sample_accuracy(engine, problems["eval"], template, step_format, args.max_new_tokens)
     print(f"      accuracy before: {100 * before:.1f}% of {len(problems['eval'])} held-out problems (1 sample each, T=0.7)")
     started = time.perf_counter()

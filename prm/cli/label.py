@@ -58,7 +58,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=int, default=None, help="first N problems/solutions only (synthetic: how many)")
     parser.add_argument("--synthetic-steps", type=int, default=5, help="operations per synthetic problem")
     parser.add_argument("--policy", default="embedded", help="the generating model: a name or folder")
-    options.add_engine(parser, engines=wiring.ENGINES, batch_dest="batch_size")
+    options.add_engine(parser, engines=wiring.ENGINES, batch_size=64, batch_dest="batch_size")
     options.add_compute(parser)
     parser.add_argument("--no-shared-prefill", action="store_true", help="prefill every sample separately")
     parser.add_argument("--chat-template", action=argparse.BooleanOptionalAction, default=None,
@@ -79,7 +79,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--temperature", type=float, default=0.7)
     parser.add_argument("--top-p", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=0, help="engine seed (vLLM); rollout seeds derive from record keys")
-    parser.add_argument("--group-size", type=int, default=8, help="units per engine batch (and per fsync'd write)")
+    parser.add_argument("--group-size", type=int, default=16, help="units per engine batch (and per fsync'd write)")
     parser.add_argument("--shard", default="0/1", help="i/n: this job's share of the inputs")
     parser.add_argument("--no-resume", dest="resume", action="store_false", help="overwrite an existing output")
     parser.add_argument("--pairs-out", default=None, help="also write ORM chosen/rejected pairs here")

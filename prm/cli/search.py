@@ -88,7 +88,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="wrap the prompt template in the policy's chat template (default: where it has one)")
     models.add_argument("--prompt-template", default=None,
                         help="policy prompt with {question} (default: prm.engines.prompts.DEFAULT_TEMPLATE)")
-    options.add_engine(models)
+    options.add_engine(models, batch_size=64)
     search = parser.add_argument_group("search")
     search.add_argument("--method", nargs="+", choices=list(METHODS), default=["bon"],
                         help="search.methods: bon (best-of-n), beam (step-level beam search), dvts, "

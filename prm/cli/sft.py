@@ -58,7 +58,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     options.add_compute(run)
     held_out = parser.add_argument_group("held-out sampling (--eval-problems)")
     held_out.add_argument("--max-new-tokens", type=int, default=256, help="per held-out sample")
-    options.add_engine(held_out)
+    options.add_engine(held_out, batch_size=64)
     for old, new in (("--model", "--backbone"), *TRAINING_ALIASES):
         options.deprecate(parser, old, new)
 

@@ -213,7 +213,7 @@ def build_engine(
     *,
     device: str = "cpu",
     dtype: str = "float32",
-    batch_size: int = 32,
+    batch_size: int = 64,
     share_prefill: bool = True,
     seed: int = 0,
     vllm_memory: float | None = None,

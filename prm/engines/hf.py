@@ -1,16 +1,32 @@
 """The transformers generation engine: batched sampling on CPU or GPU with shared prompt prefill.
 
-Public: `TransformersEngineConfig`, `TransformersEngine`, `chat_prompt`.
+Public: `ENGINE_IMPLS`, `TransformersEngineConfig`, `TransformersEngine`, `chat_prompt`.
 
 `TransformersEngine.generate(prompts, sampling, seeds=None)` returns, per prompt, `sampling.n`
 completions. The n samples of one prompt share its prefill: the prompt's KV cache is computed
-once (one row per prompt, left padded) and its rows are then repeated n times
-(`DynamicCache.batch_select_indices`) before decoding; `share_prefill=False` prefills every
-sample's own copy of the prompt instead (same results, more compute; kept for measurement).
-Sampling is a plain loop (temperature, top-p, greedy at temperature 0) with one seeded
-`torch.Generator` per sample row, so completion j of prompt i depends only on (seed of prompt i,
-j), never on the global torch seed or on what else shares the batch. Stop strings are checked
-on the decoded tail of each row after every token; finished rows leave the batch.
+once (one row per prompt, left padded) and its rows are then repeated n times before decoding;
+`share_prefill=False` prefills every sample's own copy of the prompt instead (same results, more
+compute; kept for measurement). Sampling is a plain loop (temperature, top-p, greedy at
+temperature 0) with one seeded `torch.Generator` per sample row, so completion j of prompt i
+depends only on (seed of prompt i, j), never on the global torch seed or on what else shares
+the batch. Stop strings are checked on the decoded tail of each row after every token.
+
+Two decode loops (`TransformersEngineConfig.impl`), which draw the same tokens from the same
+logits with the same per-row random streams (`tests/test_engines.py` checks that they give the
+same completions):
+- "fast" (the default): the KV cache is preallocated (`prm.engines.kv.PreallocatedLayer`: one
+  write per step instead of transformers' `torch.cat` of the whole cache), so is the attention
+  mask; the sampling step works in place; the stop-string tails of all rows are decoded in one
+  tokenizer call; finished rows stay in the batch (their tokens are dropped) until at least
+  `compact_fraction` of the rows are finished, and then leave it in one in-place compaction.
+- "reference": the loop before that change (a `DynamicCache` grown by concatenation, a
+  compaction as soon as any row finishes), kept for the same-run comparison of
+  `benchmarks/bench_engines.py`.
+Both are exact in the sense the tests check on a tiny model; on a real model a different batch
+shape may change a float rounding and, rarely, a sampled token (as any change of batch does).
+
+`rows_per_call` records the rows (prompts x n) of every `generate` call and `rows_per_batch`
+those of every decode batch (at most batch_size), for the benchmarks' rows-per-call figures.
 """
 
 from __future__ import annotations
@@ -21,6 +37,8 @@ from typing import Any, Sequence
 from prm.engines.base import Completion, SamplingConfig, row_seed
 from prm.engines.prompts import chat_prompt, encode_prompt
 
+ENGINE_IMPLS = ("fast", "reference")
+
 
 @dataclass(frozen=True)
 class TransformersEngineConfig:
@@ -28,12 +46,17 @@ class TransformersEngineConfig:
     share_prefill: compute each prompt's KV cache once and repeat it for its n samples.
     chat_template: wrap every prompt as one user message with the tokenizer's chat template.
     system_prompt: a system message placed before it (only with chat_template).
+    impl: the decode loop, "fast" or "reference" (see the module docstring).
+    compact_fraction: (fast loop) finished rows leave the batch once they are at least this
+        share of its rows (0 compacts at every finish, as the reference loop does).
     """
 
-    batch_size: int = 32
+    batch_size: int = 64
     share_prefill: bool = True
     chat_template: bool = False
     system_prompt: str | None = None
+    impl: str = "fast"
+    compact_fraction: float = 0.125
 
     def __post_init__(self) -> None:
         if not isinstance(self.batch_size, int) or self.batch_size < 1:
@@ -42,6 +65,12 @@ class TransformersEngineConfig:
             )
         if self.system_prompt is not None and not self.chat_template:
             raise ValueError("TransformersEngineConfig.system_prompt needs chat_template=True")
+        if self.impl not in ENGINE_IMPLS:
+            raise ValueError(f"TransformersEngineConfig.impl must be one of {', '.join(ENGINE_IMPLS)}, got {self.impl!r}")
+        if not 0 <= self.compact_fraction <= 1:
+            raise ValueError(
+                f"TransformersEngineConfig.compact_fraction must be in [0, 1], got {self.compact_fraction!r}"
+            )
 
 
 @dataclass
@@ -68,6 +97,8 @@ class TransformersEngine:
             eos = tokenizer.eos_token_id
         self._cache_arg: str | None = None
         self._eos_ids = set(eos if isinstance(eos, (list, tuple)) else ([] if eos is None else [eos]))
+        self.rows_per_call: list[int] = []
+        self.rows_per_batch: list[int] = []
 
     @classmethod
     def from_pretrained(
@@ -107,8 +138,11 @@ class TransformersEngine:
             if not ids:
                 raise ValueError(f"prompt {index} ({prompts[index]!r}) encodes to no tokens; give a non-empty prompt")
         results: list[list[Completion | None]] = [[None] * sampling.n for _ in prompts]
+        self.rows_per_call.append(len(prompts) * sampling.n)
+        run = self._generate_batch if self.config.impl == "fast" else self._generate_batch_reference
         for batch in self._plan(len(prompts), sampling.n):
-            done = self._generate_batch(batch, encoded, seeds, sampling)
+            self.rows_per_batch.append(sum(unit.count for unit in batch))
+            done = run(batch, encoded, seeds, sampling)
             for unit, completions in zip(batch, done):
                 results[unit.prompt_index][unit.start : unit.start + unit.count] = completions
         return [[c for c in row if c is not None] for row in results]
@@ -139,11 +173,9 @@ class TransformersEngine:
             batches.append(current)
         return batches
 
-    def _generate_batch(self, units, encoded, seeds, sampling) -> list[list[Completion]]:
-        """Prefill, then decode all rows of `units` to the end.
-
-        input_ids: (prefill_rows, prompt_len) left padded; the cache then holds (rows, ...).
-        """
+    def _prefill_inputs(self, units, encoded):
+        """(input_ids, attention, positions, expand): the prefill rows, left padded, on the
+        model's device; expand: the prefill row of every sample row (None: one row each)."""
         import torch
 
         device = self.model.device
@@ -162,24 +194,66 @@ class TransformersEngine:
                 attention[row, width - len(ids) :] = 1
         input_ids, attention = input_ids.to(device), attention.to(device)
         positions = (attention.cumsum(-1) - 1).clamp(min=0)
+        return input_ids, attention, positions, expand
+
+    @staticmethod
+    def _generators(units, seeds):
+        import torch
+
         generators = []
         for unit in units:
             for j in range(unit.start, unit.start + unit.count):
                 generator = torch.Generator(device="cpu")
                 generator.manual_seed(row_seed(seeds[unit.prompt_index], j))
                 generators.append(generator)
-        with torch.inference_mode():
-            from transformers import DynamicCache
+        return generators
 
-            # With the config, layers get the model's cache kinds (sliding-window layers...).
-            try:
-                cache = DynamicCache(config=self.model.config)
-            except TypeError:  # transformers 4.x
-                cache = DynamicCache()
+    def _new_cache(self):
+        from transformers import DynamicCache
+
+        # With the config, layers get the model's cache kinds (sliding-window layers...).
+        try:
+            return DynamicCache(config=self.model.config)
+        except TypeError:  # transformers 4.x
+            return DynamicCache()
+
+    def _generate_batch(self, units, encoded, seeds, sampling) -> list[list[Completion]]:
+        """The fast loop: prefill, preallocate the cache for the batch's sample rows, decode."""
+        import torch
+
+        from prm.engines.kv import preallocate
+
+        input_ids, attention, positions, expand = self._prefill_inputs(units, encoded)
+        generators = self._generators(units, seeds)
+        device = input_ids.device
+        with torch.inference_mode():
+            cache = self._new_cache()
+            logits = self._forward(input_ids, attention, positions, cache, logits_to_keep=1)
+            last_positions = positions[:, -1]
+            index = None if expand is None else torch.tensor(expand, dtype=torch.long, device=device)
+            width = input_ids.shape[1]
+            preallocate(cache, width + sampling.max_new_tokens, index)
+            if index is not None:
+                logits, attention, last_positions = logits[index], attention[index], last_positions[index]
+            mask = attention.new_zeros((attention.shape[0], width + sampling.max_new_tokens))
+            mask[:, :width] = attention
+            return self._decode_fast(units, logits, cache, mask, width, last_positions, generators, sampling)
+
+    def _generate_batch_reference(self, units, encoded, seeds, sampling) -> list[list[Completion]]:
+        """The reference loop: prefill, then decode all rows of `units` to the end.
+
+        input_ids: (prefill_rows, prompt_len) left padded; the cache then holds (rows, ...).
+        """
+        import torch
+
+        input_ids, attention, positions, expand = self._prefill_inputs(units, encoded)
+        generators = self._generators(units, seeds)
+        with torch.inference_mode():
+            cache = self._new_cache()
             logits = self._forward(input_ids, attention, positions, cache, logits_to_keep=1)
             last_positions = positions[:, -1]
             if expand is not None:
-                index = torch.tensor(expand, dtype=torch.long, device=device)
+                index = torch.tensor(expand, dtype=torch.long, device=input_ids.device)
                 cache.batch_select_indices(index)
                 logits, attention, last_positions = logits[index], attention[index], last_positions[index]
             return self._decode(units, logits, cache, attention, last_positions, generators, sampling)
@@ -201,6 +275,64 @@ class TransformersEngine:
             **extra,
         )
         return out.logits[:, -1, :]
+
+    def _decode_fast(self, units, logits, cache, mask, length, last_positions, generators, sampling):
+        """The fast sampling loop. logits: (rows, vocab) for the next token; mask: (rows,
+        capacity) with the first `length` positions filled; `present` maps batch rows to the
+        original rows (finished ones included until the next compaction)."""
+        import math
+
+        import torch
+
+        num_rows = logits.shape[0]
+        tokens: list[list[int]] = [[] for _ in range(num_rows)]
+        finished: list[Completion | None] = [None] * num_rows
+        present = list(range(num_rows))
+        max_stop = max((len(s) for s in sampling.stop), default=0)
+        tail = 4 * max_stop + 4
+        for step in range(sampling.max_new_tokens):
+            next_ids = self._sample(logits, [generators[r] for r in present], sampling, in_place=True)
+            last = step == sampling.max_new_tokens - 1
+            candidates = []  # rows that may be done after this token: _finish decides
+            stop_rows = []
+            for row, token in zip(present, next_ids.tolist()):
+                if finished[row] is not None:
+                    continue
+                tokens[row].append(token)
+                if last or token in self._eos_ids:
+                    candidates.append(row)
+                elif max_stop:
+                    stop_rows.append(row)
+            if stop_rows:  # the tails of all rows in one tokenizer call; _finish re-checks hits
+                tails = self.tokenizer.batch_decode([tokens[r][-tail:] for r in stop_rows], skip_special_tokens=True)
+                candidates += [r for r, text in zip(stop_rows, tails) if any(s in text for s in sampling.stop)]
+            for row in candidates:
+                finished[row] = self._finish(tokens[row], tokens[row][-1], sampling, max_stop, last)
+            alive = [p for p, row in enumerate(present) if finished[row] is None]
+            if not alive:
+                break
+            dead = len(present) - len(alive)
+            if dead and dead >= max(1, math.ceil(self.config.compact_fraction * len(present))):
+                index = torch.tensor(alive, dtype=torch.long, device=logits.device)
+                cache.batch_select_indices(index)
+                mask, last_positions, next_ids = mask[index], last_positions[index], next_ids[index]
+                present = [present[p] for p in alive]
+            mask[:, length] = 1
+            length += 1
+            last_positions = last_positions + 1
+            logits = self._forward(
+                next_ids.view(-1, 1).to(logits.device), mask[:, :length], last_positions.view(-1, 1), cache
+            )
+        return self._group(units, finished)
+
+    @staticmethod
+    def _group(units, finished) -> list[list[Completion]]:
+        grouped: list[list[Completion]] = []
+        row = 0
+        for unit in units:
+            grouped.append([c for c in finished[row : row + unit.count] if c is not None])
+            row += unit.count
+        return grouped
 
     def _decode(self, units, logits, cache, attention, last_positions, generators, sampling):
         """The sampling loop over rows; logits: (rows, vocab) for the next token."""
@@ -234,34 +366,35 @@ class TransformersEngine:
             logits = self._forward(
                 next_ids.view(-1, 1).to(logits.device), attention, last_positions.view(-1, 1), cache
             )
-        grouped: list[list[Completion]] = []
-        row = 0
-        for unit in units:
-            grouped.append([c for c in finished[row : row + unit.count] if c is not None])
-            row += unit.count
-        return grouped
+        return self._group(units, finished)
 
-    def _sample(self, logits, generators, sampling):
+    def _sample(self, logits, generators, sampling, in_place: bool = False):
         """Next token per row: (rows,) int64 on CPU. Inverse-CDF sampling with one uniform per
         row from that row's own generator, so rows never share a random stream.
 
         logits: (rows, vocab) on the model's device; the work stays there. The vocabulary is
         sorted only for top-p < 1: inverse-CDF sampling needs no order, and a sort of every
         row's full vocabulary at every step cost as much as the forward pass itself.
+        in_place: divide by the temperature and sum the CDF in place (the same values, two
+        vocabulary-sized buffers fewer per step); `logits` is then overwritten.
         """
         import torch
 
         logits = logits.float()
         if sampling.temperature == 0:
             return logits.argmax(-1).cpu()
-        probs = torch.softmax(logits / sampling.temperature, dim=-1)
+        if not in_place:
+            logits = logits / sampling.temperature
+        elif sampling.temperature != 1:
+            logits.div_(sampling.temperature)
+        probs = torch.softmax(logits, dim=-1)
         order = None
         if sampling.top_p < 1.0:
             # Keep the smallest prefix whose mass reaches top_p (the top token always stays).
             probs, order = probs.sort(dim=-1, descending=True)
             before = probs.cumsum(-1) - probs
             probs = probs.masked_fill(before >= sampling.top_p, 0.0)
-        cdf = probs.cumsum(-1)
+        cdf = probs.cumsum_(-1) if in_place else probs.cumsum(-1)
         uniforms = torch.cat([torch.rand(1, generator=g) for g in generators]).to(cdf.device)
         picks = torch.searchsorted(cdf, (uniforms * cdf[:, -1]).unsqueeze(-1)).clamp(max=cdf.shape[1] - 1)
         tokens = picks if order is None else order.gather(1, picks)

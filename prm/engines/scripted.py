@@ -17,12 +17,15 @@ class ScriptedEngine:
 
     Stop strings cut the text at their first occurrence (the stop string itself is dropped, as
     vLLM does); max_new_tokens counts whitespace-separated words. `calls` records every
-    (prompt, n) asked for, and `generated_tokens` the total, so tests can check accounting.
+    (prompt, n) asked for, `rows_per_call` the rows (prompts x n) of every generate call (as
+    `TransformersEngine` does), and `generated_tokens` the total, so tests can check accounting
+    and batching.
     """
 
     def __init__(self, script: Script):
         self._script = script
         self.calls: list[tuple[str, int]] = []
+        self.rows_per_call: list[int] = []
         self.generated_tokens = 0
 
     def _text(self, prompt: str, index: int) -> str:
@@ -41,6 +44,7 @@ class ScriptedEngine:
     ) -> list[list[Completion]]:
         """Scripted completions; `seeds` (one per prompt) are accepted and ignored."""
         results = []
+        self.rows_per_call.append(len(prompts) * sampling.n)
         for prompt in prompts:
             self.calls.append((prompt, sampling.n))
             completions = []
