@@ -117,6 +117,7 @@ OPTION_CASES = [
     ("train", ["train", "--data", "{i}/no_labels.jsonl", "--out", "{o}"]),
     ("train", ["train", "--data", "{i}/stepwise.jsonl", "--eval-data", "{i}/empty.jsonl", "--out", "{o}"]),
     ("train", ["train", "--data", "{i}/stepwise.jsonl", "--out", "{o}", "--epochs", "0"]),
+    ("train", ["train", "--data", "{i}/stepwise.jsonl", "--out", "{o}", "--packing", "yes"]),
     ("score", ["score", "--model", "{i}/model", "--input", "{i}/stepwise.jsonl", "--output", "{o}", "--batch-size", "0"]),
     ("score", ["score", "--model", "{i}/absent", "--input", "{i}/stepwise.jsonl", "--output", "{o}"]),
     ("score", ["score", "--model", "{i}/model", "--input", "{i}/stepwise.jsonl", "--output", "{o}", "--aggregation", "median"]),

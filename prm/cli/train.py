@@ -34,6 +34,7 @@ PAIRS_FORMAT = "pairs"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from prm.data.loading import STEPWISE_FORMATS
     from prm.training.losses import OBJECTIVES
+    from prm.training.packing import PACKING_MODES
 
     data = parser.add_argument_group("data")
     data.add_argument("--data", required=True, nargs="+", help="training file(s): .jsonl/.json/.parquet")
@@ -88,6 +89,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--device", default="cpu", choices=["cpu", "auto"], help="auto: the GPU when there is one")
     run.add_argument("--bf16", action="store_true")
     run.add_argument("--gradient-checkpointing", action="store_true")
+    run.add_argument("--packing", default="auto", choices=PACKING_MODES,
+                     help="padding-free packed batches: several solutions per row, attention kept inside each "
+                          "(default auto: on wherever the backbone allows; measured faster than padding, "
+                          "see BENCHMARKS.md); off: padded batches")
     run.add_argument("--seed", type=int, default=0)
 
 
@@ -173,6 +178,7 @@ def _config(args: argparse.Namespace):
         device=args.device,
         bf16=args.bf16,
         gradient_checkpointing=args.gradient_checkpointing,
+        packing=args.packing,
         show_progress=True,
     )
 
@@ -251,6 +257,8 @@ def run(args: argparse.Namespace) -> int:
         f"{m['train_dropped_steps']} trailing steps cut at {config.max_length} tokens)",
         f"train loss       {m.get('train_loss', float('nan')):.4f} in {m.get('train_runtime', 0):.1f} s",
     ]
+    if "train_packing" in m:
+        lines.append(f"packing          {m['train_packing']} (--packing {args.packing})")
     if "eval_loss" in m:
         lines.append(f"eval loss        {m['eval_loss']:.4f} ({m['eval_rows']} rows)")
     if args.objective in ("label_token", "implicit"):

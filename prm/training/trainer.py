@@ -34,9 +34,9 @@ from prm.modeling.reward_model import (
 )
 from prm.steps import StepFormat
 from prm.training.checkpoints import commit_folder, install_files, staging_folder
-from prm.training.collate import RewardCollator
 from prm.training.datasets import build_dataset
 from prm.training.losses import ObjectiveConfig, loss_terms, reduce_terms
+from prm.training.packing import MODEL_KEYS, PACKING_MODES, packed_attention, training_collator
 
 _LABEL_KEYS = ("step_labels", "outcome_labels")
 DEVICES = ("cpu", "auto")
@@ -68,6 +68,8 @@ class TrainConfig:
     without autograd, so a step costs their forward pass only. head_learning_rate: the freshly
     initialised heads' own learning rate (None: learning_rate), as a few hundred steps at a
     backbone's fine-tuning rate barely move a random head. device: "cpu" (default) or "auto" (what accelerate finds).
+    packing: "auto" (default: padding-free packed batches wherever the backbone allows),
+    "on" or "off" (padded batches); see `prm.training.packing`.
     """
 
     output_dir: str
@@ -99,11 +101,14 @@ class TrainConfig:
     train_top_layers: int | None = None
     head_learning_rate: float | None = None
     show_progress: bool = False
+    packing: str = "auto"
     extra_args: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not isinstance(self.objective, ObjectiveConfig):
             raise ValueError(f"TrainConfig.objective must be an ObjectiveConfig, got {self.objective!r}")
+        if self.packing not in PACKING_MODES:
+            raise ValueError(f"TrainConfig.packing is {self.packing!r}; allowed: {', '.join(PACKING_MODES)}")
         if self.device not in DEVICES:
             raise ValueError(f"TrainConfig.device is {self.device!r}; allowed: {', '.join(DEVICES)}")
         for name in ("batch_size", "gradient_accumulation_steps", "logging_steps", "save_steps"):
@@ -264,7 +269,7 @@ class RewardTrainer(Trainer):
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         labels = {k: inputs[k] for k in _LABEL_KEYS if k in inputs}
-        outputs = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"])
+        outputs = model(**{k: inputs[k] for k in MODEL_KEYS if k in inputs})  # padded or packed
         terms = loss_terms(self.objective, outputs, labels)
         processes = self.accelerator.num_processes
         global_count = None
@@ -401,12 +406,15 @@ def train(
         _apply_lora(reward_model, config.lora)
     if config.train_top_layers is not None:
         freeze_lower_layers(reward_model, config.train_top_layers)
+    args = config.training_arguments(has_eval=eval_set is not None)
+    collator, attention = training_collator(config.packing, reward_model.backbone, tokenizer, "outcome" in config.objective.heads,
+                                            args.device.type, bool(args.bf16 or args.fp16))
     trainer = RewardTrainer(
         model=reward_model,
-        args=config.training_arguments(has_eval=eval_set is not None),
+        args=args,
         train_dataset=train_set,
         eval_dataset=eval_set,
-        data_collator=RewardCollator.for_tokenizer(tokenizer),
+        data_collator=collator,
         processing_class=tokenizer,
         callbacks=[_KeepRewardConfig(reward_model), *callbacks],
         objective=config.objective,
@@ -414,12 +422,13 @@ def train(
     )
     if not config.show_progress:
         trainer.remove_callback(PrinterCallback)  # library code does not print; logs still go to report_to
-    output = trainer.train(resume_from_checkpoint=config.resume_from_checkpoint)
-    metrics: dict[str, Any] = dict(output.metrics)
-    metrics.update({f"train_{k}": v for k, v in train_report.as_dict().items()})
-    if eval_set is not None:
-        metrics.update(trainer.evaluate())
-        metrics.update({f"eval_{k}": v for k, v in eval_report.as_dict().items()})
+    with packed_attention(reward_model.backbone, attention):
+        output = trainer.train(resume_from_checkpoint=config.resume_from_checkpoint)
+        metrics: dict[str, Any] = dict(output.metrics, train_packing=attention or "off")
+        metrics.update({f"train_{k}": v for k, v in train_report.as_dict().items()})
+        if eval_set is not None:
+            metrics.update(trainer.evaluate())
+            metrics.update({f"eval_{k}": v for k, v in eval_report.as_dict().items()})
     if config.lora is not None:
         reward_model.backbone = reward_model.backbone.merge_and_unload()
     out = Path(config.output_dir)
