@@ -3,7 +3,8 @@
 Public: `train`, `TrainConfig`, `TrainResult`, `LoraOptions`, `RewardTrainer`
 (`prm.training.trainer`); `ObjectiveConfig`, `OBJECTIVES` (`prm.training.losses`);
 `RewardCollator`, `encode_solution`, `encode_pair` (`prm.training.collate`);
-`build_dataset` (`prm.training.datasets`). The `prm train` command is `prm.cli.train`.
+`build_dataset` (`prm.training.datasets`); `PackedCollator` and the packed attention
+(`prm.training.packing`). The `prm train` command is `prm.cli.train`.
 """
 
 from prm.training.collate import IGNORE, RewardCollator, encode_pair, encode_solution, outcome_label

@@ -4,7 +4,8 @@ Public: `LoraOptions`, `TrainConfig`, `TrainResult`, `RewardTrainer`, `train`, `
 
 `train(config, train_records, eval_records, model=..., tokenizer=...)` wraps a causal LM into a
 `RewardModel` (adding the step tag), tokenizes the records into a `datasets.Dataset`, and runs a
-`RewardTrainer`: a Trainer whose only change is the loss (`prm.training.losses`). Checkpoints,
+`RewardTrainer`: a Trainer whose only change is the loss (`prm.training.losses`), fed
+padding-free packed batches by default (`prm.training.packing`). Checkpoints,
 resume, gradient accumulation, logging (`report_to`), multi-process runs (accelerate launch /
 torchrun: DDP, FSDP, DeepSpeed) and length-grouped sampling are the Trainer's own. Trainer
 checkpoints (`checkpoint-N/`) hold the whole `RewardModel` state dict (heads and resized
@@ -69,7 +70,8 @@ class TrainConfig:
     initialised heads' own learning rate (None: learning_rate), as a few hundred steps at a
     backbone's fine-tuning rate barely move a random head. device: "cpu" (default) or "auto" (what accelerate finds).
     packing: "auto" (default: padding-free packed batches wherever the backbone allows),
-    "on" or "off" (padded batches); see `prm.training.packing`.
+    "on" or "off" (padded batches); see `prm.training.packing`. The label-token and implicit
+    objectives, trained whole as causal LMs by their own trainers, still train padded.
     """
 
     output_dir: str
