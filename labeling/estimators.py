@@ -15,7 +15,9 @@ prefix is the whole solution, so its label is the solution's own grade and costs
   at midpoints (OmegaPRM style): about log2(steps) estimates instead of one per step. A solution
   whose final answer is correct is labelled all good without rollouts (the OmegaPRM assumption)
   unless `verify_correct`, which searches it too (a right answer can follow a wrong step);
-  steps before the first error are good, the rest bad. `early_stop` works as above.
+  steps before the first error are good, the rest bad. `early_stop` works as above. A midpoint
+  whose rollouts were all excluded gives no evidence either way: the search stops there and
+  the steps it could not decide are left unlabelled (None), never called bad.
 
 `estimate_steps(num_steps, final_outcome, config)` returns a generator: it yields lists of
 `RolloutRequest`, takes back per request the list of outcomes, and returns a `StepEstimate`.
@@ -208,12 +210,16 @@ def _binary_search(num_steps: int, final_outcome: Verdict, config: EstimatorConf
         else:
             yield from _estimate_prefixes([middle], tally, config, config.min_correct)
             mc_values[middle] = tally.mc_value(middle)
+            if mc_values[middle] is None:  # every rollout excluded: no evidence for [low, high)
+                break
             success = tally.correct[middle] >= config.min_correct
         if success:
             low = middle + 1
         else:
             high = middle
-    labels: list[float | None] = [1.0] * low + [0.0] * (num_steps - low)
-    if low == num_steps - 1:
+    # Steps before `low` are good, from `high` on bad; a search stopped without evidence leaves
+    # the steps in between unlabelled.
+    labels: list[float | None] = [1.0] * low + [None] * (high - low) + [0.0] * (num_steps - high)
+    if high == num_steps - 1 or low == num_steps - 1:
         labels[-1] = _final_label(final_outcome)
-    return StepEstimate(labels, mc_values, tally.graded, tally.excluded, low if low < num_steps else -1)
+    return StepEstimate(labels, mc_values, tally.graded, tally.excluded, _first_bad(labels))

@@ -86,16 +86,25 @@ def _cost(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 
 
 def summarize(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """Totals over step-wise rows: records, steps, rollouts, tokens, seconds, graded accuracy."""
+    """Totals over step-wise rows: records, steps (labelled and unlabelled), rollouts, tokens,
+    seconds, and final-answer accuracy twice, named for what it divides by:
+    `accuracy_all_solutions` (correct / every record; an ungradable one counts as not correct)
+    and `accuracy_graded_solutions` (correct / records whose answer could be graded)."""
     cost = _cost(rows)
     graded = [r["correct"] for r in rows if r.get("correct") is not None]
+    labels = [v for r in rows for v in (r.get("labels") or ())]
     steps = sum(len(r.get("completions", ())) for r in rows)
     return {
         "records": len(rows),
         "steps": steps,
+        "steps_labelled": sum(v is not None for v in labels),
+        "steps_unlabelled": steps - sum(v is not None for v in labels),
         "rollouts": cost["rollouts"],
         "generated_tokens": cost["generated_tokens"],
         "seconds": round(cost["seconds"], 3),
-        "solution_accuracy": (sum(graded) / len(graded)) if graded else None,
+        "graded_solutions": len(graded),
+        "ungradable_solutions": len(rows) - len(graded),
+        "accuracy_all_solutions": (sum(graded) / len(rows)) if rows else None,
+        "accuracy_graded_solutions": (sum(graded) / len(graded)) if graded else None,
         "tokens_per_record": (cost["generated_tokens"] / len(rows)) if rows else 0.0,
     }

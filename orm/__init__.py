@@ -1,10 +1,12 @@
-"""orm: outcome reward models (correctness BCE, Bradley-Terry pairs), ORM data and scoring.
+"""orm: outcome supervision: the outcome objectives, pair data, outcome scoring, implicit PRMs.
 
-Public: `PreferencePair`, `read_pairs` (`orm.pairs`); `ORMScorer` (`orm.scoring`). The implicit
-PRM (PRIME: rewards beta * log(pi / pi_ref) of a policy trained on outcomes, read per step) is
-`orm.implicit` (`ImplicitPRM`, a step and outcome scorer) and `orm.implicit_training`. The ORM
-objectives themselves (`orm`, `bradley_terry`, `joint`) live in `prm.training.losses`, next to
-the step objectives, because one Trainer trains both heads.
+Public: `PreferencePair`, `read_pairs` (`orm.pairs`); `ORMScorer` (`orm.scoring`). The outcome
+objectives, correctness BCE (`orm`), Bradley-Terry (`bradley_terry`), `joint` and `implicit`,
+are `orm.objectives`, written on the objective protocol of `prm.training.losses`; importing it
+registers them, and `prm.training` then trains them (both heads of one reward model for
+`joint`). The implicit PRM (PRIME: rewards beta * log(pi / pi_ref) of a policy trained on
+outcomes, read per step) is `orm.implicit` (`ImplicitPRM`, a step and outcome scorer) and
+`orm.implicit_training`.
 """
 
 from orm.pairs import PreferencePair, read_pairs

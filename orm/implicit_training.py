@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import torch
@@ -25,6 +24,7 @@ from orm.implicit import ImplicitPRMConfig, ImplicitRewardModel, encode_steps, p
 from prm.records import StepwiseSolution
 from prm.training.collate import outcome_label
 from prm.training.datasets import DatasetReport
+from prm.training.trainer import FolderSaving, LossOnlyPrediction, train_whole_model
 
 
 def implicit_rows(
@@ -69,26 +69,13 @@ class ImplicitCollator:
         return {"input_ids": input_ids, "attention_mask": attention_mask, "step_ids": step_ids, "outcome_labels": labels}
 
 
-class _ImplicitTrainer(Trainer):
+class _ImplicitTrainer(FolderSaving, LossOnlyPrediction, Trainer):
     """Trainer with the outcome cross-entropy on beta * log(pi / pi_ref); saves PRM folders."""
-
-    implicit_config: ImplicitPRMConfig = ImplicitPRMConfig()
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         rewards = model(inputs["input_ids"], inputs["attention_mask"], inputs["step_ids"])  # (batch,)
         loss = F.binary_cross_entropy_with_logits(rewards.float(), inputs["outcome_labels"].float())
         return (loss, rewards) if return_outputs else loss
-
-    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
-        inputs = self._prepare_inputs(inputs)
-        with torch.no_grad():
-            loss = self.compute_loss(model, inputs)
-        return loss.detach(), None, None
-
-    def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
-        folder = Path(output_dir or self.args.output_dir)
-        folder.mkdir(parents=True, exist_ok=True)
-        self.model.save_pretrained(folder, self.processing_class, self.implicit_config)
 
 
 def train_implicit(
@@ -103,28 +90,10 @@ def train_implicit(
     """Train causal LM `model` as an implicit PRM under `config` (a `prm.training.TrainConfig`;
     its objective is not read) and save it to config.output_dir; returns a `TrainResult` whose
     model is the `ImplicitRewardModel`."""
-    from datasets import Dataset
-
-    from prm.training.trainer import TrainResult, fit_whole_model
-
     implicit_config = implicit_config or ImplicitPRMConfig()
     wrapped = ImplicitRewardModel(model, copy.deepcopy(model), implicit_config.beta)
-    rows, report = implicit_rows(train_records, tokenizer, implicit_config, config.max_length)
-    eval_set = eval_report = None
-    if eval_records:
-        eval_rows, eval_report = implicit_rows(eval_records, tokenizer, implicit_config, config.max_length)
-        eval_set = Dataset.from_list(eval_rows)
-    trainer = _ImplicitTrainer(
-        model=wrapped,
-        args=config.training_arguments(has_eval=eval_set is not None),
-        train_dataset=Dataset.from_list(rows),
-        eval_dataset=eval_set,
-        data_collator=ImplicitCollator(pad_id(tokenizer)),
-        processing_class=tokenizer,
+    return train_whole_model(
+        config, wrapped, tokenizer, implicit_config,
+        lambda records: implicit_rows(records, tokenizer, implicit_config, config.max_length),
+        _ImplicitTrainer, ImplicitCollator(pad_id(tokenizer)), train_records, eval_records,
     )
-    trainer.implicit_config = implicit_config
-    metrics = fit_whole_model(trainer, config, report, eval_report)
-    out = Path(config.output_dir)
-    if trainer.args.should_save:
-        wrapped.save_pretrained(out, tokenizer, implicit_config)
-    return TrainResult(wrapped, tokenizer, out, metrics)

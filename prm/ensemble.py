@@ -12,7 +12,9 @@ solution for the outcome head), the members' probabilities:
   a lower confidence bound that penalises disagreement (uncertainty-aware rewards against
   reward hacking); clipped to [0, 1] so it stays a probability.
 
-Search, `prm.rewards.StepReward` and the reward server take it wherever they take a PRMScorer.
+`score_steps_and_outcomes` reads both heads of every member in one pass (as `PRMScorer` does).
+Search, `prm.rewards.StepReward` and the reward server take it wherever they take a PRMScorer;
+the CLI builds one from several folders (`--prm A B --ensemble mean_std`, `prm.cli.wiring`).
 Members must split solutions the same way (equal StepFormat delimiters); each keeps its own
 tag and tokenizer.
 """
@@ -84,7 +86,26 @@ class EnsembleScorer:
 
     def score_steps(self, prompts: Sequence[str], steps: Sequence[Sequence[str]]) -> list[list[float]]:
         """Per solution: one combined probability per step."""
-        per_member = [m.score_steps(prompts, steps) for m in self.members]
+        return self._combine_steps([m.score_steps(prompts, steps) for m in self.members], steps)
+
+    def score_steps_and_outcomes(self, prompts: Sequence[str],
+                                 steps: Sequence[Sequence[str]]) -> list[tuple[list[float], float]]:
+        """Per solution: (combined step probabilities, combined outcome probability), one
+        forward pass per member where the member reads both heads at once."""
+        step_lists, outcome_lists = [], []
+        for member in self.members:
+            if hasattr(member, "score_steps_and_outcomes"):
+                pairs = member.score_steps_and_outcomes(prompts, steps)
+                step_lists.append([step for step, _ in pairs])
+                outcome_lists.append([outcome for _, outcome in pairs])
+            else:
+                step_lists.append(member.score_steps(prompts, steps))
+                outcome_lists.append(member.score_outcomes(prompts, steps))
+        outcomes = [combine(values, self.how, self.k) for values in zip(*outcome_lists)]
+        return list(zip(self._combine_steps(step_lists, steps), outcomes))
+
+    def _combine_steps(self, per_member: Sequence[Sequence[Sequence[float]]],
+                       steps: Sequence[Sequence[str]]) -> list[list[float]]:
         combined = []
         for index, solution in enumerate(zip(*per_member)):
             lengths = {len(s) for s in solution}

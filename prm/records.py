@@ -80,6 +80,15 @@ class Problem:
         return row
 
 
+def _row_with(row: dict[str, Any], meta: Mapping[str, Any], **optional: Any) -> dict[str, Any]:
+    """row, then each optional field that is not None (in order), then the meta keys the row
+    does not already hold (an on-disk row keeps its extra keys flat)."""
+    row.update((key, value) for key, value in optional.items() if value is not None)
+    for key, value in meta.items():
+        row.setdefault(key, value)
+    return row
+
+
 def _check_label(index: int, value: Any) -> Label:
     if value is None:
         return None
@@ -145,13 +154,7 @@ class StepwiseSolution:
             row["labels"] = [
                 None if v is None else (v if soft else v >= 0.5) for v in self.labels
             ]
-        if self.id is not None:
-            row["id"] = self.id
-        if self.answer is not None:
-            row["answer"] = self.answer
-        for key, value in self.meta.items():
-            row.setdefault(key, value)
-        return row
+        return _row_with(row, self.meta, id=self.id, answer=self.answer)
 
     @classmethod
     def from_dict(cls, row: Mapping[str, Any]) -> "StepwiseSolution":
@@ -214,11 +217,7 @@ class PreferencePair:
 
     def to_dict(self) -> dict[str, Any]:
         row: dict[str, Any] = {"prompt": self.prompt, "chosen": list(self.chosen), "rejected": list(self.rejected)}
-        if self.id is not None:
-            row["id"] = self.id
-        for key, value in self.meta.items():
-            row.setdefault(key, value)
-        return row
+        return _row_with(row, self.meta, id=self.id)
 
     @classmethod
     def from_dict(cls, row: Mapping[str, Any]) -> "PreferencePair":

@@ -8,10 +8,13 @@ length, pads each batch dynamically, and reads every step's probability (sigmoid
 logit at its tag) and the outcome probability from the same forward pass, so a solution with k
 steps costs one row, never k prefix forwards. `PRMScorer` is the `StepScorer` (and
 `OutcomeScorer`) that search uses; `orm.scoring.ORMScorer` reads the outcome head only.
+`PRMScorer` is also a `prm.scores.ExtendingStepScorer`: `start`/`extend` keep each prefix's KV
+cache so that a prefix grown by a step reads only that step (`prm.prefix_states`).
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -20,8 +23,9 @@ import torch
 
 from prm.modeling.batching import pad_batch
 from prm.modeling.reward_model import RewardModel, load_reward_model
+from prm.prefix_states import PrefixExtender, PrefixState
 from prm.records import StepwiseSolution
-from prm.scores import AGGREGATIONS, aggregate
+from prm.scores import AGGREGATIONS, Extension, aggregate
 from prm.steps import EncodedSolution
 
 OVERFLOW = ("error", "repeat_last")
@@ -131,7 +135,7 @@ class PRMScorer(RewardRunner):
     """Per-step probabilities from the step head (a `prm.scores.StepScorer`), with aggregation.
 
     Also an `OutcomeScorer` where the model's outcome head was trained (objective orm,
-    bradley_terry or joint).
+    bradley_terry or joint), and an `ExtendingStepScorer` (`start`, `extend`, `can_extend`).
     """
 
     @classmethod
@@ -163,6 +167,25 @@ class PRMScorer(RewardRunner):
         self._require("step")
         self._require("outcome")
         return [(list(probs), outcome) for probs, outcome in self.run(prompts, steps)]
+
+    @functools.cached_property
+    def _extender(self) -> PrefixExtender:
+        return PrefixExtender(self)
+
+    def can_extend(self) -> bool:
+        """Whether `extend` is exact for this model (a one-time probe; see `prm.prefix_states`)."""
+        return self._extender.can_extend()
+
+    def start(self, prompts: Sequence[str]) -> list[Extension]:
+        """Per prompt: the state of the prompt with no step yet (its tokens read once)."""
+        self._require("step")
+        return self._extender.start(prompts)
+
+    def extend(self, states: Sequence[PrefixState], new_steps: Sequence[Sequence[str]]) -> list[Extension]:
+        """Per row: the prefix of states[i] grown by new_steps[i], reading only the new tokens
+        where the prefix's tokens extend the state's; the step scores of `score_steps`."""
+        self._require("step")
+        return self._extender.extend(states, new_steps)
 
     def score(
         self,

@@ -15,8 +15,8 @@ before and after (sampling is labeling's, so it lives in the CLI wing).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
 
 from prm.engines.prompts import encode_prompt, policy_prompt
 from prm.records import Problem
@@ -25,7 +25,11 @@ from prm.steps import StepFormat
 
 @dataclass(frozen=True)
 class SFTConfig:
-    """Policy fine-tuning options; defaults suit a 135M model on a 2-core CPU."""
+    """Policy fine-tuning options; defaults suit a 135M model on a 2-core CPU.
+
+    extra_args: any other `transformers.TrainingArguments` field by name (they win over the
+    defaults here, e.g. lr_scheduler_type, max_grad_norm, use_cpu; an unknown name raises when
+    training starts)."""
 
     epochs: float = 1.0
     learning_rate: float = 1e-4
@@ -33,6 +37,7 @@ class SFTConfig:
     max_length: int = 256
     seed: int = 0
     logging_steps: int = 10
+    extra_args: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "max_length", "logging_steps"):
@@ -116,7 +121,7 @@ def finetune_policy(
 
     rows = sft_examples(tokenizer, problems, template, step_format, config.max_length)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    args = TrainingArguments(
+    defaults = dict(
         output_dir=output_dir,
         num_train_epochs=config.epochs,
         learning_rate=config.learning_rate,
@@ -132,6 +137,7 @@ def finetune_policy(
         disable_tqdm=False,
         train_sampling_strategy="group_by_length",
     )
+    args = TrainingArguments(**{**defaults, **config.extra_args})
     trainer = Trainer(
         model=model,
         args=args,

@@ -3,7 +3,8 @@
 Public: `BeamSearchConfig`, `run`, `search_paths` (the round loop `search.dvts` shares),
 `rank_new_paths`, `Path`, `SearchState`, and the round pieces the other tree searches
 (`search.particle_filter`, `search.rebase`) share: `check_round_options`, `in_problem_batches`,
-`step_sampling`, `policy_text`, `grow_path`, `score_new_paths`, `paths_result`.
+`step_sampling`, `policy_text`, `grow_path`, `paths_result` (and `score_new_paths`, from
+`search.prefix_scores`).
 
 Each round makes ONE `engine.generate` call for all live paths of all problems in the batch
 (each path asks for N/M continuations that stop at the StepFormat delimiter) and ONE
@@ -20,23 +21,24 @@ Budgets: `max_steps` rounds, and `max_tokens` generated tokens per problem (chec
 each round). A problem that ends with no finished path returns its live paths, unfinished.
 
 Work per prefix: each new prefix is scored exactly once (a cache keyed on (problem, steps)
-also catches duplicate samples); scores of earlier steps are never asked for again. The scorer
-protocol still re-reads the whole prefix per call; reusing the parent's KV cache would need a
-stateful scorer method, e.g. `extend(state, new_step) -> (score, state)`, which the protocol
-does not have.
+also catches duplicate samples); scores of earlier steps are never asked for again. With a
+scorer that keeps states (a toolkit reward model), a new prefix grows its parent's KV cache and
+the scorer reads only the new step (`search.prefix_scores`); the meta of every result says
+whether it did (`scorer_state_reuse`) and counts the tokens read either way.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 from prm.engines.base import STEP_SAMPLING, GenerationEngine, SamplingConfig, check_sampling, generate_seeded, row_seed
 from prm.records import Problem
 from prm.scores import AGGREGATIONS, StepScorer, aggregate
 from prm.steps import StepFormat
 from search.candidates import ProblemCandidates, SearchSetup, make_candidate
+from search.prefix_scores import score_new_paths
 
 
 @dataclass(frozen=True)
@@ -95,13 +97,18 @@ def step_sampling(config, n: int, step_format: StepFormat) -> SamplingConfig:
 
 @dataclass
 class Path:
-    """One partial solution: its steps, their scores, the tokens spent, its DVTS subtree."""
+    """One partial solution: its steps, their scores, the tokens spent, its DVTS subtree.
+
+    scorer_state: the scorer's state (a `prm.scores.Extension`) of this path's prefix, or of
+    the prefix it grew from until it is scored; None when the scorer keeps none.
+    """
 
     steps: tuple[str, ...]
     scores: tuple[float, ...]
     tokens: int
     subtree: int
     finished: bool = False
+    scorer_state: Any = field(default=None, repr=False, compare=False)
 
 
 @dataclass
@@ -118,6 +125,9 @@ class SearchState:
     rounds: int = 0
     scored_prefixes: int = 0
     scorer_tokens: int = 0
+    scorer_rereads: int = 0
+    scorer_state_reuse: bool = False
+    scorer_root: Any = None
     done: bool = False
 
 
@@ -140,7 +150,7 @@ def search_paths(
     prune(state, new paths, config) decides what lives on. `method` names the results."""
     return in_problem_batches(
         problems, config.problem_batch_size, setup,
-        lambda states: _search(engine, scorer, states, config, setup.step_format, setup.count_scorer_tokens, prune),
+        lambda states: _search(engine, scorer, states, config, setup, prune),
         lambda state: _result(state, config, setup, method),
     )
 
@@ -162,7 +172,8 @@ def in_problem_batches(
     return results
 
 
-def _search(engine, scorer, states, config, step_format, count_scorer_tokens, prune) -> None:
+def _search(engine, scorer, states, config, setup, prune) -> None:
+    step_format = setup.step_format
     score_cache: dict[tuple[int, tuple[str, ...]], tuple[float, ...]] = {}
     for round_index in range(config.max_steps):
         active = [s for s in states if not s.done]
@@ -191,7 +202,7 @@ def _search(engine, scorer, states, config, step_format, count_scorer_tokens, pr
                 path = grow_path(parent, completion, j // config.expansions if first else None)
                 if path is not None:
                     children[id(state)].append(path)
-        score_new_paths(scorer, active, children, states, score_cache, count_scorer_tokens)
+        score_new_paths(scorer, active, children, states, score_cache, setup)
         for state in active:
             state.rounds += 1
             prune(state, children[id(state)], config)
@@ -220,35 +231,8 @@ def grow_path(parent: Path | None, completion, subtree: int | None) -> Path | No
         tokens=(parent.tokens if parent is not None else 0) + completion.num_tokens,
         subtree=subtree if subtree is not None else parent.subtree,
         finished=finished,
+        scorer_state=parent.scorer_state if parent is not None else None,
     )
-
-
-def score_new_paths(scorer, active, children, states, cache, count_scorer_tokens) -> None:
-    """ONE scorer call for every unscored prefix in children (id(state) -> paths); each prefix
-    is scored once per (problem index in states, steps), counted on its state."""
-    index_of = {id(s): i for i, s in enumerate(states)}
-    todo: dict[tuple[int, tuple[str, ...]], SearchState] = {}
-    for state in active:
-        for path in children[id(state)]:
-            key = (index_of[id(state)], path.steps)
-            if key not in cache and len(path.scores) != len(path.steps):
-                todo.setdefault(key, state)
-    if todo:
-        keys = list(todo)
-        prompts = [todo[k].problem.question for k in keys]
-        scores = scorer.score_steps(prompts, [list(k[1]) for k in keys])
-        for key, state, values in zip(keys, todo.values(), scores):
-            if len(values) != len(key[1]):
-                raise ValueError(f"the PRM returned {len(values)} scores for {len(key[1])} steps")
-            cache[key] = tuple(float(v) for v in values)
-            state.scored_prefixes += 1
-            if count_scorer_tokens is not None:
-                state.scorer_tokens += count_scorer_tokens(state.problem.question, key[1])
-    for state in active:
-        for path in children[id(state)]:
-            key = (index_of[id(state)], path.steps)
-            if key in cache:
-                path.scores = cache[key]
 
 
 def rank_new_paths(state: SearchState, children: list[Path], config: BeamSearchConfig) -> list[Path]:
@@ -288,7 +272,8 @@ def _result(state: SearchState, config: BeamSearchConfig, setup: SearchSetup, me
 
 def paths_result(state: SearchState, paths: Sequence[Path], setup: SearchSetup, meta: dict) -> ProblemCandidates:
     """One problem's result row: `paths` as candidates in the order given, graded, with their
-    step scores; meta plus the compute the state counted (rounds, scored prefixes, scorer tokens)."""
+    step scores; meta plus the compute the state counted (rounds, scored prefixes, scorer tokens,
+    whether scorer states were reused and how many prefixes were read whole despite one)."""
     extract_answer, grade, step_format = setup.extract_answer, setup.grade, setup.step_format
     candidates = []
     for path in paths:
@@ -314,6 +299,8 @@ def paths_result(state: SearchState, paths: Sequence[Path], setup: SearchSetup, 
             "rounds": state.rounds,
             "scored_prefixes": state.scored_prefixes,
             "scorer_tokens": state.scorer_tokens,
+            "scorer_state_reuse": state.scorer_state_reuse,
+            "scorer_rereads": state.scorer_rereads,
             "step_format": step_format.to_dict(),
         },
     )

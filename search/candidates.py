@@ -33,7 +33,9 @@ class SearchSetup:
     prompt_for(problem): the policy prompt. extract_answer / grade: read and grade a solution's
     final answer. step_format: splits policy text into steps (and stops a beam step).
     count_scorer_tokens(prompt, steps): tokens the scorer reads for one prefix (None: not
-    counted). on_batch(problems_done): progress.
+    counted; a scorer that keeps states counts its own). on_batch(problems_done): progress.
+    reuse_scorer_states: grow each scored prefix's scorer state (its KV cache) by the new step
+    where the scorer can (`search.prefix_scores`); False reads every prefix whole.
     """
 
     prompt_for: Callable[[Any], str]
@@ -42,6 +44,7 @@ class SearchSetup:
     step_format: StepFormat
     count_scorer_tokens: Callable[[str, Sequence[str]], int] | None = None
     on_batch: Callable[[int], None] | None = None
+    reuse_scorer_states: bool = True
 
 
 @dataclass(frozen=True)

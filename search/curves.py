@@ -1,8 +1,11 @@
 """Accuracy-vs-k curves from one best-of-n run, with exact estimators and paired intervals.
 
 Public: `CurveConfig`, `CurvePoint`, `PairedDifference`, `CurveReport`, `default_ks`,
-`curve_methods`, `evaluate_curves`, `bootstrap_curves`, `per_problem_hits`, `paired_interval`, `write_curves_csv`,
-`write_curves_json`, `format_table`, `format_differences`.
+`curve_methods`, `evaluate_curves`, `bootstrap_curves`, `per_problem_hits`, `pick_probabilities`, `paired_interval`,
+`curves_frame`, `write_curves_csv`, `read_curves_frame`, `write_curves_json`, `format_table`, `format_differences`.
+`CurveReport.to_frame()` / `differences_frame()` / `per_problem_frame()` give the report as pandas
+DataFrames; `write_curves_csv` writes the points through pandas (`prm.tables`: a `.parquet` path
+writes Parquet).
 
 For each k in 1, 2, 4, ..., N, each selection rule's expected accuracy on a problem is computed
 over the k-subsets of its N candidates:
@@ -27,7 +30,6 @@ difference against majority vote (`PairedDifference`). The per-problem expected 
 
 from __future__ import annotations
 
-import csv
 import json
 from dataclasses import asdict, dataclass, field
 from math import comb
@@ -36,7 +38,8 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from prm.atomic import atomic_write, atomic_writer
+from prm.atomic import atomic_write
+from prm.tables import read_table, write_table
 from search.candidates import ProblemCandidates, candidate_score, score_keys
 from search.voting import vote_batch
 
@@ -105,6 +108,26 @@ class CurveReport:
     differences: list[PairedDifference]
     per_problem: dict[str, Any] = field(default_factory=dict)
     config: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_frame(self):
+        """The points: one row per (method, k), the CurvePoint fields as columns."""
+        return curves_frame(self.points)
+
+    def differences_frame(self):
+        """One row per (method, k): the PairedDifference fields and `significant`."""
+        import pandas as pd
+
+        rows = [{**asdict(d), "significant": d.significant} for d in self.differences]
+        return pd.DataFrame(rows, columns=[*PairedDifference.__dataclass_fields__, "significant"])
+
+    def per_problem_frame(self):
+        """Each problem's expected hit per rule and k: index problem_id, one column per
+        "<method>@<k>" (what per_problem.json holds)."""
+        import pandas as pd
+
+        frame = pd.DataFrame(self.per_problem.get("hits", {}), index=self.per_problem.get("problem_ids", []))
+        frame.index.name = "problem_id"
+        return frame
 
 
 def default_ks(n: int) -> list[int]:
@@ -192,9 +215,33 @@ def rm_at_k(correct: np.ndarray, scores: np.ndarray, answered: np.ndarray, k: in
     n = len(correct)
     # Rank: answered first, then by score, then by earlier index (a stable sort of -score).
     order = np.lexsort((np.arange(n), -scores, ~answered))
+    rank = np.empty(n)
+    rank[order] = np.arange(n)
+    return float((pick_probabilities(-rank, k) * np.asarray(correct)).sum())
+
+
+def pick_probabilities(scores: Sequence[float], k: int) -> np.ndarray:
+    """Per candidate, the chance that it is the pick of a uniform k-subset of the n candidates
+    when the highest score wins and a tie is split evenly among the tied members in the subset
+    (exact). A score level with a candidates above it and m candidates on it holds the subset's
+    best with probability (C(n - a, k) - C(n - a - m, k)) / C(n, k), shared evenly by its m
+    members (by symmetry each is equally likely to be drawn, and then to win the split)."""
+    values = np.asarray(scores, dtype=float)
+    n = len(values)
+    if values.ndim != 1 or not 1 <= k <= n:
+        raise ValueError(f"a pick from k-subsets needs 1 <= k <= n, got k={k} for {n} candidates")
+    if np.isnan(values).any():
+        raise ValueError("pick probabilities of NaN scores: score every candidate first")
+    # levels: 0 for the highest distinct score, 1 for the next, ...
+    _, level_of, level_sizes = np.unique(-values, return_inverse=True, return_counts=True)
     total = comb(n, k)
-    weights = np.array([comb(n - 1 - r, k - 1) / total for r in range(n)])
-    return float((weights * correct[order]).sum())
+    probabilities = np.zeros(n)
+    above = 0
+    for level, size in enumerate(level_sizes):
+        best_here = (comb(n - above, k) - comb(n - above - size, k)) / total
+        probabilities[level_of.reshape(-1) == level] = best_here / size
+        above += size
+    return probabilities
 
 
 def evaluate_curves(
@@ -265,14 +312,22 @@ def _arrays(result: ProblemCandidates, keys: Sequence[str]) -> dict[str, np.ndar
     return arrays
 
 
+def curves_frame(points: Iterable[CurvePoint]):
+    """A DataFrame with one row per (method, k) and the CurvePoint fields as columns."""
+    import pandas as pd
+
+    return pd.DataFrame([asdict(p) for p in points], columns=list(CurvePoint.__dataclass_fields__))
+
+
 def write_curves_csv(points: Iterable[CurvePoint], path: str | Path) -> None:
-    """One row per (method, k) with the CurvePoint fields as columns."""
-    fields = list(CurvePoint.__dataclass_fields__)
-    with atomic_writer(path) as handle:
-        writer = csv.DictWriter(handle, fieldnames=fields)
-        writer.writeheader()
-        for point in points:
-            writer.writerow(asdict(point))
+    """One row per (method, k) with the CurvePoint fields as columns (`curves_frame`), written
+    atomically by pandas; a `.parquet` path writes Parquet."""
+    write_table(curves_frame(points), path)
+
+
+def read_curves_frame(path: str | Path):
+    """The DataFrame of a curves.csv (or .parquet) that `write_curves_csv` wrote."""
+    return read_table(path)
 
 
 def write_curves_json(

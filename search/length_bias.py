@@ -1,6 +1,7 @@
 """Length bias of rewards: do they grow with a solution's length or step count?
 
-Public: `CORRELATIONS`, `correlation`, `partial_correlation`, `length_bias`.
+Public: `CORRELATIONS`, `correlation`, `partial_correlation`, `length_bias`, `results_length_bias`,
+`undefined_as_none`.
 
 A reward model that prefers long solutions will be hacked by a policy trained on it (longer,
 padded answers). `length_bias(rewards, lengths, step_counts, correct)` reports, for each named
@@ -14,6 +15,10 @@ reward, its correlation with the solution length and with the number of steps:
   removes that part;
 - `correct_only` / `incorrect_only`: within each group.
 
+`results_length_bias(results, keys)` does it for search results: each score key's solution
+scores against generated tokens and step counts, given the grader's verdict (undefined
+correlations as None: `undefined_as_none`).
+
 Pearson (linear) or Spearman (Pearson of average ranks; ties share their rank). A correlation
 over fewer than 2 values or with a constant side is NaN (undefined, not 0).
 """
@@ -25,7 +30,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from search.auroc import _average_ranks
+from prm.metrics.auroc import _average_ranks
+from search.candidates import ProblemCandidates, candidate_score
 
 CORRELATIONS = ("pearson", "spearman")
 
@@ -103,3 +109,21 @@ def length_bias(
                 "incorrect_only": correlation(values[~group], size[~group], method),
             }
     return report
+
+
+def results_length_bias(results: Sequence[ProblemCandidates], keys: Sequence[str],
+                        method: str = "pearson") -> dict[str, dict[str, dict[str, float]]]:
+    """`length_bias` over every candidate of the results: each key's solution score against
+    its generated tokens (`num_tokens`) and step count, correctness = the grader's verdict."""
+    candidates = [c for r in results for c in r.candidates]
+    return undefined_as_none(length_bias({key: [candidate_score(c, key) for c in candidates] for key in keys},
+                       [c.num_tokens for c in candidates], [len(c.steps) for c in candidates],
+                       [c.is_correct is True for c in candidates], method))
+
+
+def undefined_as_none(
+    report: Mapping[str, Mapping[str, Mapping[str, float]]],
+) -> dict[str, dict[str, dict[str, float | None]]]:
+    """The report with every undefined (NaN) correlation as None, for strict JSON."""
+    return {name: {what: {case: None if math.isnan(value) else value for case, value in cases.items()}
+                   for what, cases in sizes.items()} for name, sizes in report.items()}

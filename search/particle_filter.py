@@ -34,10 +34,10 @@ from search.beam import (
     in_problem_batches,
     paths_result,
     policy_text,
-    score_new_paths,
     step_sampling,
 )
 from search.candidates import ProblemCandidates, SearchSetup
+from search.prefix_scores import score_new_paths
 
 _EPSILON = 1e-6  # keeps logit(p) finite for scorers that return exactly 0 or 1
 
@@ -117,7 +117,7 @@ def _search(engine, scorer, states: list[SearchState], config: ParticleFilterCon
             if path is not None:
                 population[id(state)][slot] = path
                 grown[id(state)].append(path)
-        score_new_paths(scorer, active, grown, states, score_cache, setup.count_scorer_tokens)
+        score_new_paths(scorer, active, grown, states, score_cache, setup)
         for state in active:
             state.rounds += 1
             particles = [p for p in population[id(state)] if p is not None]

@@ -1,6 +1,6 @@
 """PNG plots of accuracy against k and against generated tokens (matplotlib, optional).
 
-Public: `plot_curves`, `headline_methods`.
+Public: `plot_curves`, `headline_methods`, `new_figure`, `save_png`.
 
 Uses matplotlib's object API (`Figure` + the Agg canvas), so no global pyplot state is touched.
 matplotlib is imported when a plot is drawn; without it `plot_curves` raises ImportError naming
@@ -13,6 +13,28 @@ from pathlib import Path
 from typing import Sequence
 
 from search.curves import CurvePoint
+
+
+def new_figure(width: float, height: float, layout: str | None = "constrained"):
+    """A matplotlib `Figure` on the Agg canvas, outside pyplot's state."""
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError as error:  # pragma: no cover - depends on the install
+        raise ImportError("plots need matplotlib: pip install 'prm-toolkit[plot]'") from error
+    figure = Figure(figsize=(width, height), layout=layout)
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def save_png(figure, path: str | Path) -> Path:
+    """The figure as a PNG at `path`, replaced atomically (a failed save leaves the old file)."""
+    from prm.atomic import atomic_writer
+
+    path = Path(path)
+    with atomic_writer(path, binary=True) as handle:
+        figure.savefig(handle, format="png", dpi=120)
+    return path
 
 
 def headline_methods(
@@ -64,15 +86,9 @@ def plot_curves(
     """
     if x not in ("k", "tokens"):
         raise ValueError(f"x must be 'k' or 'tokens', got {x!r}")
-    try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-    except ImportError as error:  # pragma: no cover - depends on the install
-        raise ImportError("plots need matplotlib: pip install 'prm-toolkit[plot]'") from error
+    figure = new_figure(9, 4.8, layout=None)
     from matplotlib import colormaps
 
-    figure = Figure(figsize=(9, 4.8))
-    FigureCanvasAgg(figure)
     axes = figure.add_subplot(1, 1, 1)
     colors = colormaps["tab10"].colors
     methods = list(dict.fromkeys(p.method for p in points))
@@ -110,6 +126,4 @@ def plot_curves(
     axes.grid(True, alpha=0.3)
     axes.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     figure.tight_layout()
-    path = Path(path)
-    figure.savefig(path, dpi=120)
-    return path
+    return save_png(figure, path)

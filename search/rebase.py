@@ -33,10 +33,10 @@ from search.beam import (
     in_problem_batches,
     paths_result,
     policy_text,
-    score_new_paths,
     step_sampling,
 )
 from search.candidates import ProblemCandidates, SearchSetup
+from search.prefix_scores import score_new_paths
 
 
 @dataclass(frozen=True)
@@ -121,7 +121,7 @@ def _search(engine, scorer, states: list[SearchState], config: RebaseConfig, set
             id(s): [p for slot in range(len(frontier[id(s)])) for p in by_slot.get((id(s), slot), [])]
             for s in active
         }
-        score_new_paths(scorer, active, children, states, score_cache, setup.count_scorer_tokens)
+        score_new_paths(scorer, active, children, states, score_cache, setup)
         for state in active:
             state.rounds += 1
             _balance(state, children[id(state)], frontier, config)

@@ -1,13 +1,15 @@
 """Judging labels and verifiers against the synthetic task's exact step truth.
 
-Public: `label_agreement`, `truth_report`.
+Public: `label_agreement`, `truth_report`, `gold_correctness`.
 
 `label_agreement(problems, solutions)`: how close step labels (Monte Carlo or any other) came to
 `prm.data.synthetic.step_truth`: agreement over labelled steps, first error right, and the
 rollout tokens spent. `truth_report(problems, results, keys)`: on scored samples, the PRM's step
 AUROC against the exact truth, the oracle PRM (best-of-n picked by the exact truth), how many
 steps the checker could not verify (claims it refuses as malformed), and which kinds of wrong
-step the PRM scores highest (the errors it misses).
+step the PRM scores highest (the errors it misses). `gold_correctness(problems, results)`: the
+gold reward of every candidate (final answer right; every step right as well), for
+`search.overoptimization`.
 """
 
 from __future__ import annotations
@@ -59,6 +61,29 @@ def label_agreement(problems: Sequence[Problem], solutions: Sequence[StepwiseSol
         "good_steps_labelled_good": good_labelled / good_true if good_true else None,
         "bad_steps_labelled_bad": bad_caught / bad_true if bad_true else None,
     }
+
+
+def gold_correctness(problems: Sequence[Problem], results: Sequence[ProblemCandidates]) -> dict[str, list[np.ndarray]]:
+    """Per gold measure, one 0/1 array per result (its candidates in order):
+
+    - `final_answer`: the candidate's graded final answer is right (`is_correct`; on the
+      synthetic task the gold answer is exact);
+    - `all_steps`: the final answer is right and the exact checker finds every step right (a
+      right answer reached by wrong or skipped work does not count).
+
+    A result whose problem is not in `problems` raises (the gold needs its truth)."""
+    by_id = _by_id(problems)
+    gold: dict[str, list[np.ndarray]] = {"final_answer": [], "all_steps": []}
+    for result in results:
+        problem = by_id.get(result.problem_id)
+        if problem is None:
+            raise ValueError(f"problem {result.problem_id!r} of the results is not in the problem files; "
+                             "give the synthetic problem file the samples answer")
+        answers = [c.is_correct is True for c in result.candidates]
+        steps = [right and all(judge_steps(problem, list(c.steps))[0]) for c, right in zip(result.candidates, answers)]
+        gold["final_answer"].append(np.array(answers, dtype=float))
+        gold["all_steps"].append(np.array(steps, dtype=float))
+    return gold
 
 
 def truth_report(problems: Sequence[Problem], results: Sequence[ProblemCandidates],

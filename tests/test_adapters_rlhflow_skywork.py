@@ -34,13 +34,19 @@ def _rlhflow_reference(model, tokenizer, question, steps):
     return scores
 
 
-def test_rlhflow_matches_the_reference_computation():
-    model, tokenizer = tiny_rlhflow_prm()
-    prm = ChatLabelTokenPRM(model, tokenizer)
+def _matches_the_reference(build, adapter, reference):
+    """The adapter's scores of SOLUTIONS against the authors' computation; (adapter, tokenizer, scores)."""
+    model, tokenizer = build()
+    prm = adapter(model, tokenizer)
     assert isinstance(prm, StepScorer)
     got = prm.score_steps([QUESTION] * len(SOLUTIONS), SOLUTIONS)
     for steps, scores in zip(SOLUTIONS, got):
-        assert scores == pytest.approx(_rlhflow_reference(model, tokenizer, QUESTION, steps), abs=1e-5)
+        assert scores == pytest.approx(reference(model, tokenizer, QUESTION, steps), abs=1e-5)
+    return prm, tokenizer, got
+
+
+def test_rlhflow_matches_the_reference_computation():
+    prm, tokenizer, got = _matches_the_reference(tiny_rlhflow_prm, ChatLabelTokenPRM, _rlhflow_reference)
     # ids come from the tokenizer, and a step holding "+" itself is still read at its own turn
     assert prm.good_id == tokenizer.convert_tokens_to_ids("+")
     assert len(got[1]) == 3
@@ -65,12 +71,7 @@ def _skywork_reference(model, tokenizer, question, steps, step_token="\n"):
 
 
 def test_skywork_matches_the_reference_computation():
-    model, tokenizer = tiny_skywork_prm()
-    prm = ValueHeadPRM(model, tokenizer)
-    assert isinstance(prm, StepScorer)
-    got = prm.score_steps([QUESTION] * len(SOLUTIONS), SOLUTIONS)
-    for steps, scores in zip(SOLUTIONS, got):
-        assert scores == pytest.approx(_skywork_reference(model, tokenizer, QUESTION, steps), abs=1e-5)
+    prm, tokenizer, _ = _matches_the_reference(tiny_skywork_prm, ValueHeadPRM, _skywork_reference)
     assert prm.step_id == tokenizer.convert_tokens_to_ids(tokenizer.tokenize("\n")[0])
     # a step holding the step token is one step (the token becomes a space)
     assert len(prm.score_steps([QUESTION], [["12 - 5\n= 7."]])[0]) == 1

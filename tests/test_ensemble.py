@@ -48,6 +48,14 @@ def test_ensemble_combines_per_step_and_per_outcome():
     assert second == pytest.approx(0.7 - math.sqrt(((0.9 - 0.7) ** 2 + 0 + (0.5 - 0.7) ** 2) / 3))
     assert EnsembleScorer(members, "min").score_steps(["q"], [["a", "b"]]) == [[0.2, 0.5]]
     assert EnsembleScorer(members, "mean").score_outcomes(["q", "r"], [["a"], ["b"]]) == pytest.approx([0.5, 0.5])
+    # one pass per member for both heads (a member without the joint call is read twice)
+    class Joint(Fixed):
+        def score_steps_and_outcomes(self, prompts, steps):
+            return list(zip(self.score_steps(prompts, steps), [0.1 for _ in steps]))
+
+    [(joint_steps, joint_outcome)] = EnsembleScorer([Joint([0.2, 0.9]), Fixed([0.6, 0.5])], "mean").score_steps_and_outcomes(
+        ["q"], [["a", "b"]])
+    assert joint_steps == pytest.approx([0.4, 0.7]) and joint_outcome == pytest.approx((0.1 + 0.6) / 2)
     # usable wherever a scorer is: a GRPO reward over the ensemble
     reward = StepReward(EnsembleScorer(members, "min"), "min")
     assert reward(prompts=["q"], completions=["a\n\nb"]) == [0.2]

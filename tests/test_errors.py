@@ -14,7 +14,7 @@ def test_option_errors_name_the_option_the_value_and_the_fix():
 
 
 def test_main_reports_an_error_as_one_line_with_exit_code_2(tmp_path, capsys):
-    assert main(["label", "--problems", "synthetic", "--shard", "2", "--engine", "simulated",
+    assert main(["label", "--data", "synthetic", "--shard", "2", "--engine", "simulated",
                  "--out", str(tmp_path / "x.jsonl")]) == 2
     error = capsys.readouterr().err
     assert error == "prm label: error: --shard '2': must look like i/n; e.g. --shard 0/4\n"

@@ -125,12 +125,6 @@ EQUIVALENCE_TABLE = [
 ]
 
 
-@pytest.mark.parametrize("gold, pred, expected", EQUIVALENCE_TABLE)
-def test_equivalence_table(grader, gold, pred, expected):
-    result = grader.grade(gold, pred)
-    assert result.verdict is expected, result.reason
-
-
 # Wrong answers that Math-Verify alone grades correct (the audit's classes), next to the
 # nearby right answers that must stay correct.
 FALSE_POSITIVE_TABLE = [
@@ -210,8 +204,12 @@ FALSE_POSITIVE_TABLE = [
 ]
 
 
-@pytest.mark.parametrize("gold, pred, expected", FALSE_POSITIVE_TABLE)
-def test_false_positives_of_math_verify_are_refused(grader, gold, pred, expected):
+@pytest.mark.parametrize(
+    "gold, pred, expected",
+    [pytest.param(*row, id=f"equivalence-{i}") for i, row in enumerate(EQUIVALENCE_TABLE)]
+    + [pytest.param(*row, id=f"math-verify-false-positive-{i}") for i, row in enumerate(FALSE_POSITIVE_TABLE)],
+)
+def test_equivalence_table_and_the_false_positives_of_math_verify(grader, gold, pred, expected):
     result = grader.grade(gold, pred)
     assert result.verdict is expected, result.reason
 
@@ -345,7 +343,7 @@ def test_cli_file_counts_and_out(tmp_path, capsys):
     pairs = tmp_path / "pairs.jsonl"
     pairs.write_text("\n".join(json.dumps(p) for p in [{"gold": "1", "pred": "1"}, {"gold": "2", "pred": "3"}]))
     out = tmp_path / "verdicts.jsonl"
-    assert _cli(["--file", str(pairs), "--out", str(out)]) == 0
+    assert _cli(["--data", str(pairs), "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "correct\t1" in printed and "incorrect\t1" in printed and "total\t2" in printed
     assert [json.loads(line)["verdict"] for line in out.read_text().splitlines()] == ["correct", "incorrect"]
@@ -360,6 +358,6 @@ def test_cli_file_counts_and_out(tmp_path, capsys):
 def test_cli_bad_file_names_the_line(tmp_path, capsys, line, message):
     pairs = tmp_path / "pairs.jsonl"
     pairs.write_text('{"gold": "1", "pred": "1"}\n' + line + "\n")
-    assert _cli(["--file", str(pairs)]) == 2
+    assert _cli(["--data", str(pairs)]) == 2
     error = capsys.readouterr().err
     assert error.startswith("prm grade: error: ") and f"{pairs}, line 2" in error and message in error

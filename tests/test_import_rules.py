@@ -1,9 +1,13 @@
 """The layer rules of DESIGN.md, checked on every import statement (parsed, not run).
 
-Core (`prm` outside `prm.cli`) never imports orm, labeling, search or prm.cli; orm, labeling
-and search never import each other or prm.cli; nothing in the product imports benchmarks or
-tests; benchmarks never import tests or prm.cli; tests never import benchmarks (they run them
-as scripts). Lazy imports inside functions count too.
+The top layer is the command-line wing `prm.cli` and the Python API `prm.api` (one call per
+task, wiring the same pieces the verbs wire). Core (`prm` outside the top layer) never imports
+orm, labeling, search or the top layer, with one exception: the package `prm` itself
+(`prm/__init__.py`) names `prm.api` in its PEP 562 `__getattr__`, so that `from prm import
+best_of_n` works while `import prm` and every core module load no side package. orm, labeling
+and search never import each other or the top layer; nothing in the product imports benchmarks
+or tests; benchmarks never import tests or prm.cli (the API is theirs to use); tests never
+import benchmarks (they run them as scripts). Lazy imports inside functions count too.
 """
 
 from __future__ import annotations
@@ -51,6 +55,11 @@ def _is_cli(module: str) -> bool:
     return module == "prm.cli" or module.startswith("prm.cli.")
 
 
+def _is_top(module: str) -> bool:
+    """The top layer: the CLI wing and the Python API."""
+    return _is_cli(module) or module == "prm.api" or module.startswith("prm.api.")
+
+
 def _forbidden(importer: str, imported: str) -> str | None:
     """Why `importer` may not import `imported` (None where it may)."""
     home, target = _top(importer), _top(imported)
@@ -64,16 +73,18 @@ def _forbidden(importer: str, imported: str) -> str | None:
         return None
     if target in ("benchmarks", "tests"):
         return f"the product never imports {target}"
-    if home == "prm" and not _is_cli(importer):
+    if home == "prm" and not _is_top(importer):
         if target in SIDE_PACKAGES:
-            return f"core (prm outside prm.cli) never imports {target}"
-        if _is_cli(imported):
-            return "core never imports the CLI wing"
+            return f"core (prm outside prm.cli and prm.api) never imports {target}"
+        if importer == "prm" and imported == "prm.api":
+            return None  # the package's lazy re-export of the API (PEP 562 __getattr__)
+        if _is_top(imported):
+            return "core never imports the top layer (prm.cli, prm.api)"
     if home in SIDE_PACKAGES:
         if target in SIDE_PACKAGES and target != home:
             return f"{home} never imports {target}"
-        if _is_cli(imported):
-            return f"{home} never imports the CLI wing"
+        if _is_top(imported):
+            return f"{home} never imports the top layer (prm.cli, prm.api)"
     return None
 
 
@@ -114,6 +125,13 @@ def test_no_import_crosses_a_layer():
         ("benchmarks.gpu_check", "benchmarks.bench_scoring", True),
         ("tests.test_gpu", "benchmarks.gpu_checks", False),
         ("tests.test_search_cli", "prm.cli.wiring", True),
+        ("prm.api", "search.best_of_n", True),
+        ("prm.api", "prm.cli.wiring", True),
+        ("prm", "prm.api", True),
+        ("prm.scoring", "prm.api", False),
+        ("prm.data", "prm.api", False),
+        ("search.curves", "prm.api", False),
+        ("benchmarks.bench_search", "prm.api", True),
     ],
 )
 def test_the_rules_themselves(importer, imported, allowed):
@@ -138,3 +156,14 @@ def test_only_the_cli_wing_parses_arguments():
     ]
     assert not found, f"argument parsing outside prm/cli/: {found}"
 
+
+
+def test_importing_prm_loads_no_side_package_and_no_torch():
+    # The API is re-exported lazily: `import prm` (which every core module runs) stays light.
+    import subprocess
+    import sys
+
+    code = ("import sys, prm, prm.records, prm.scores; "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'search', 'labeling', 'orm', 'torch', 'pandas'}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.strip() == "[]"

@@ -223,3 +223,60 @@ def test_binary_search_verify_correct_searches_right_answers():
     assert result.estimate.labels == [1.0, 1.0, 0.0, 0.0, 0.0]
     clean = run(scripted(first_error=99), config, steps=STEPS[:5], final="correct")
     assert clean.estimate.first_error == -1 and clean.estimate.labels == [1.0] * 5
+
+
+def _run_coroutine(coroutine, answer):
+    """Drive an estimator coroutine, answering each request with answer(request)."""
+    requests = next(coroutine)
+    while True:
+        try:
+            requests = coroutine.send([answer(r) for r in requests])
+        except StopIteration as stop:
+            return stop.value
+
+
+def test_binary_search_midpoint_with_every_rollout_excluded_is_unlabelled_not_bad():
+    U = Verdict.UNGRADABLE
+    config = EstimatorConfig("binary_search", rollouts=2)
+    estimate = _run_coroutine(estimate_steps(4, Verdict.INCORRECT, config), lambda r: [U] * r.n)
+    # The first midpoint (step 1) had no graded rollout: nothing is known before the last step,
+    # whose label is its own grade.
+    assert estimate.mc_values == [None, None, None, 0.0]
+    assert estimate.labels == [None, None, None, 0.0]
+    assert estimate.excluded == [0, 2, 0, 0]
+    assert estimate.first_error == 3
+
+
+def test_binary_search_stops_undecided_after_a_good_midpoint():
+    C, U = Verdict.CORRECT, Verdict.UNGRADABLE
+    config = EstimatorConfig("binary_search", rollouts=1)
+    # 8 steps, wrong final answer: midpoint 3 succeeds, midpoint 5 has only excluded rollouts.
+    estimate = _run_coroutine(estimate_steps(8, Verdict.INCORRECT, config),
+                              lambda r: [C] * r.n if r.step == 3 else [U] * r.n)
+    assert estimate.labels == [1.0] * 4 + [None] * 3 + [0.0]
+    assert estimate.mc_values[3] == 1.0 and estimate.mc_values[5] is None
+
+
+def test_summary_names_accuracy_over_all_and_over_graded_solutions():
+    from labeling.runner import summarize
+
+    rows = [{"completions": ["a", "b"], "labels": [1.0, None], "correct": True}]
+    rows += [{"completions": ["a"], "labels": [None], "correct": None}] * 6
+    rows += [{"completions": ["a"], "labels": [0.0], "correct": False}]
+    summary = summarize(rows)
+    assert summary["accuracy_all_solutions"] == 1 / 8
+    assert summary["accuracy_graded_solutions"] == 1 / 2
+    assert summary["graded_solutions"] == 2 and summary["ungradable_solutions"] == 6
+    assert summary["steps_labelled"] == 2 and summary["steps_unlabelled"] == 7
+    assert "solution_accuracy" not in summary
+
+
+def test_training_rows_skip_unlabelled_steps():
+    from prm.records import StepwiseSolution
+    from prm.testing import tiny_tokenizer
+    from prm.training.collate import IGNORE, encode_solution
+
+    tokenizer = tiny_tokenizer()
+    fmt = StepFormat(tag="\n", tag_is_special=False)
+    row = encode_solution(StepwiseSolution("q", ("a", "b", "c"), (1.0, None, 0.0)), tokenizer, fmt)
+    assert row["step_labels"] == [1.0, IGNORE, 0.0]

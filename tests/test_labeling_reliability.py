@@ -18,7 +18,7 @@ from labeling.store import ResumableJsonl, read_rows, row_digest
 from prm.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
-BASE = ["label", "--problems", "synthetic", "--engine", "simulated", "--samples", "2", "--rollouts", "4",
+BASE = ["label", "--data", "synthetic", "--engine", "simulated", "--samples", "2", "--rollouts", "4",
         "--no-progress", "--limit", "6", "--group-size", "1"]
 
 

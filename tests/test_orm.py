@@ -1,18 +1,58 @@
-"""ORM pieces: Bradley-Terry pair records and the outcome scorer."""
+"""ORM pieces: the outcome objectives, Bradley-Terry pair records and the outcome scorer."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from orm import ORMScorer, PreferencePair, read_pairs
+from orm.objectives import BRADLEY_TERRY, JOINT, OUTCOME
 from prm.data import DataError
 from prm.modeling import RewardConfig, RewardModel
 from prm.scores import OutcomeScorer
 from prm.scoring import PRMScorer
 from prm.testing import tiny_causal_lm, tiny_tokenizer
+from prm.training import IGNORE, ObjectiveConfig
+from prm.training.losses import loss_terms, objective_named, reduce_terms
+
+
+def test_joint_loss_composed_from_orm_equals_the_weighted_step_and_outcome_means():
+    step_logits = torch.tensor([[0.3, -1.2, 2.0], [0.5, 0.1, -0.7]])
+    step_labels = torch.tensor([[1.0, 0.0, IGNORE], [0.25, IGNORE, 1.0]])
+    outcome_logits = torch.tensor([0.8, -0.4, 1.5])
+    outcome_labels = torch.tensor([1.0, IGNORE, 0.0])
+    outputs = SimpleNamespace(step_logits=step_logits, outcome_logits=outcome_logits)
+    batch = {"step_labels": step_labels, "outcome_labels": outcome_labels}
+    loss = reduce_terms(loss_terms(ObjectiveConfig("joint", step_weight=0.7, outcome_weight=0.3), outputs, batch))
+    steps, outcomes = step_labels != IGNORE, outcome_labels != IGNORE
+    expected = 0.7 * F.binary_cross_entropy_with_logits(step_logits[steps], step_labels[steps]) + (
+        0.3 * F.binary_cross_entropy_with_logits(outcome_logits[outcomes], outcome_labels[outcomes])
+    )
+    torch.testing.assert_close(loss, expected, rtol=0, atol=1e-7)
+    orm_loss = reduce_terms(loss_terms(ObjectiveConfig("orm"), outputs, batch))
+    torch.testing.assert_close(orm_loss, F.binary_cross_entropy_with_logits(outcome_logits[outcomes], outcome_labels[outcomes]))
+    pair_logits = SimpleNamespace(outcome_logits=torch.tensor([1.0, 0.2, -0.5, 0.4]))  # chosen first, then rejected
+    bt = reduce_terms(loss_terms(ObjectiveConfig("bradley_terry"), pair_logits, {}))
+    torch.testing.assert_close(bt, -F.logsigmoid(torch.tensor([1.5, -0.2])).mean())
+    assert [objective_named(o.name) for o in (OUTCOME, BRADLEY_TERRY, JOINT)] == [OUTCOME, BRADLEY_TERRY, JOINT]
+    assert (JOINT.heads, OUTCOME.heads, BRADLEY_TERRY.pairs) == (("step", "outcome"), ("outcome",), True)
+
+
+def test_the_core_alone_knows_the_step_objectives_and_says_where_the_outcome_ones_are():
+    code = ("from prm.training import ObjectiveConfig, objective_names\n"
+            "print(objective_names())\n"
+            "try:\n    ObjectiveConfig('joint')\nexcept ValueError as e:\n    print(e)\n")
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root).stdout
+    assert "('hard', 'soft', 'label_token')" in out
+    assert "import orm.objectives" in out
 
 
 def test_pair_round_trip_and_validation():

@@ -9,6 +9,7 @@ import torch
 
 from orm.implicit import ImplicitPRM, ImplicitPRMConfig, ImplicitRewardModel, encode_steps
 from orm.implicit_training import ImplicitCollator, implicit_rows, train_implicit
+from orm.objectives import IMPLICIT
 from prm.records import StepwiseSolution
 from prm.testing import tiny_causal_lm, tiny_tokenizer
 from prm.training import ObjectiveConfig, TrainConfig
@@ -83,7 +84,7 @@ def test_train_lowers_the_loss_and_reloads_with_identical_scores(tmp_path):
     tokenizer = tiny_tokenizer()
     lm = tiny_causal_lm(tokenizer)
     records = solutions()
-    config = TrainConfig(output_dir=str(tmp_path / "implicit"), objective=ObjectiveConfig("implicit"), max_steps=10,
+    config = TrainConfig(output_dir=str(tmp_path / "implicit"), objective=ObjectiveConfig(IMPLICIT.name), max_steps=10,
                          learning_rate=5e-3, batch_size=4, logging_steps=1, save_steps=100)
     rows, report = implicit_rows(records, tokenizer, CONFIG, config.max_length)
     assert report.rows == 8
@@ -144,7 +145,7 @@ def test_prm_train_implicit_from_the_command_line(tmp_path, capsys):
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert "an implicit PRM" in captured.out
-    for folder in (out, out / "checkpoint-1"):
+    for folder in (out, out / "checkpoint-2"):  # the last checkpoint is kept (--save-total-limit 1)
         prm = ImplicitPRM.from_pretrained(folder)
         assert prm.config.beta == 0.1 and len(prm.score_steps(PROMPTS, STEPS)[1]) == 3
     assert main(["train", "--data", str(data), "--model", str(backbone), "--objective", "implicit",

@@ -31,7 +31,7 @@ def fake_models(monkeypatch):
         return "\n\n".join(rest)
 
     monkeypatch.setattr(wiring, "build_policy", lambda args: (ScriptedEngine(script), lambda p: f"Q:{p.question}|"))
-    monkeypatch.setattr(wiring, "load_scorers", lambda prm, orm, device, prm_kind=None: (KeywordPRM() if prm else None, KeywordORM() if orm else None))
+    monkeypatch.setattr(wiring, "load_scorers", lambda prm, orm, device, prm_kind=None, **ensemble: (KeywordPRM() if prm else None, KeywordORM() if orm else None))
 
     @contextlib.contextmanager
     def fake_grader(timeout=2.0):
@@ -45,7 +45,7 @@ def test_prm_search_writes_results_curves_plots_and_compute(fake_models, tmp_pat
     argv = ["search", "--data", "synthetic", "--limit", "4", "--method", "bon", "beam", "dvts",
             "--prm", "P", "--orm", "O", "--n", "4", "--beam-width", "2", "--draws", "20", "--out", str(out)]
     assert cli.main(argv) == 0
-    for name in ("bon.jsonl", "beam.jsonl", "dvts.jsonl", "curves.csv", "curves.json", "summary.json"):
+    for name in ("bon.jsonl", "beam.jsonl", "dvts.jsonl", "curves.csv", "curves.json", "summary.json", "outcomes.csv", "curves.parquet"):
         assert (out / name).is_file(), name
     summary = json.loads((out / "summary.json").read_text())
     assert summary["problems"] == 4

@@ -6,6 +6,7 @@ import pytest
 import torch
 from transformers import TrainerCallback
 
+import orm.objectives  # noqa: F401  (registers orm, bradley_terry, joint, as prm train does)
 from prm.modeling import RewardModel
 from prm.records import PreferencePair, StepwiseSolution
 from prm.steps import StepFormat
@@ -150,13 +151,16 @@ def test_resume_from_checkpoint_matches_an_uninterrupted_run(tmp_path):
     run(tmp_path / "cut", callbacks=[_StopAt(3)])
     checkpoint = tmp_path / "cut" / "checkpoint-3"
     assert (checkpoint / "model.safetensors").is_file() and (checkpoint / "reward_config.json").is_file()
-    from safetensors.torch import load_file
+    from transformers import AutoModel
 
-    saved = load_file(str(checkpoint / "model.safetensors"))
+    from prm.modeling.standard import read_reward_state
+
+    saved = read_reward_state(checkpoint)  # the standard folder's tensors, as RewardModel keys
     readable = RewardModel.from_pretrained(checkpoint)  # a Trainer checkpoint loads for scoring too
     assert readable.reward_config.objective == "joint"
     for name, value in readable.state_dict().items():
         assert torch.equal(value, saved[name]), name
+    assert type(AutoModel.from_pretrained(checkpoint)).__name__ == "LlamaModel"  # it has a model_type
     resumed = run(tmp_path / "cut", resume=str(checkpoint))
     for (name, a), b in zip(whole.state_dict().items(), resumed.state_dict().values()):
         torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5, msg=name)

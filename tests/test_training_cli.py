@@ -49,12 +49,12 @@ def test_train_then_score(tmp_path, backbone_folder, capsys):
 def test_train_errors_say_what_to_fix(tmp_path, backbone_folder, capsys):
     data = _stepwise(tmp_path)
     out = str(tmp_path / "run")
-    assert main(["train", "--data", str(tmp_path / "nope.jsonl"), "--model", str(backbone_folder), "--out", out]) == 2
-    assert "does not exist" in capsys.readouterr().err
+    assert main(["train", "--data", str(tmp_path / "nope.jsonl"), "--backbone", str(backbone_folder), "--out", out]) == 2
+    assert "no such file" in capsys.readouterr().err
     assert main(["train", "--data", str(data), "--objective", "bradley_terry", "--out", out]) == 2
     assert "--format pairs" in capsys.readouterr().err
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"prompt": "q", "completions": ["a"], "labels": [2]}\n')
-    assert main(["train", "--data", str(bad), "--model", str(backbone_folder), "--out", out]) == 2
+    assert main(["train", "--data", str(bad), "--backbone", str(backbone_folder), "--out", out]) == 2
     err = capsys.readouterr().err
     assert "bad.jsonl" in err and "line 1" in err

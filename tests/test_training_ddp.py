@@ -26,6 +26,7 @@ def _records():
 
 
 def _run(out: str, per_device_batch: int) -> None:
+    import orm.objectives  # noqa: F401  (registers joint)
     from prm.testing import tiny_causal_lm, tiny_tokenizer
     from prm.training import ObjectiveConfig, TrainConfig, train
 

@@ -118,7 +118,7 @@ def test_prm_train_label_token_from_the_command_line(tmp_path, capsys):
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert "a label-token PRM" in captured.out
-    for folder in (out, out / "checkpoint-1"):
+    for folder in (out, out / "checkpoint-2"):  # the last checkpoint is kept (--save-total-limit 1)
         assert wiring.prm_kind_of(folder) == "label_token"
         scores = LabelTokenPRM.from_pretrained(folder).score_steps(["What is 1 + 4?"], [["1 + 4 = 5.", "So 5."]])
         assert len(scores[0]) == 2 and all(0.0 < s < 1.0 for s in scores[0])

@@ -7,6 +7,7 @@ import pytest
 import torch
 from torch import nn
 
+import orm.objectives  # noqa: F401  (registers orm, bradley_terry, joint, as prm train does)
 from prm.modeling import RewardModel
 from prm.records import PreferencePair, StepwiseSolution
 from prm.testing import tiny_causal_lm, tiny_tokenizer
@@ -144,3 +145,24 @@ def test_resolve_packing():
         resolve_packing("on", _PlainBackbone())
     with pytest.raises(ValueError, match="allowed: auto, on, off"):
         TrainConfig(output_dir=str("x"), packing="yes")
+
+
+def test_inside_packed_attention_padded_batches_score_as_before_and_bounds_follow_position_ids():
+    tokenizer = tiny_tokenizer(padding_side="left")
+    model = _model(tokenizer).eval()
+    config = ObjectiveConfig("joint")
+    features = list(build_dataset(solutions(), tokenizer, model.step_format, config)[0])
+    padded = RewardCollator.for_tokenizer(tokenizer)(features)
+    packed = PackedCollator.for_tokenizer(tokenizer)(features)
+    with torch.no_grad():
+        before = model(input_ids=padded["input_ids"], attention_mask=padded["attention_mask"])
+        with packed_attention(model.backbone, PACKED_SDPA):  # e.g. ProcessBench scoring during training
+            inside = model(input_ids=padded["input_ids"], attention_mask=padded["attention_mask"])
+            with_bounds = model(**{k: v for k, v in packed.items() if k not in ("step_labels", "outcome_labels")})
+            from_positions = model(input_ids=packed["input_ids"], position_ids=packed["position_ids"],
+                                   outcome_positions=packed["outcome_positions"])
+    torch.testing.assert_close(inside.step_logits, before.step_logits)
+    torch.testing.assert_close(inside.outcome_logits, before.outcome_logits)
+    torch.testing.assert_close(from_positions.step_logits, with_bounds.step_logits)
+    torch.testing.assert_close(with_bounds.outcome_logits[packed["outcome_labels"] != IGNORE],
+                               before.outcome_logits[packed["outcome_labels"] != IGNORE], rtol=1e-5, atol=1e-6)

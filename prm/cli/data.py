@@ -1,7 +1,8 @@
 """`prm data`: parse every data file under a folder (or one file) and print record counts.
 
-    prm data --root ../shared/data            # every .jsonl/.json/.parquet, reader by shape
-    prm data --file x.jsonl --format prm800k --neutral drop --cut-at-first-error
+    prm data --data-root ../shared/data       # every .jsonl/.json/.parquet, reader by shape
+    prm data --data x.jsonl --format prm800k --neutral drop --cut-at-first-error
+    prm data --data trl-lib/math_shepherd@train   # a hub dataset, through datasets.load_dataset
 
 Prints one table row per file: the reader, rows parsed, records made, rows skipped per reason
 and notes (e.g. PRM800K conversations and distinct problems). Files that no reader fits (the
@@ -15,6 +16,7 @@ import argparse
 import logging
 from pathlib import Path
 
+from prm.cli import options, wiring
 from prm.data.errors import ON_ERROR, DataError, Location, ReadReport
 from prm.data.io import FILE_SUFFIXES, iter_rows
 from prm.data.loading import PROBLEM_FORMATS, STEPWISE_FORMATS, format_of, load_problems, load_stepwise
@@ -27,19 +29,23 @@ _POLICY_FORMATS = ("prm800k", "prm800k_critic")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     where = parser.add_mutually_exclusive_group(required=True)
-    where.add_argument("--root", type=Path, help="parse every data file under this folder")
-    where.add_argument("--file", type=Path, help="parse this one file")
-    parser.add_argument("--format", choices=PROBLEM_FORMATS + STEPWISE_FORMATS, help="reader for --file (default: by shape)")
+    where.add_argument("--data-root", dest="root", type=Path, help="parse every data file under this folder")
+    where.add_argument("--data", dest="file", type=Path,
+                       help="parse this one data set: a file or a hub dataset owner/name[:config][@split]")
+    parser.add_argument("--format", choices=PROBLEM_FORMATS + STEPWISE_FORMATS, help="reader for --data (default: by shape)")
     parser.add_argument("--on-error", choices=ON_ERROR, default="raise", help="stop at a bad record, or skip and count it")
     policy = parser.add_argument_group("PRM800K options")
-    policy.add_argument("--neutral", choices=RATING_POLICIES, default="positive", help="label of a 0 rating")
+    policy.add_argument("--neutral", choices=RATING_POLICIES, default="positive", help="label of a neutral (0) rating")
     policy.add_argument("--unrated", choices=RATING_POLICIES, default="drop", help="label of a null rating")
     policy.add_argument("--cut-at-first-error", action="store_true", help="end each record at its first bad step")
     policy.add_argument("--alternatives", action=argparse.BooleanOptionalAction, default=True,
                         help="also emit each rated non-chosen candidate (default: on)")
-    policy.add_argument("--bad-problem", choices=RECORD_POLICIES, default="skip")
-    policy.add_argument("--initial-screening", choices=RECORD_POLICIES, default="skip")
-    policy.add_argument("--quality-control", choices=RECORD_POLICIES, default="keep")
+    policy.add_argument("--bad-problem", choices=RECORD_POLICIES, default="skip", help="a problem flagged bad")
+    policy.add_argument("--initial-screening", choices=RECORD_POLICIES, default="skip",
+                        help="a record from the initial screening round")
+    policy.add_argument("--quality-control", choices=RECORD_POLICIES, default="keep", help="a quality-control record")
+    options.deprecate(parser, "--root", "--data-root")
+    options.deprecate(parser, "--file", "--data")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -47,9 +53,9 @@ def run(args: argparse.Namespace) -> int:
     if args.root is None:
         return _one_file(args, policy)
     if args.format is not None:
-        raise OptionError("--format", "applies to --file only", "drop it or name one --file")
+        raise OptionError("--format", "applies to --data only", "drop it or name one --data")
     if not args.root.is_dir():
-        raise NotADirectoryError(f"--root {args.root} is not a folder; point it at the data folder")
+        raise NotADirectoryError(f"--data-root {args.root} is not a folder; point it at the data folder")
     files = sorted(p for p in args.root.rglob("*") if p.is_file() and p.suffix.lower() in FILE_SUFFIXES)
     base = args.root
     table = []
@@ -72,10 +78,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _one_file(args: argparse.Namespace, policy: dict) -> int:
-    """--file: a bad or empty file is an error (one line, exit code 2), not a table row."""
+    """--data: a bad or empty file is an error (one line, exit code 2), not a table row."""
     path = args.file
+    hub = None if path.exists() else wiring.hub_dataset(str(path))
+    if hub is not None:
+        return _hub(args, hub, policy)
     if not path.is_file():
-        raise FileNotFoundError(f"--file {path}: no such file" + (" (a folder: use --root)" if path.is_dir() else ""))
+        raise FileNotFoundError(f"--data {path}: no such file" + (" (a folder: use --data-root)" if path.is_dir() else ""))
     report = ReadReport()
     reader = args.format or _shape(path, args.on_error)
     rows = parse_file(path, reader, args.on_error, report, policy)
@@ -86,6 +95,19 @@ def _one_file(args: argparse.Namespace, policy: dict) -> int:
     for example in report.examples[:3]:
         logger.warning("skipped: %s", example)
     _print_table([_row(path.name, reader, report)])
+    return 0
+
+
+def _hub(args: argparse.Namespace, hub: tuple, policy: dict) -> int:
+    """A hub dataset: its records through the reader --format names (default: a step-wise one, by shape)."""
+    name, config_name, split = hub
+    report = ReadReport()
+    where = {"split": split, "config_name": config_name, "on_error": args.on_error, "report": report}
+    if args.format in PROBLEM_FORMATS:
+        load_problems(name, args.format, **where)
+    else:
+        load_stepwise(name, args.format, **where, **(policy if args.format in _POLICY_FORMATS else {}))
+    _print_table([_row(str(args.file), args.format or "recognised", report)])
     return 0
 
 

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from prm.atomic import atomic_write
-from prm.cli import wiring
+from prm.cli import options, wiring
 from prm.errors import OptionError
 
 log = logging.getLogger("prm.demo")
@@ -40,42 +40,45 @@ DEMO_TEMPLATE = "Question: {question}\n\nStep-by-step solution:\n\n"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="runs/demo", help="output folder for every artifact")
-    parser.add_argument("--data", default="../shared/data", help="shared data folder (GSM8K); skipped if absent")
-    parser.add_argument("--model", default="embedded", help="policy and reward-model backbone")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--data-root", dest="data", default="../shared/data",
+                        help="shared data folder (holding gsm8k/, for a best-of-n look at GSM8K)")
+    parser.add_argument("--backbone", dest="model", default="embedded",
+                        help="what the policy and the reward model are trained from")
+    parser.add_argument("--seed", type=int, default=0, help="random seed")
+    options.add_compute(parser)
+    parser.add_argument("--engine", choices=options.GENERATING_ENGINES, default="transformers",
+                        help="generation engine of the label and search stages (the warm-up samples in memory)")
     task = parser.add_argument_group("synthetic task")
     task.add_argument("--min-ops", type=int, default=1, help="fewest operations per problem")
     task.add_argument("--max-ops", type=int, default=2, help="most operations per problem")
-    task.add_argument("--max-operand", type=int, default=9)
+    task.add_argument("--max-operand", type=int, default=9, help="largest operand")
     sizes = parser.add_argument_group("stage sizes")
     sizes.add_argument("--sft-problems", type=int, default=256, help="warm-up fine-tuning problems")
-    sizes.add_argument("--sft-epochs", type=float, default=1.0)
-    sizes.add_argument("--sft-lr", type=float, default=2e-4)
+    sizes.add_argument("--sft-epochs", type=float, default=1.0, help="warm-up passes over its problems")
+    sizes.add_argument("--sft-lr", type=float, default=2e-4, help="warm-up learning rate")
     sizes.add_argument("--eval-problems", type=int, default=24, help="held-out problems for before/after accuracy")
     sizes.add_argument("--label-problems", type=int, default=16, help="problems to sample and label")
     sizes.add_argument("--samples", type=int, default=4, help="solutions per labelled problem (K)")
     sizes.add_argument("--rollouts", type=int, default=4, help="rollouts per estimated prefix (N)")
-    sizes.add_argument("--label-method", default="binary_search", choices=("binary_search", "math_shepherd"))
+    sizes.add_argument("--label-method", default="binary_search", choices=("binary_search", "math_shepherd"),
+                       help="how steps are labelled from rollouts")
     sizes.add_argument("--gsm8k-problems", type=int, default=4, help="GSM8K test problems for a best-of-n look (0: skip)")
-    sizes.add_argument("--rm-epochs", type=float, default=2.0)
-    sizes.add_argument("--rm-lr", type=float, default=5e-5)
+    sizes.add_argument("--rm-epochs", type=float, default=2.0, help="reward-model passes over the labels")
+    sizes.add_argument("--rm-lr", type=float, default=5e-5, help="reward-model learning rate")
     sizes.add_argument("--rm-top-layers", type=int, default=None,
                        help="train the reward model's heads and top K layers only (default: every weight)")
     sizes.add_argument("--aggregation", default="min", choices=("min", "prod", "last", "mean"),
                        help="how PRM step scores make a solution score (best-of-n, weighted vote, beam)")
     sizes.add_argument("--search-problems", type=int, default=16, help="held-out problems to rerank and search")
     sizes.add_argument("--n", type=int, default=8, help="best-of-n samples; beam candidates per step")
-    sizes.add_argument("--beam-width", type=int, default=2)
+    sizes.add_argument("--beam-width", type=int, default=2, help="M paths kept per problem in beam search")
     sizes.add_argument("--max-new-tokens", type=int, default=64, help="per solution or rollout")
+    options.deprecate(parser, "--model", "--backbone")
+    options.deprecate(parser, "--data", "--data-root")
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
     _check_options(args)
-    if args.threads:
-        torch.set_num_threads(args.threads)
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(out / "demo.log")
@@ -107,10 +110,10 @@ def run(args: argparse.Namespace) -> int:
 def _check_options(args) -> None:
     """Every option checked before the output folder or a model is touched."""
     if not Path(args.data).is_dir():
-        raise FileNotFoundError(f"--data {args.data}: no such folder; point it at the shared data (holding gsm8k/)")
+        raise FileNotFoundError(f"--data-root {args.data}: no such folder; point it at the shared data (holding gsm8k/)")
     wiring.check_at_least(args, 1, "min_ops", "max_ops", "max_operand", "sft_problems", "eval_problems",
                           "label_problems", "samples", "rollouts", "search_problems", "n", "beam_width",
-                          "max_new_tokens", "threads", "rm_top_layers")
+                          "max_new_tokens", "rm_top_layers")
     wiring.check_at_least(args, 0, "gsm8k_problems")
     wiring.check_positive(args, "sft_epochs", "sft_lr", "rm_epochs", "rm_lr")
     if args.max_ops < args.min_ops:
@@ -147,7 +150,7 @@ def _warm_up(args, out: Path, problems) -> dict[str, Any]:
         print(f"[1/4] warm-up: reusing the fine-tuned policy in {policy_dir}")
         return json.loads((policy_dir / "warmup.json").read_text())
     print(f"[1/4] warm-up: fine-tune {args.model} on {len(problems['sft'])} synthetic reference solutions")
-    model, tokenizer = load_causal_lm(args.model)
+    model, tokenizer = load_causal_lm(args.model, device=args.device)
     template = resolve_template(tokenizer, DEMO_TEMPLATE, chat=False)
     engine = TransformersEngine(model, tokenizer, TransformersEngineConfig(batch_size=32))
     before = sample_accuracy(engine, problems["eval"], template, step_format, args.max_new_tokens)
@@ -156,7 +159,8 @@ def _warm_up(args, out: Path, problems) -> dict[str, Any]:
     model.train()
     metrics = finetune_policy(
         model, tokenizer, problems["sft"], str(out / "sft_checkpoints"),
-        SFTConfig(epochs=args.sft_epochs, learning_rate=args.sft_lr, batch_size=8, seed=args.seed), template,
+        SFTConfig(epochs=args.sft_epochs, learning_rate=args.sft_lr, batch_size=8, seed=args.seed,
+                  extra_args={"use_cpu": args.device == "cpu"}), template,
         step_format,
     )
     seconds = time.perf_counter() - started
@@ -170,20 +174,27 @@ def _warm_up(args, out: Path, problems) -> dict[str, Any]:
     return result
 
 
+def _compute(args) -> list[str]:
+    """The demo's resolved device and threads, for every stage it runs in this process."""
+    return ["--device", args.device, "--threads", str(args.threads)]
+
+
 def _label(args, out: Path) -> list[str]:
-    argv = ["label", "--problems", str(out / "problems_label.jsonl"), "--policy", str(out / "policy"),
+    argv = ["label", "--data", str(out / "problems_label.jsonl"), "--policy", str(out / "policy"),
             "--samples", str(args.samples), "--method", args.label_method, "--rollouts", str(args.rollouts),
             "--early-stop", "--max-new-tokens", str(args.max_new_tokens), "--prompt-template", DEMO_TEMPLATE,
-            "--no-chat-template", "--out", str(out / "labels.jsonl"), "--pairs-out", str(out / "orm_pairs.jsonl")]
+            "--no-chat-template", "--out", str(out), "--pairs-out", str(out / "orm_pairs.jsonl"),
+            "--engine", args.engine, *_compute(args)]
     if args.label_method == "binary_search":
         argv += ["--min-correct", "2"]
     return argv
 
 
 def _train(args, out: Path) -> list[str]:
-    argv = ["train", "--data", str(out / "labels.jsonl"), "--format", "trl_stepwise", "--model", str(out / "policy"),
-            "--objective", "joint", "--epochs", str(args.rm_epochs), "--lr", str(args.rm_lr), "--batch-size", "8",
-            "--max-length", "256", "--save-steps", "100000", "--seed", str(args.seed), "--out", str(out / "rm")]
+    argv = ["train", "--data", str(out / "labels.jsonl"), "--format", "trl_stepwise", "--backbone", str(out / "policy"),
+            "--objective", "joint", "--num-train-epochs", str(args.rm_epochs), "--learning-rate", str(args.rm_lr),
+            "--per-device-train-batch-size", "8", "--max-length", "256", "--save-steps", "100000",
+            "--seed", str(args.seed), "--out", str(out / "rm"), *_compute(args)]
     if args.rm_top_layers:
         argv += ["--train-top-layers", str(args.rm_top_layers)]
     return argv
@@ -194,8 +205,8 @@ def _search(args, out: Path) -> list[str]:
             "--prm", str(out / "rm"), "--orm", str(out / "rm"), "--method", "bon", "beam",
             "--n", str(args.n), "--beam-width", str(args.beam_width), "--aggregation", args.aggregation,
             "--max-new-tokens", str(args.max_new_tokens), "--max-step-tokens", str(args.max_new_tokens),
-            "--max-steps", str(args.max_ops + 2), "--prompt-template", DEMO_TEMPLATE, "--no-chat-template",
-            "--seed", str(args.seed), "--out", str(out / "search")]
+            "--max-rounds", str(args.max_ops + 2), "--prompt-template", DEMO_TEMPLATE, "--no-chat-template",
+            "--seed", str(args.seed), "--out", str(out / "search"), "--engine", args.engine, *_compute(args)]
 
 
 def _greedy(args, out: Path) -> list[str]:
@@ -203,7 +214,7 @@ def _greedy(args, out: Path) -> list[str]:
     return ["search", "--data", str(out / "problems_search.jsonl"), "--policy", str(out / "policy"),
             "--method", "bon", "--n", "1", "--temperature", "0", "--max-new-tokens", str(args.max_new_tokens),
             "--prompt-template", DEMO_TEMPLATE, "--no-chat-template", "--seed", str(args.seed), "--no-plot",
-            "--out", str(out / "greedy")]
+            "--out", str(out / "greedy"), "--engine", args.engine, *_compute(args)]
 
 
 _STAGE_NUMBER = {"label": 2, "train": 3, "search": 4, "greedy": 4}
@@ -229,12 +240,13 @@ def _gsm8k(args, out: Path) -> dict[str, Any]:
     if args.gsm8k_problems <= 0:
         return {"skipped": "--gsm8k-problems 0"}
     if not data.exists():
-        print(f"\nGSM8K: skipped ({data} not found; pass --data)")
+        print(f"\nGSM8K: skipped ({data} not found; pass --data-root)")
         return {"skipped": f"{data} not found"}
     argv = ["search", "--data", str(data), "--limit", str(args.gsm8k_problems), "--policy", str(out / "policy"),
             "--prm", str(out / "rm"), "--orm", str(out / "rm"), "--method", "bon", "--n", str(min(args.n, 4)),
             "--max-new-tokens", str(2 * args.max_new_tokens), "--prompt-template", DEMO_TEMPLATE,
-            "--no-chat-template", "--seed", str(args.seed), "--no-plot", "--out", str(out / "search_gsm8k")]
+            "--no-chat-template", "--seed", str(args.seed), "--no-plot", "--out", str(out / "search_gsm8k"),
+            "--engine", args.engine, *_compute(args)]
     print(f"\n[GSM8K] prm {' '.join(shlex.quote(a) for a in argv)}")
     if main(argv) != 0:
         return {"failed": True}

@@ -1,12 +1,19 @@
-"""`prm eval processbench|auroc`: ProcessBench F1 and step-level AUROC of a PRM.
+"""`prm eval processbench|auroc|labels|truth|overoptimization|calibration`: how good a PRM is.
 
-Public: `add_arguments(parser)`, `run(args) -> int`, `score_solutions(scorer, solutions, ...)`.
+Public: `add_arguments(parser)`, `run(args) -> int`, `score_solutions(scorer, solutions, ...)`,
+`read_problem_files(paths)`, `read_processbench_sample(folder, subsets, limit, seed)`,
+`add_scorer_arguments(command, required)`.
 
 `prm eval processbench --prm DIR [--data DIR] [--threshold T]` scores every step of the four
 ProcessBench subsets, tunes the threshold on the GSM8K subset only (unless --threshold is
 given), and prints per subset the accuracy on erroneous and on correct cases, their F1, and the
-unweighted average F1. `prm eval auroc --prm DIR --data FILE` gives the AUROC of step scores
-against step labels (PRM800K-style files, any format `prm.data.load_stepwise` reads).
+unweighted average F1 (with --out R.json, also the per-case predictions as R.predictions.csv).
+`prm eval auroc --prm DIR --data FILE` gives the AUROC of step scores
+against step labels (PRM800K-style files, any format `prm.data.load_stepwise` reads). Both
+take several --prm folders as an ensemble (--ensemble mean|min|mean_std, per step). `labels` and
+`truth` judge labels and scored samples against the synthetic task's exact step truth (`truth`
+adds each score key's length bias); `overoptimization` and `calibration` live in
+`prm.cli.eval_diagnostics`.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from prm.atomic import atomic_write
-from prm.cli import wiring
+from prm.cli import eval_diagnostics, options, wiring
 from prm.records import StepwiseSolution
 from prm.scores import score_steps_in_batches
 from search.auroc import distinct_step_labels, step_auroc
@@ -31,12 +38,18 @@ log = logging.getLogger("prm.eval")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="what", required=True, metavar="WHAT")
     bench = sub.add_parser("processbench", help="ProcessBench F1 per subset and on average")
-    bench.add_argument("--data", default="../shared/data/processbench", help="folder with <subset>.json")
+    bench.add_argument("--data", default="processbench",
+                       help="ProcessBench: a folder of <subset>.json, the named set processbench under --data-root, "
+                            "or the hub dataset Qwen/ProcessBench")
+    bench.add_argument("--data-root", default="../shared/data", help="folder holding processbench/")
     bench.add_argument("--subsets", nargs="+", default=list(SUBSETS), choices=SUBSETS)
     bench.add_argument("--threshold", type=float, default=None, help="fixed threshold (default: tune on gsm8k)")
     bench.add_argument("--seed", type=int, default=0, help="seed of the stratified --limit sample")
     auroc = sub.add_parser("auroc", help="step-level AUROC against step labels")
-    auroc.add_argument("--data", required=True, help="a step-labelled file (PRM800K, Math-Shepherd, TRL, ...)")
+    auroc.add_argument("--data", required=True,
+                       help=f"step-labelled solutions (PRM800K, Math-Shepherd, TRL, ...): {wiring.DATA_HELP} "
+                            f"({', '.join(wiring.STEPWISE_NAMES)})")
+    auroc.add_argument("--data-root", default="../shared/data", help="folder holding the named sets")
     auroc.add_argument("--format", default=None, help="reader name (default: detected from the first row)")
     auroc.add_argument(
         "--alternatives", action=argparse.BooleanOptionalAction, default=None,
@@ -56,33 +69,49 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     truth.add_argument("--problems", required=True, nargs="+", help="the synthetic problem files they answer")
     truth.add_argument("--keys", nargs="+", default=["prm:min"], help="solution score keys to judge")
     for command in (labels, truth):
-        command.add_argument("--out", default=None, help="write the report as JSON here")
+        command.add_argument("--out", default=None, help="output folder for the report (<what>.json)")
+    eval_diagnostics.add_overoptimization(sub)
+    eval_diagnostics.add_calibration(sub)
     for command in (bench, auroc):
-        command.add_argument("--prm", required=True, help="reward-model folder (step head) or a public PRM's folder")
-        command.add_argument("--prm-kind", default=None, choices=wiring.PRM_KINDS,
-                             help="convention of the --prm folder (default: recognised from the folder)")
-        command.add_argument("--device", default="cpu")
+        add_scorer_arguments(command, required=True)
         command.add_argument("--limit", type=int, default=None,
                              help="processbench: a seeded sample of N solutions per subset, stratified by "
                                   "erroneous/correct; auroc: the first N solutions")
-        command.add_argument("--batch-size", type=int, default=32, help="solutions per scorer call")
-        command.add_argument("--out", default=None, help="write the report as JSON here")
+        command.add_argument("--scorer-batch-size", dest="batch_size", type=int, default=32,
+                             help="solutions per reward-model forward pass")
+        command.add_argument("--out", default=None, help="output folder for the report (<what>.json)")
+        options.deprecate(command, "--batch-size", "--scorer-batch-size")
+
+
+def add_scorer_arguments(command: argparse.ArgumentParser, required: bool,
+                         what: str = "reward-model folder (step head) or a public PRM's folder") -> None:
+    """--prm (several: an ensemble, --ensemble/--ensemble-k), --prm-kind and --device."""
+    command.add_argument("--prm", required=required, nargs="+", default=None, help=f"{what}; several: an ensemble")
+    wiring.add_ensemble_arguments(command)
+    command.add_argument("--prm-kind", default=None, choices=wiring.PRM_KINDS,
+                         help="convention of the --prm folder (default: recognised from the folder)")
+    options.add_compute(command)
 
 
 def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
+    if args.what in ("overoptimization", "calibration"):  # they write a folder of outputs themselves
+        getattr(eval_diagnostics, args.what)(args)
+        return 0
     if args.what in ("labels", "truth"):
         report = _labels(args) if args.what == "labels" else _truth(args)
     else:
         # The data is read (and checked) before the verifier is loaded: a bad file fails in a second.
         def load_scorer():
-            return wiring.load_scorers(args.prm, None, args.device, prm_kind=args.prm_kind)[0]
+            return wiring.load_scorers(args.prm, None, args.device, prm_kind=args.prm_kind,
+                                       ensemble=args.ensemble, ensemble_k=args.ensemble_k)[0]
 
         report = _processbench(args, load_scorer) if args.what == "processbench" else _auroc(args, load_scorer)
     report["seconds"] = time.perf_counter() - start
     if args.out:
-        atomic_write(args.out, json.dumps(report, indent=2) + "\n")
-        log.info("wrote %s", args.out)
+        path = wiring.output_file(args.out, f"{args.what}.json")
+        atomic_write(path, json.dumps(report, indent=2) + "\n")
+        log.info("wrote %s", path)
     return 0
 
 
@@ -90,32 +119,28 @@ def score_solutions(
     scorer: Any, solutions: Sequence[StepwiseSolution], batch_size: int = 32, description: str = "scoring"
 ) -> list[list[float]]:
     """Step scores for every solution, batch_size solutions per scorer call, with a progress bar."""
-    with wiring.progress(len(solutions), description) as advance:
+    with wiring.progress(len(solutions), description, unit="solution") as advance:
         return score_steps_in_batches(scorer, solutions, batch_size, advance)
 
 
 def _processbench(args: argparse.Namespace, load_scorer: Any) -> dict[str, Any]:
-    from prm.data import read_processbench
-
     if args.threshold is None and "gsm8k" not in args.subsets:
         raise ValueError("tuning the threshold needs the gsm8k subset: add it to --subsets or pass --threshold")
-    subsets, sampled, chosen_solutions = {}, {}, {}
-    for name in args.subsets:
-        path = Path(args.data) / f"{name}.json"
-        if not path.is_file():
-            raise FileNotFoundError(f"{path} not found; point --data at the ProcessBench folder")
-        solutions = read_processbench(path)
-        chosen = stratified_subset([int(s.meta["label"]) for s in solutions], args.limit, args.seed)
-        if args.limit is not None:
-            log.info("%s: a seeded stratified sample of %d of %d solutions (erroneous and correct in the "
-                     "file's proportion)", name, len(chosen), len(solutions))
-        sampled[name] = {"solutions": len(chosen), "of": len(solutions)}
-        chosen_solutions[name] = [solutions[i] for i in chosen]
+    chosen_solutions, sampled = read_processbench_sample(args.data, args.subsets, args.limit, args.seed,
+                                                         args.data_root)
+    subsets = {}
     scorer = load_scorer()
     for name, solutions in chosen_solutions.items():
         labels = [int(s.meta["label"]) for s in solutions]
         subsets[name] = (score_solutions(scorer, solutions, args.batch_size, name), labels)
     report = processbench_report(subsets, threshold=args.threshold)
+    if args.out:  # the per-case table behind the report, beside it
+        from prm.tables import write_table
+        from search.processbench import predictions_frame
+
+        ids = {name: [s.id for s in solutions] for name, solutions in chosen_solutions.items()}
+        write_table(predictions_frame(subsets, report["threshold"], ids),
+                    Path(wiring.output_file(args.out, f"{args.what}.json")).with_suffix(".predictions.csv"))
     report["sample"] = ({"kind": "all"} if args.limit is None else
                         {"kind": "stratified", "seed": args.seed, "limit": args.limit, "subsets": sampled})
     if args.limit is not None:
@@ -134,10 +159,9 @@ def _processbench(args: argparse.Namespace, load_scorer: Any) -> dict[str, Any]:
 
 
 def _auroc(args: argparse.Namespace, load_scorer: Any) -> dict[str, Any]:
-    from prm.data import load_stepwise
-
     policy = {} if args.alternatives is None else {"alternatives": args.alternatives}
-    solutions = [s for s in load_stepwise(args.data, format=args.format, **policy) if s.labels is not None]
+    solutions = [s for s in wiring.load_stepwise(args.data, args.data_root, format=args.format, **policy)
+                 if s.labels is not None]
     solutions = solutions[: args.limit]
     if not solutions:
         raise ValueError(f"{args.data} has no step-labelled solutions; step AUROC needs step labels")
@@ -150,7 +174,23 @@ def _auroc(args: argparse.Namespace, load_scorer: Any) -> dict[str, Any]:
             "solutions": len(solutions), "data": args.data}
 
 
-def _read_problems(paths: Sequence[str]) -> list:
+def read_processbench_sample(data: str, names: Sequence[str], limit: int | None, seed: int,
+                             data_root: str = "../shared/data") -> tuple[dict[str, list[StepwiseSolution]], dict[str, Any]]:
+    """({subset: its solutions, a seeded stratified `limit` of them}, {subset: sample sizes});
+    `data` as `wiring.load_processbench` takes it (a folder, the named set, a hub name)."""
+    sampled, chosen_solutions = {}, {}
+    for name, solutions in wiring.load_processbench(data, data_root, names).items():
+        chosen = stratified_subset([int(s.meta["label"]) for s in solutions], limit, seed)
+        if limit is not None:
+            log.info("%s: a seeded stratified sample of %d of %d solutions (erroneous and correct in the "
+                     "file's proportion)", name, len(chosen), len(solutions))
+        sampled[name] = {"solutions": len(chosen), "of": len(solutions)}
+        chosen_solutions[name] = [solutions[i] for i in chosen]
+    return chosen_solutions, sampled
+
+
+def read_problem_files(paths: Sequence[str]) -> list:
+    """The problems of every file (`prm.data.read_problems`), in order."""
     from prm.data import read_problems
 
     return [p for path in paths for p in read_problems(path)]
@@ -160,7 +200,7 @@ def _labels(args: argparse.Namespace) -> dict[str, Any]:
     from prm.data.loading import load_stepwise
     from search.synthetic_eval import label_agreement
 
-    problems = _read_problems(args.problems)
+    problems = read_problem_files(args.problems)
     solutions = []
     for path in args.labels:
         read = load_stepwise(path, format="trl_stepwise")  # strict: a bad row names its file and line
@@ -182,12 +222,18 @@ def _labels(args: argparse.Namespace) -> dict[str, Any]:
 
 def _truth(args: argparse.Namespace) -> dict[str, Any]:
     from search.candidates import read_jsonl
+    from search.length_bias import results_length_bias
     from search.synthetic_eval import truth_report
 
-    problems = _read_problems(args.problems)
+    problems = read_problem_files(args.problems)
     report: dict[str, Any] = {}
     for path in args.results:
-        one = truth_report(problems, read_jsonl(path), args.keys)
+        results = read_jsonl(path)
+        one = truth_report(problems, results, args.keys)
+        try:
+            one["length_bias"] = results_length_bias(results, args.keys)
+        except ValueError as error:  # a key the samples have no scores for: truth_report says so per key
+            one["length_bias"] = {"error": str(error)}
         report[str(path)] = one
         line = (f"{path}: {one['problems']} problems, oracle PRM {_percent(one['oracle_prm_accuracy'])}, "
                 f"{one['unverifiable_steps']} of {one['steps']} steps unverifiable")

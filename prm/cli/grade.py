@@ -3,10 +3,10 @@
 Public: `add_arguments(parser)`, `run(args) -> int`, `read_pairs(path)`.
 
     prm grade --gold 0.5 --pred '\\frac{1}{2}'
-    prm grade --file pairs.jsonl [--solutions] [--out verdicts.jsonl]
+    prm grade --data pairs.jsonl [--extract-answer] [--out runs/grades]   # writes runs/grades/verdicts.jsonl
 
 A pairs file holds one JSON object per line with string fields `gold` and `pred` (with
-`--solutions`, `pred` is a whole solution whose final answer is extracted first).
+`--extract-answer`, `pred` is a whole solution whose final answer is extracted first).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import logging
 from pathlib import Path
 
 from prm.atomic import atomic_writer
+from prm.cli import options, wiring
 from prm.data.errors import DataError, Location
 from prm.data.io import iter_rows
 from prm.errors import OptionError
@@ -25,17 +26,21 @@ from prm.grading.grader import Grader
 from prm.grading.result import Verdict
 
 logger = logging.getLogger(__name__)
+VERDICTS = "verdicts.jsonl"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--file", type=Path, help="JSON lines with fields gold and pred")
+    source.add_argument("--data", dest="file", type=Path, help="JSON lines with fields gold and pred")
     source.add_argument("--gold", help="one gold answer (with --pred)")
     parser.add_argument("--pred", help="one predicted answer (with --gold)")
-    parser.add_argument("--solutions", action="store_true", help="pred is a whole solution: extract its final answer")
-    parser.add_argument("--timeout", type=float, default=2.0, help="seconds per call (default 2.0)")
-    parser.add_argument("--workers", type=int, default=1, help="grading worker processes (default 1)")
-    parser.add_argument("--out", type=Path, help="write one verdict per input line (JSON lines)")
+    parser.add_argument("--extract-answer", dest="solutions", action="store_true",
+                        help="pred is a whole solution: extract its final answer first")
+    parser.add_argument("--timeout", type=float, default=2.0, help="seconds per grading call")
+    parser.add_argument("--grader-workers", dest="workers", type=int, default=1, help="grading worker processes")
+    parser.add_argument("--out", type=Path, help=f"output folder; writes {VERDICTS}, one verdict per input line")
+    for old, new in (("--file", "--data"), ("--solutions", "--extract-answer"), ("--workers", "--grader-workers")):
+        options.deprecate(parser, old, new)
 
 
 def read_pairs(path: Path) -> list[tuple[str, str]]:
@@ -60,7 +65,8 @@ def read_pairs(path: Path) -> list[tuple[str, str]]:
 
 def run(args: argparse.Namespace) -> int:
     if args.gold is not None and args.pred is None:
-        raise OptionError("--gold", "needs --pred", "give --pred, or use --file pairs.jsonl")
+        raise OptionError("--gold", "needs --pred", "give --pred, or use --data pairs.jsonl")
+    out = None if args.out is None else wiring.output_file(str(args.out), VERDICTS)
     pairs = read_pairs(args.file) if args.file is not None else [(args.gold, args.pred)]
     with Grader(timeout=args.timeout, workers=args.workers) as grader:
         if args.solutions:
@@ -71,11 +77,11 @@ def run(args: argparse.Namespace) -> int:
         result = results[0]
         print(f"{result.verdict.value}\t{result.reason}")
         return 0 if result.verdict is not Verdict.UNGRADABLE else 1
-    if args.out is not None:
-        with atomic_writer(args.out) as handle:
+    if out is not None:
+        with atomic_writer(out) as handle:
             for result in results:
                 handle.write(json.dumps({"verdict": result.verdict.value, "reason": result.reason}) + "\n")
-        logger.info("wrote %d verdicts to %s", len(results), args.out)
+        logger.info("wrote %d verdicts to %s", len(results), out)
     counts = collections.Counter(result.verdict.value for result in results)
     for verdict in Verdict:
         print(f"{verdict.value}\t{counts.get(verdict.value, 0)}")

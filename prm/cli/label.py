@@ -3,11 +3,13 @@
 Public: `add_arguments`, `run`.
 
 Examples:
-    prm label --problems ../shared/data/gsm8k/test.jsonl --limit 20 --samples 4 --rollouts 8 \\
-        --method math_shepherd --out runs/labels.jsonl
-    prm label --solutions solutions.jsonl --method binary_search --early-stop --out labels.jsonl
-    prm label ... --shard 0/4 --out part0.jsonl   # then: prm merge part*.jsonl --out all.jsonl
-    prm label --problems ../shared/data/gsm8k/train.jsonl --method perturb --samples 2 --out labels.jsonl
+    prm label --data gsm8k --limit 20 --samples 4 --rollouts 8 --method math_shepherd --out runs/labels
+    prm label --solutions solutions.jsonl --method binary_search --early-stop --out runs/labels
+    prm label ... --shard 0/4 --out runs/part0   # then: prm merge runs/part*/labels.jsonl --out runs/all
+    prm label --data gsm8k-train --method perturb --samples 2 --out runs/perturbed
+
+Each writes `labels.jsonl` (and its `.meta.json` sidecar) in the --out folder; an --out that
+ends in .jsonl is still taken as that file, with a warning, for one release.
 
 The output resumes by default: rerun the same command after an interruption. The engine is
 chosen by --engine; `simulated` is a noisy solver for the synthetic task (benchmarks, tests).
@@ -29,7 +31,7 @@ from labeling.runner import run_units, shard_units
 from labeling.sampling import DEFAULT_TEMPLATE, preference_pairs
 from labeling.store import ResumableJsonl, fingerprint
 from prm.atomic import OutputLock
-from prm.cli import wiring
+from prm.cli import options, wiring
 from prm.engines.base import SamplingConfig
 from prm.errors import OptionError
 from prm.steps import STEP_FORMATS, step_format_named
@@ -39,24 +41,25 @@ log = logging.getLogger("prm.label")
 # problems themselves are fingerprinted, so where --data-root found them does not matter.
 _NOT_FINGERPRINTED = {
     "out", "shard", "resume", "pairs_out", "progress", "command", "group_size", "batch_size",
-    "no_shared_prefill", "sim_call_seconds", "vllm_memory", "data_root",
+    "no_shared_prefill", "sim_call_seconds", "vllm_memory", "data_root", "threads", "config",
 }
+LABELS = "labels.jsonl"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--problems", help=f"problems to sample, then label: {', '.join(wiring.PROBLEM_NAMES)}, or a file")
-    source.add_argument("--solutions", help="step-wise JSON-lines solutions to label (no sampling)")
-    parser.add_argument("--out", required=True, help="output JSON lines (with a .meta.json sidecar)")
+    source.add_argument("--data", dest="problems",
+                        help=f"problems to sample, then label: {', '.join(wiring.PROBLEM_NAMES)}, or {wiring.DATA_HELP}")
+    source.add_argument("--solutions", help="step-wise solutions to label (no sampling): a file or a hub dataset")
+    parser.add_argument("--out", required=True,
+                        help=f"output folder; writes {LABELS} with its .meta.json sidecar (a .jsonl path: that file, "
+                             "deprecated)")
     parser.add_argument("--data-root", default="../shared/data", help="folder holding gsm8k/ and math/")
     parser.add_argument("--limit", type=int, default=None, help="first N problems/solutions only (synthetic: how many)")
     parser.add_argument("--synthetic-steps", type=int, default=5, help="operations per synthetic problem")
-    parser.add_argument("--policy", default="embedded", help="model name or folder for the policy")
-    parser.add_argument("--engine", choices=wiring.ENGINES, default="transformers")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--dtype", default="float32")
-    parser.add_argument("--batch-size", type=int, default=32, help="sample rows decoded together (transformers)")
-    parser.add_argument("--vllm-memory", type=float, default=None, help="vLLM: memory fraction to reserve (CPU: of RAM)")
+    parser.add_argument("--policy", default="embedded", help="the generating model: a name or folder")
+    options.add_engine(parser, engines=wiring.ENGINES, batch_dest="batch_size")
+    options.add_compute(parser)
     parser.add_argument("--no-shared-prefill", action="store_true", help="prefill every sample separately")
     parser.add_argument("--chat-template", action=argparse.BooleanOptionalAction, default=None,
                         help="wrap the prompt template in the policy's chat template (default: where it has one)")
@@ -83,13 +86,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sim-error-rate", type=float, default=0.15, help="simulated engine: per-step error rate")
     parser.add_argument("--sim-call-seconds", type=float, default=0.0, help="simulated engine: latency per call")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    for old, new in (("--problems", "--data"), ("--batch-size", "--engine-batch-size")):
+        options.deprecate(parser, old, new)
 
 
 def _load_inputs(args):
     if args.solutions:
-        from prm.data.loading import load_stepwise
-
-        solutions = load_stepwise(args.solutions)
+        solutions = wiring.load_stepwise(args.solutions, args.data_root, option="--solutions")
         return None, solutions[: args.limit] if args.limit is not None else solutions
     problems = wiring.load_problems(
         args.problems, args.data_root, args.limit, None, args.seed, synthetic_steps=args.synthetic_steps
@@ -111,7 +114,7 @@ def _perturb(args: argparse.Namespace) -> int:
     from prm.data.io import write_jsonl
 
     if not args.problems or args.pairs_out or args.shard != "0/1":
-        raise OptionError("--method perturb", "labels --problems' reference solutions",
+        raise OptionError("--method perturb", "labels --data's reference solutions",
                           "drop --solutions, --pairs-out and --shard")
     problems, _ = _load_inputs(args)
     rows = list(perturbed_rows(problems, PerturbConfig(negatives=args.samples, seed=args.seed),
@@ -125,6 +128,7 @@ def _perturb(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    args.out = wiring.output_file(args.out, LABELS)
     if args.method == "perturb":
         return _perturb(args)
     shard_index, shard_count = wiring.parse_shard(args.shard)
@@ -144,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
     job = LabelingJob(args.samples, estimator, rollout, args.prompt_template, step_format=step_format)
     problems, solutions = _load_inputs(args)
     if not (problems or solutions):
-        raise OptionError("--problems" if args.solutions is None else "--solutions", "names no problems or solutions",
+        raise OptionError("--data" if args.solutions is None else "--solutions", "names no problems or solutions",
                           "give a file with at least one row", args.problems or args.solutions)
     units = problem_units(problems, args.samples) if problems is not None else solution_units(solutions)
     options = {k: v for k, v in sorted(vars(args).items()) if k not in _NOT_FINGERPRINTED}
@@ -179,7 +183,10 @@ def _label(args, problems, mine, store: ResumableJsonl, job: LabelingJob) -> dic
         from prm.engines.prompts import resolve_template
 
         job = dataclasses.replace(job, template=resolve_template(tokenizer, job.template, args.chat_template))
-    summary = run_units(mine, make_processor(job, engine, grade), store, args.group_size, _progress_bar(len(mine), args.progress))
+    bar, update = _progress_bar(len(mine), args.progress, "problem" if problems is not None else "solution")
+    with wiring.heartbeat(bar):
+        summary = run_units(mine, make_processor(job, engine, grade), store, args.group_size, update)
+    bar.close()
     log.info("done: %s", json.dumps(summary))
     if args.pairs_out:
         from prm.data.io import write_jsonl
@@ -190,10 +197,12 @@ def _label(args, problems, mine, store: ResumableJsonl, job: LabelingJob) -> dic
     return summary
 
 
-def _progress_bar(total: int, enabled: bool):
+def _progress_bar(total: int, enabled: bool, unit: str):
+    """(bar, update(done, cost) for run_units): problems (or solutions) with rate and ETA, and the
+    rollouts and tokens spent so far; redrawn every few seconds while a group runs."""
     from tqdm import tqdm
 
-    bar = tqdm(total=total, unit="unit", disable=not enabled, dynamic_ncols=True)
+    bar = tqdm(total=total, unit=unit, disable=not enabled, dynamic_ncols=True, desc="labeling")
     totals = {"rollouts": 0, "generated_tokens": 0}
 
     def update(done: int, cost) -> None:
@@ -206,7 +215,5 @@ def _progress_bar(total: int, enabled: bool):
             totals[key] += int(cost.get(key, 0))
         bar.update(done)
         bar.set_postfix(rollouts=totals["rollouts"], tokens=totals["generated_tokens"], refresh=False)
-        if bar.n >= total:
-            bar.close()
 
-    return update
+    return bar, update

@@ -10,17 +10,20 @@ import json
 import logging
 
 from labeling.merge import merge_shards
+from prm.cli import wiring
 
 log = logging.getLogger("prm.merge")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("shards", nargs="+", help="the shard outputs (each with its .meta.json sidecar)")
-    parser.add_argument("--out", required=True, help="merged JSON-lines output")
+    parser.add_argument("--out", required=True,
+                        help="output folder; writes labels.jsonl and its sidecar (a .jsonl path: that file, deprecated)")
 
 
 def run(args: argparse.Namespace) -> int:
-    summary = merge_shards(args.shards, args.out)
-    log.info("merged %d shards into %s", len(args.shards), args.out)
+    out = wiring.output_file(args.out, "labels.jsonl")
+    summary = merge_shards(args.shards, out)
+    log.info("merged %d shards into %s", len(args.shards), out)
     print(json.dumps(summary, indent=1))
     return 0

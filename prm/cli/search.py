@@ -3,8 +3,10 @@
 Public: `add_arguments(parser)`, `run(args) -> int`.
 
 Writes to --out: `<method>.jsonl` (per-problem candidates, grades, scores, compute),
-`curves.csv` / `summary.json` (bootstrap accuracy-vs-k per selection rule, the beam-search
-results and the compute each method spent), `accuracy_vs_k.png` and `accuracy_vs_tokens.png`;
+`curves.csv` (and `curves.parquet` where pyarrow is installed) / `summary.json` (bootstrap
+accuracy-vs-k per selection rule, the beam-search results and the compute each method spent),
+`outcomes.csv` (per problem and selection rule at n: the pick, its answer, whether it is
+correct; `search.tables`), `accuracy_vs_k.png` and `accuracy_vs_tokens.png`;
 and prints the accuracy table. `--results a.jsonl b.jsonl` skips generation and redraws the
 curves from saved best-of-n rows: rows are per problem, so shards (`--shard i/n`) merge
 exactly by listing (or concatenating) their `bon.jsonl` files. With --prm/--orm as well, the
@@ -23,11 +25,12 @@ from pathlib import Path
 from typing import Any
 
 from prm.atomic import atomic_write
-from prm.cli import wiring
+from prm.cli import options, wiring
 from prm.engines.base import SamplingConfig
 from prm.errors import OptionError
 from prm.scores import AGGREGATIONS
 from prm.steps import STEP_FORMATS
+from prm.tables import parquet_available, write_table
 from search.beam import BeamSearchConfig
 from search.best_of_n import BestOfNConfig, group_candidates, score_candidates, scorer_passes, selection_accuracy
 from search.candidates import ProblemCandidates, SearchSetup, candidate_score, read_jsonl, score_keys, write_jsonl
@@ -40,9 +43,11 @@ from search.curves import (
     write_curves_csv,
     write_curves_json,
 )
+from search.length_bias import results_length_bias
 from search.methods import METHODS
 from search.particle_filter import ParticleFilterConfig
 from search.rebase import RebaseConfig
+from search.tables import outcomes_frame
 from search.voting import AnswerGrouper
 
 log = logging.getLogger("prm.search")
@@ -51,10 +56,10 @@ log = logging.getLogger("prm.search")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     data = parser.add_argument_group("data")
     data.add_argument("--data", default=None,
-                      help=f"problems: {', '.join(wiring.PROBLEM_NAMES)} (gsm8k, math500: test splits), or a file")
+                      help=f"problems: {', '.join(wiring.PROBLEM_NAMES)} (gsm8k, math500: test splits), or {wiring.DATA_HELP}")
     data.add_argument(
         "--results", nargs="+", default=None,
-        help="skip generation: curves, table and plots from best-of-n jsonl files (e.g. shards); "
+        help="skip generation: curves, table and plots from saved best-of-n result files (e.g. shards); "
              "with --prm/--orm, rescore their samples",
     )
     data.add_argument(
@@ -66,21 +71,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     data.add_argument("--limit", type=int, default=None, help="first N problems only")
     data.add_argument("--shard", default=None, help="i/n: every n-th problem from the i-th (0-based)")
     models = parser.add_argument_group("models")
-    models.add_argument("--policy", default="embedded", help="causal LM name or folder (default: embedded)")
-    models.add_argument("--prm", default=None, help="reward-model folder whose step head scores steps")
+    models.add_argument("--policy", default="embedded", help="the generating model: a causal LM name or folder")
+    models.add_argument("--prm", default=None, nargs="+",
+                        help="reward-model folder whose step head scores steps; several: an ensemble (--ensemble)")
     models.add_argument("--prm-kind", default=None, choices=wiring.PRM_KINDS,
                         help="convention of the --prm folder: toolkit (written by `prm train`), math_shepherd "
                              "(P('+') at ' ки'), qwen_prm (2-class head at <extra_0>), rlhflow (P('+') in the assistant "
                              "turn after each step), skywork_prm (value head at the step token), label_token / "
                              "implicit (written by `prm train --objective ...`); default: recognised from "
                              "the folder")
-    models.add_argument("--orm", default=None, help="reward-model folder whose outcome head scores solutions")
-    models.add_argument("--device", default="cpu")
+    models.add_argument("--orm", default=None, nargs="+",
+                        help="reward-model folder whose outcome head scores solutions; several: an ensemble")
+    wiring.add_ensemble_arguments(models)
+    options.add_compute(models)
     models.add_argument("--chat-template", action=argparse.BooleanOptionalAction, default=None,
                         help="wrap the prompt template in the policy's chat template (default: where it has one)")
     models.add_argument("--prompt-template", default=None,
                         help="policy prompt with {question} (default: prm.engines.prompts.DEFAULT_TEMPLATE)")
-    models.add_argument("--engine-batch-size", type=int, default=32, help="sample rows decoded together")
+    options.add_engine(models)
     search = parser.add_argument_group("search")
     search.add_argument("--method", nargs="+", choices=list(METHODS), default=["bon"],
                         help="search.methods: bon (best-of-n), beam (step-level beam search), dvts, "
@@ -95,17 +103,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="particle_filter: softmax temperature over the particles' last-step logits")
     search.add_argument("--balance-temperature", type=float, default=0.1,
                         help="rebase: softmax temperature over node rewards that splits the expansion budget")
-    search.add_argument("--max-steps", type=int, default=12, help="beam-search rounds")
+    search.add_argument("--max-rounds", dest="max_steps", type=int, default=12,
+                        help="rounds of a step-wise method (beam, dvts, particle_filter, rebase): one step each")
     search.add_argument("--max-step-tokens", type=int, default=128)
     search.add_argument("--max-tokens", type=int, default=None, help="beam-search token budget per problem")
     search.add_argument("--aggregation", default="last", choices=AGGREGATIONS, help="beam ranking")
+    search.add_argument("--full-rescoring", action="store_true",
+                        help="beam, dvts, particle_filter, rebase: read every new prefix whole instead of growing "
+                             "the parent's KV cache by the new step (same scores; a toolkit --prm reuses by default)")
     search.add_argument("--step-format", default=None, choices=STEP_FORMATS,
                         help="how policy text splits into steps (default: the --prm folder's, recorded by prm train)")
     search.add_argument("--temperature", type=float, default=0.7)
     search.add_argument("--top-p", type=float, default=1.0)
     search.add_argument("--max-new-tokens", type=int, default=256, help="per best-of-n sample")
     search.add_argument("--problem-batch-size", type=int, default=16, help="problems per engine call")
-    search.add_argument("--seed", type=int, default=0)
+    search.add_argument("--seed", type=int, default=0, help="random seed (the policy's sampling, the bootstrap)")
     out = parser.add_argument_group("output")
     out.add_argument("--draws", type=int, default=200,
                      help="subsets per problem for the vote estimators at 1 < k < n (pass@k and rm@k are exact)")
@@ -117,6 +129,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     out.add_argument("--no-plot", action="store_true")
     out.add_argument("--plot-title", default=None,
                      help="plot title (default: the data, the policy folder's name and N)")
+    options.deprecate(parser, "--max-steps", "--max-rounds")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -153,7 +166,8 @@ def run(args: argparse.Namespace) -> int:
     problems = wiring.load_problems(args.data, args.data_root, args.limit, args.shard, args.seed)
     log.info("%d problems from %s", len(problems), args.data)
     engine, prompt_for = wiring.build_policy(args)
-    prm, orm = wiring.load_scorers(args.prm, args.orm, args.device, prm_kind=args.prm_kind)
+    prm, orm = wiring.load_scorers(args.prm, args.orm, args.device, prm_kind=args.prm_kind,
+                                  ensemble=args.ensemble, ensemble_k=args.ensemble_k)
     step_format = wiring.scorer_step_format(prm, args.step_format)
     summary: dict[str, Any] = {"data": args.data, "problems": len(problems), "methods": {},
                                "step_format": step_format.to_dict()}
@@ -163,7 +177,8 @@ def run(args: argparse.Namespace) -> int:
         bon_results = None
 
         def setup(advance):
-            return SearchSetup(prompt_for, extract_answer, grade, step_format, counter, advance)
+            return SearchSetup(prompt_for, extract_answer, grade, step_format, counter, advance,
+                               reuse_scorer_states=not args.full_rescoring)
 
         for name, config in configs.items():
             results, seconds = _run_method(name, problems, engine, prm, config, setup)
@@ -227,7 +242,15 @@ def _run_method(name: str, problems, engine, prm, config, setup) -> tuple[list[P
 def _score(results: list[ProblemCandidates], prm, orm) -> tuple[list[ProblemCandidates], int, float]:
     """(scored results, tokens the scorers read, seconds): each scorer pass counted once."""
     start = time.perf_counter()
-    results = score_candidates(results, prm=prm, orm=orm)
+    scored: list[ProblemCandidates] = []
+    total = sum(len(r.candidates) for r in results)
+    # A few hundred candidates per call: batches stay full, and the bar moves every call.
+    chunk = max(1, 256 // max(1, max((len(r.candidates) for r in results), default=1)))
+    with wiring.progress(total, "scoring", unit="solution") as advance:
+        for first in range(0, len(results), chunk):
+            scored += score_candidates(results[first : first + chunk], prm=prm, orm=orm)
+            advance(sum(len(r.candidates) for r in scored))
+    results = scored
     seconds = time.perf_counter() - start
     scorer_tokens = sum(wiring.count_scorer_tokens(s, results) for s in scorer_passes(prm, orm))
     return results, scorer_tokens, seconds
@@ -237,7 +260,8 @@ def _rescore(args, out: Path, results: list[ProblemCandidates]) -> dict[str, Any
     """Saved samples scored again with --prm/--orm (their old scores replaced), saved to bon.jsonl."""
     if any(Path(path).resolve() == (out / "bon.jsonl").resolve() for path in args.results):
         raise OptionError("--out", "would overwrite the --results file being rescored", "pick another --out")
-    prm, orm = wiring.load_scorers(args.prm, args.orm, args.device, prm_kind=args.prm_kind)
+    prm, orm = wiring.load_scorers(args.prm, args.orm, args.device, prm_kind=args.prm_kind,
+                                  ensemble=args.ensemble, ensemble_k=args.ensemble_k)
     results, scorer_tokens, seconds = _score(results, prm, orm)
     write_jsonl(results, out / "bon.jsonl")
     return {"results": results, "scorer_tokens": scorer_tokens, "score_seconds": seconds}
@@ -253,6 +277,8 @@ def _bon_compute(args, results, scorer_tokens=0, sample_seconds=0.0, score_secon
         "scoring_seconds": score_seconds,
         "verifier_auroc": _verifier_auroc(results, keys),
         "within_problem_auroc": _within_problem_auroc(results, keys),
+        # Does a reward grow with length (generated tokens) or step count, given correctness?
+        "length_bias": results_length_bias(results, keys),
         "accuracy_at_n": {
             "majority": selection_accuracy(results, "majority"),
             "pass": selection_accuracy(results, "pass"),
@@ -299,6 +325,9 @@ def _beam_compute(args, results: list[ProblemCandidates], seconds: float | None)
         "generated_tokens_per_problem": _per_problem(sum(r.generated_tokens for r in results), results),
         "scorer_tokens_per_problem": _per_problem(sum(r.meta.get("scorer_tokens", 0) for r in results), results),
         "scored_prefixes_per_problem": _per_problem(sum(r.meta.get("scored_prefixes", 0) for r in results), results),
+        # Whether the scorer grew each prefix's KV cache; prefixes it still read whole.
+        "scorer_state_reuse": any(r.meta.get("scorer_state_reuse", False) for r in results),
+        "scorer_rereads_per_problem": _per_problem(sum(r.meta.get("scorer_rereads", 0) for r in results), results),
         "seconds": seconds,
         "problems_per_second": len(results) / seconds if seconds else None,
         "per_problem_hits": {
@@ -339,12 +368,16 @@ def _report(args, out: Path, bon_results, summary: dict[str, Any]) -> None:
             f"{method}: accuracy {100 * accuracy:.1f}% at "
             f"{compute['generated_tokens_per_problem']:.0f} generated tokens/problem, "
             f"{compute['scorer_tokens_per_problem']:.0f} scorer tokens/problem"
+            + (" (the scorer's KV cache grown by each step)" if compute.get("scorer_state_reuse") else "")
             + (f", {compute['seconds']:.1f} s" if compute["seconds"] is not None else "")
         )
     if bon_results:
         report = evaluate_curves(bon_results, CurveConfig(draws=args.draws, seed=args.seed, bootstrap=args.bootstrap))
         points = report.points
         write_curves_csv(points, out / "curves.csv")
+        if parquet_available():
+            write_table(report.to_frame(), out / "curves.parquet")
+        write_table(outcomes_frame(bon_results), out / "outcomes.csv")
         summary["curves"] = [p.__dict__ for p in points]
         summary["differences"] = [d.__dict__ for d in report.differences]
         summary["curve_settings"] = dict(report.config)
@@ -374,6 +407,11 @@ def _report(args, out: Path, bon_results, summary: dict[str, Any]) -> None:
             print(f"verifier AUROC within problems (mean over {within.get('problems', 0)} problems with right "
                   "and wrong samples): "
                   + ", ".join(f"{k} {within[k]:.3f}" for k in known if within.get(k) is not None))
+        bias = compute.get("length_bias", {})
+        if bias:
+            print("length bias (Pearson r of solution score with generated tokens; raw / given correctness): "
+                  + ", ".join(f"{k} {_r(v['length']['raw'])} / {_r(v['length']['given_correctness'])}"
+                              for k, v in bias.items()))
         atomic_write(out / "per_problem.json", json.dumps(per_problem) + "\n")
         if not args.no_plot:
             try:
@@ -392,6 +430,10 @@ def _report(args, out: Path, bon_results, summary: dict[str, Any]) -> None:
         write_curves_json(points, out / "curves.json", {"beam": extra_points, "differences": summary["differences"]})
     atomic_write(out / "summary.json", json.dumps(summary, indent=2) + "\n")
     log.info("wrote %s", out)
+
+
+def _r(value: float | None) -> str:
+    return "-" if value is None else f"{value:+.2f}"
 
 
 def _plot_title(args, n: int, problems: int) -> str:

@@ -18,6 +18,7 @@ import argparse
 import logging
 from pathlib import Path
 
+from prm.cli import options
 from prm.errors import OptionError
 
 logger = logging.getLogger("prm.serve")
@@ -28,21 +29,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from prm.serving import HEADS, ServeConfig
 
     defaults = ServeConfig()
-    from prm.ensemble import COMBINATIONS
+    from prm.cli import wiring
 
     parser.add_argument("--prm", required=True, nargs="+",
                         help="a reward-model folder written by `prm train`; several: an ensemble (--ensemble)")
-    parser.add_argument("--ensemble", default="mean", choices=COMBINATIONS,
-                        help="how several --prm folders combine per step: mean, min, or mean - k * std")
-    parser.add_argument("--ensemble-k", type=float, default=1.0, help="k of --ensemble mean_std (default 1.0)")
+    wiring.add_ensemble_arguments(parser)
     parser.add_argument("--port", type=int, default=5000, help="TCP port (default 5000; 0 picks a free one)")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, this machine only)")
     parser.add_argument("--head", default=defaults.head, choices=HEADS,
                         help="reward from the step head (aggregated) or the outcome head")
     parser.add_argument("--aggregation", default=defaults.aggregation, choices=AGGREGATIONS)
-    parser.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1, or auto")
-    parser.add_argument("--batch-size", type=int, default=defaults.max_batch_items,
-                        help="solutions per forward pass; concurrent requests are merged up to it")
+    options.add_compute(parser)
+    parser.add_argument("--scorer-batch-size", dest="batch_size", type=int, default=defaults.max_batch_items,
+                        help="solutions per reward-model forward pass; concurrent requests are merged up to it")
     parser.add_argument("--max-wait-ms", type=float, default=defaults.max_wait_ms,
                         help="how long to wait for more requests to batch once one arrived")
     parser.add_argument("--max-length", type=int, default=None,
@@ -56,11 +55,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--grader-workers", type=int, default=2, help="grading processes (with --verifiable-weight)")
     parser.add_argument("--max-items", type=int, default=defaults.max_items_per_request, help="solutions per request")
     parser.add_argument("--max-chars", type=int, default=defaults.max_chars_per_item, help="characters per solution")
+    options.deprecate(parser, "--batch-size", "--scorer-batch-size")
 
 
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from prm.cli.wiring import phase
     from prm.ensemble import EnsembleScorer
     from prm.rewards import load_device
     from prm.scoring import PRMScorer
@@ -71,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     for folder in args.prm:
         if not Path(folder).is_dir():
             raise FileNotFoundError(f"--prm {folder}: no such folder")
-    for option, value in (("--batch-size", args.batch_size), ("--max-items", args.max_items), ("--max-chars", args.max_chars)):
+    for option, value in (("--scorer-batch-size", args.batch_size), ("--max-items", args.max_items), ("--max-chars", args.max_chars)):
         if value < 1:
             raise OptionError(option, "must be >= 1", value=value)
     config = ServeConfig(
@@ -79,12 +80,13 @@ def run(args: argparse.Namespace) -> int:
         max_batch_items=args.batch_size, max_wait_ms=args.max_wait_ms, max_items_per_request=args.max_items,
         max_chars_per_item=args.max_chars, verifiable_weight=args.verifiable_weight,
     )
-    options = {"device": load_device(args.device), "batch_size": args.batch_size, "max_length": args.max_length,
-               "overflow": "repeat_last"}
-    if len(args.prm) == 1:
-        scorer = PRMScorer.from_pretrained(args.prm[0], **options)
-    else:
-        scorer = EnsembleScorer.from_pretrained(args.prm, args.ensemble, args.ensemble_k, **options)
+    settings = {"device": load_device(args.device), "batch_size": args.batch_size, "max_length": args.max_length,
+                "overflow": "repeat_last"}
+    with phase(f"loading {' '.join(args.prm)} on {args.device}"):
+        if len(args.prm) == 1:
+            scorer = PRMScorer.from_pretrained(args.prm[0], **settings)
+        else:
+            scorer = EnsembleScorer.from_pretrained(args.prm, args.ensemble, args.ensemble_k, **settings)
     name = args.prm[0] if len(args.prm) == 1 else f"{args.ensemble} ensemble of {', '.join(args.prm)}"
     heads = scorer.trained_heads
     # A single folder that records no heads predates the record: let the scorer decide.

@@ -4,13 +4,18 @@ Public: `add_arguments(parser)`, `run(args) -> int`.
 
 Examples:
   prm train --data train.jsonl --objective hard --out runs/prm
+  prm train --data trl-lib/math_shepherd@train --backbone Qwen/Qwen2.5-0.5B --out runs/prm   (a hub dataset)
+  prm train --config run.yaml --learning-rate 2e-5   (options from a file; the command line wins)
   prm train --data phase1.jsonl --format prm800k_critic --neutral drop --out runs/p
   prm train --data pairs.jsonl --format pairs --objective bradley_terry --out runs/orm
   prm train --data train.jsonl --objective label_token --out runs/lt   (P('+') vs P('-') at ' ки')
   prm train --data train.jsonl --objective implicit --beta 0.05 --out runs/implicit   (PRIME)
 Data comes through `prm.data.load_stepwise` (format named or recognised from the first row);
 `--format pairs` reads Bradley-Terry pairs (`orm.pairs`). Options that map to Trainer options
-keep their usual meaning; `--resume` continues from the latest checkpoint in --out (or a path).
+keep their `TrainingArguments` names and meaning (`--learning-rate`, `--max-grad-norm`,
+`--lr-scheduler-type`, ...; the old `--lr`, `--epochs`, `--batch-size`, `--grad-accum` and
+`--model` still parse, with a warning); `--resume` continues from the latest checkpoint in
+--out (or a path).
 """
 
 from __future__ import annotations
@@ -18,11 +23,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Any
 
-from prm.cli import wiring
+from prm.cli import options, wiring
 from prm.errors import OptionError
 from prm.steps import STEP_FORMATS, step_format_named
 
@@ -33,16 +39,23 @@ PAIRS_FORMAT = "pairs"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from prm.data.loading import STEPWISE_FORMATS
-    from prm.training.losses import OBJECTIVES
     from prm.training.packing import PACKING_MODES
 
     data = parser.add_argument_group("data")
-    data.add_argument("--data", required=True, nargs="+", help="training file(s): .jsonl/.json/.parquet")
-    data.add_argument("--eval-data", nargs="+", default=None, help="evaluation file(s), same format")
+    data.add_argument("--data", required=True, nargs="+",
+                      help=f"training data: {wiring.DATA_HELP} ({', '.join(wiring.STEPWISE_NAMES)})")
+    data.add_argument("--eval-data", nargs="+", default=None,
+                      help="evaluation data, same choices and format: loss, step/outcome accuracy and AUROC every "
+                           "--eval-steps")
+    data.add_argument("--eval-processbench", default=None, metavar="DIR",
+                      help="also ProcessBench F1 at every evaluation: the folder with <subset>.json (needs --eval-data)")
+    data.add_argument("--eval-processbench-limit", type=int, default=100,
+                      help="ProcessBench solutions per subset, a seeded stratified sample")
+    data.add_argument("--data-root", default="../shared/data", help="folder holding the named sets")
     data.add_argument("--format", default=None, choices=[*STEPWISE_FORMATS, PAIRS_FORMAT],
                       help="reader (default: recognised from the first row)")
     data.add_argument("--neutral", choices=["positive", "negative", "drop"], default=None,
-                      help="PRM800K: label of a neutral (0) rating")
+                      help="PRM800K: label of a neutral (0) rating (default: the reader's, positive)")
     data.add_argument("--first-error", action="store_true",
                       help="PRM800K: supervise each solution only up to its first error")
     data.add_argument("--alternatives", action=argparse.BooleanOptionalAction, default=None,
@@ -50,7 +63,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                            "on; the chosen path alone holds almost no bad steps)")
     data.add_argument("--max-length", type=int, default=1024, help="tokens per solution; whole trailing steps are cut")
     model = parser.add_argument_group("model")
-    model.add_argument("--model", default="embedded", help="backbone: 'embedded', a Hugging Face name or a folder")
+    model.add_argument("--backbone", dest="model", default="embedded",
+                       help="what training starts from: 'embedded', a Hugging Face name or a folder")
     model.add_argument("--step-format", default=None, choices=STEP_FORMATS,
                        help="step format of the reward model (default: the one the data's label sidecar "
                             "records, else 'default')")
@@ -58,56 +72,115 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="step tag, replacing the format's (default: the format's, a new special token)")
     model.add_argument("--existing-tag", action="store_true",
                        help="the step tag is an existing string of the tokenizer (e.g. ' ки'); do not add it")
-    model.add_argument("--objective", default="hard", choices=OBJECTIVES)
+    model.add_argument("--objective", default="hard", choices=objective_names(), help="training objective")
     model.add_argument("--beta", type=float, default=0.05,
                        help="implicit: reward scale in r = beta * log(pi(y) / pi_ref(y))")
     model.add_argument("--step-weight", type=float, default=1.0, help="joint: weight of the step loss")
     model.add_argument("--outcome-weight", type=float, default=1.0, help="joint: weight of the outcome loss")
     model.add_argument("--head-lr", type=float, default=None,
-                       help="learning rate of the freshly initialised heads (default: --lr)")
+                       help="learning rate of the freshly initialised heads (default: --learning-rate)")
     model.add_argument("--train-top-layers", type=int, default=None,
                        help="train only the heads and the top K decoder layers (default: every weight)")
     model.add_argument("--lora-r", type=int, default=0, help="LoRA rank (0: train all weights)")
-    model.add_argument("--lora-alpha", type=int, default=16)
-    model.add_argument("--lora-dropout", type=float, default=0.05)
-    run = parser.add_argument_group("run")
+    model.add_argument("--lora-alpha", type=int, default=16, help="LoRA alpha")
+    model.add_argument("--lora-dropout", type=float, default=0.05, help="LoRA dropout")
+    run = parser.add_argument_group("run (TrainingArguments fields keep their transformers names)")
     run.add_argument("--out", required=True, help="output folder (checkpoints and the final model)")
-    run.add_argument("--epochs", type=float, default=1.0)
-    run.add_argument("--max-steps", type=int, default=-1, help="optimizer steps (overrides --epochs)")
-    run.add_argument("--lr", type=float, default=1e-5, help="learning rate")
-    run.add_argument("--weight-decay", type=float, default=0.0)
-    run.add_argument("--warmup-steps", type=float, default=0, help="steps, or a fraction of all steps if < 1")
-    run.add_argument("--batch-size", type=int, default=4, help="per device")
-    run.add_argument("--grad-accum", type=int, default=1, help="gradient accumulation steps")
+    add_training_arguments(run, learning_rate=1e-5, batch_size=4, lr_scheduler_type="linear")
+    run.add_argument("--eval-steps", type=int, default=None, help="optimizer steps between evaluations "
+                     "on --eval-data (default: --save-steps)")
+    run.add_argument("--save-steps", type=int, default=500, help="optimizer steps between checkpoints")
+    run.add_argument("--save-total-limit", type=int, default=1,
+                     help="checkpoints kept beside the final model (1: the last; 0: none once it is written)")
     run.add_argument("--no-group-by-length", action="store_true", help="sample batches at random")
-    run.add_argument("--save-steps", type=int, default=500)
-    run.add_argument("--save-total-limit", type=int, default=None)
-    run.add_argument("--logging-steps", type=int, default=10)
-    run.add_argument("--report-to", nargs="*", default=[], help="tensorboard, wandb, ... (default: none)")
+    run.add_argument("--report-to", nargs="*", default=[],
+                     help="tensorboard, wandb, ... (default: none; pip install 'prm-toolkit[tracking]')")
+    run.add_argument("--push-to-hub", action="store_true", help="push checkpoints and the final folder (Trainer's push_to_hub)")
+    run.add_argument("--hub-model-id", default=None, help="with --push-to-hub: the repository (default: --out's name)")
     run.add_argument("--resume", nargs="?", const=True, default=None,
                      help="resume from the latest checkpoint in --out, or from the given checkpoint")
-    run.add_argument("--device", default="cpu", choices=["cpu", "auto"], help="auto: the GPU when there is one")
-    run.add_argument("--bf16", action="store_true")
-    run.add_argument("--gradient-checkpointing", action="store_true")
+    run.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
+                     help="bfloat16 mixed precision (default: on for a CUDA device that supports it, off on a CPU)")
+    run.add_argument("--gradient-checkpointing", action="store_true", help="recompute activations in backward")
     run.add_argument("--packing", default="auto", choices=PACKING_MODES,
                      help="padding-free packed batches: several solutions per row, attention kept inside each "
                           "(default auto: on wherever the backbone allows; measured faster than padding, "
                           "see BENCHMARKS.md); off: padded batches")
-    run.add_argument("--seed", type=int, default=0)
+    options.add_compute(run)
+    for old, new in (("--model", "--backbone"), *TRAINING_ALIASES):
+        options.deprecate(parser, old, new)
+
+
+# Old spelling -> the TrainingArguments name (prm train, prm sft).
+TRAINING_ALIASES = (("--lr", "--learning-rate"), ("--epochs", "--num-train-epochs"),
+                    ("--batch-size", "--per-device-train-batch-size"), ("--grad-accum", "--gradient-accumulation-steps"))
+# TrainingArguments fields with no TrainConfig/SFTConfig field of their own: passed by name.
+PASSED_THROUGH = ("max_grad_norm", "optim", "adam_beta1", "adam_beta2", "adam_epsilon")
+
+
+def add_training_arguments(group: Any, learning_rate: float, batch_size: int, lr_scheduler_type: str) -> None:
+    """The optimizer options `prm train` and `prm sft` share, under their TrainingArguments names."""
+    from transformers.trainer_utils import SchedulerType
+    from transformers.training_args import OptimizerNames
+
+    group.add_argument("--num-train-epochs", dest="epochs", type=float, default=1.0, help="passes over the data")
+    group.add_argument("--max-steps", type=int, default=-1, help="optimizer steps (overrides --num-train-epochs)")
+    group.add_argument("--learning-rate", dest="lr", type=float, default=learning_rate, help="peak learning rate")
+    group.add_argument("--lr-scheduler-type", default=lr_scheduler_type, choices=[s.value for s in SchedulerType],
+                       help="learning-rate schedule")
+    group.add_argument("--warmup-steps", type=float, default=0, help="steps, or a fraction of all steps if < 1")
+    group.add_argument("--warmup-ratio", type=float, default=None,
+                       help="warm-up as a fraction of all steps, in [0, 1) (transformers 5 reads it as --warmup-steps < 1)")
+    group.add_argument("--weight-decay", type=float, default=0.0, help="AdamW weight decay")
+    group.add_argument("--max-grad-norm", type=float, default=1.0, help="gradient clipping norm")
+    group.add_argument("--optim", default=None, choices=[o.value for o in OptimizerNames], metavar="NAME",
+                       help="optimizer, a transformers OptimizerNames value (default: the Trainer's, adamw_torch_fused)")
+    group.add_argument("--adam-beta1", type=float, default=0.9, help="AdamW beta1")
+    group.add_argument("--adam-beta2", type=float, default=0.999, help="AdamW beta2")
+    group.add_argument("--adam-epsilon", type=float, default=1e-8, help="AdamW epsilon")
+    group.add_argument("--per-device-train-batch-size", dest="batch_size", type=int, default=batch_size,
+                       help="training examples per device per step")
+    group.add_argument("--gradient-accumulation-steps", dest="grad_accum", type=int, default=1,
+                       help="batches per optimizer step")
+    group.add_argument("--logging-steps", type=int, default=10, help="optimizer steps between loss logs")
+    group.add_argument("--seed", type=int, default=0, help="random seed")
+
+
+def passed_through(args: argparse.Namespace) -> dict[str, Any]:
+    """The PASSED_THROUGH TrainingArguments fields, where given."""
+    return {name: getattr(args, name) for name in PASSED_THROUGH if getattr(args, name, None) is not None}
+
+
+def warmup(args: argparse.Namespace) -> float:
+    """warmup_steps for the Trainer: --warmup-steps, or --warmup-ratio (a fraction below 1)."""
+    if args.warmup_ratio is None:
+        return args.warmup_steps
+    if not 0 <= args.warmup_ratio < 1:
+        raise OptionError("--warmup-ratio", "must be in [0, 1)", value=args.warmup_ratio)
+    if args.warmup_steps:
+        raise OptionError("--warmup-ratio", "and --warmup-steps both set the warm-up", "give one of them")
+    return args.warmup_ratio
+
+
+def objective_names() -> tuple[str, ...]:
+    """The objectives `--objective` names: the core's step objectives (`prm.training.losses`)
+    composed with orm's outcome objectives (`orm.objectives`, which registers them)."""
+    import orm.objectives  # noqa: F401  (registers orm, bradley_terry, joint, implicit)
+    from prm.training.losses import objective_names as registered
+
+    return registered()
 
 
 def _read(paths: list[str], args: argparse.Namespace) -> list[Any]:
     records: list[Any] = []
     for path in paths:
-        if not Path(path).exists():
-            raise FileNotFoundError(f"data file {path} does not exist; pass an existing .jsonl/.json/.parquet file")
         if args.format == PAIRS_FORMAT:
             from orm.pairs import read_pairs
 
+            if not Path(path).is_file():
+                raise FileNotFoundError(f"--data {path}: no such file; pairs are read from local .jsonl files")
             records.extend(read_pairs(path))
             continue
-        from prm.data.loading import load_stepwise
-
         policy: dict[str, Any] = {}
         if args.neutral is not None:
             policy["neutral"] = args.neutral
@@ -115,7 +188,7 @@ def _read(paths: list[str], args: argparse.Namespace) -> list[Any]:
             policy["cut_at_first_error"] = True
         if args.alternatives is not None:
             policy["alternatives"] = args.alternatives
-        records.extend(load_stepwise(path, format=args.format, **policy))
+        records.extend(wiring.load_stepwise(path, args.data_root, format=args.format, **policy))
         logger.info("read %s: %d records so far", path, len(records))
     return records
 
@@ -146,11 +219,18 @@ def _config(args: argparse.Namespace):
     from prm.training.losses import ObjectiveConfig
     from prm.training.trainer import LoraOptions, TrainConfig
 
+    objective_names()  # the outcome objectives registered before ObjectiveConfig looks them up
+
     if args.objective == "bradley_terry" and args.format != PAIRS_FORMAT:
         raise OptionError("--objective bradley_terry", "trains on pairs",
                           "add --format pairs (rows {prompt, chosen, rejected})")
     if args.format == PAIRS_FORMAT and args.objective != "bradley_terry":
         raise OptionError("--format pairs", f"goes with --objective bradley_terry, not {args.objective!r}")
+    _check_tracking(args.report_to)
+    wiring.check_at_least(args, 0, "save_total_limit")
+    wiring.check_at_least(args, 1, "eval_steps", "eval_processbench_limit")
+    if args.eval_processbench and not args.eval_data:
+        raise OptionError("--eval-processbench", "runs with the evaluation", "add --eval-data FILE")
     resume = _resume_point(args.resume, args.out)
     lora = LoraOptions(args.lora_r, args.lora_alpha, args.lora_dropout) if args.lora_r > 0 else None
     return TrainConfig(
@@ -162,7 +242,10 @@ def _config(args: argparse.Namespace):
         max_steps=args.max_steps,
         learning_rate=args.lr,
         weight_decay=args.weight_decay,
-        warmup_steps=args.warmup_steps,
+        warmup_steps=warmup(args),
+        lr_scheduler=args.lr_scheduler_type,
+        eval_steps=args.eval_steps,
+        extra_args=passed_through(args),
         batch_size=args.batch_size,
         gradient_accumulation_steps=args.grad_accum,
         group_by_length=not args.no_group_by_length,
@@ -175,12 +258,55 @@ def _config(args: argparse.Namespace):
         lora=lora,
         train_top_layers=args.train_top_layers,
         head_learning_rate=args.head_lr,
-        device=args.device,
+        device="cpu" if args.device == "cpu" else "auto",  # the Trainer places the model (torchrun: per rank)
         bf16=args.bf16,
         gradient_checkpointing=args.gradient_checkpointing,
         packing=args.packing,
         show_progress=True,
+        push_to_hub=args.push_to_hub,
+        hub_model_id=args.hub_model_id,
+        base_model=args.model,
+        data_files=tuple(args.data),
+        eval_data_files=tuple(args.eval_data or ()),
     )
+
+
+def _check_tracking(report_to: list[str]) -> None:
+    """--report-to names transformers knows, with their package installed (checked up front:
+    the Trainer would fail only once the model is loaded)."""
+    from transformers.integrations import get_available_reporting_integrations
+    from transformers.integrations.integration_utils import INTEGRATION_TO_CALLBACK
+
+    available = set(get_available_reporting_integrations())
+    for name in report_to:
+        if name in ("none", "all"):
+            continue
+        if name not in INTEGRATION_TO_CALLBACK:
+            raise OptionError("--report-to", "is not a tracker transformers knows",
+                              f"choose from {', '.join(sorted(INTEGRATION_TO_CALLBACK))}", name)
+        if name not in available:
+            raise OptionError("--report-to", f"needs the {name} package, which is not installed",
+                              "pip install 'prm-toolkit[tracking]' (tensorboard) or pip install wandb", name)
+
+
+def _processbench(args: argparse.Namespace) -> dict[str, list] | None:
+    """--eval-processbench: a seeded stratified sample of each subset file in the folder."""
+    if not args.eval_processbench:
+        return None
+    from prm.data import read_processbench
+    from prm.metrics.processbench import SUBSETS, stratified_subset
+
+    folder = Path(args.eval_processbench)
+    subsets = {}
+    for name in SUBSETS:
+        if (folder / f"{name}.json").is_file():
+            records = read_processbench(folder / f"{name}.json")
+            chosen = stratified_subset([int(r.meta["label"]) for r in records], args.eval_processbench_limit, args.seed)
+            subsets[name] = [records[i] for i in chosen]
+    if not subsets:
+        raise OptionError("--eval-processbench", f"holds none of {', '.join(f'{n}.json' for n in SUBSETS)}",
+                          "point it at the ProcessBench folder", args.eval_processbench)
+    return subsets
 
 
 def _step_format(args: argparse.Namespace):
@@ -216,6 +342,7 @@ def run(args: argparse.Namespace) -> int:
     config = _config(args)
     train_records = _read(args.data, args)
     eval_records = _read(args.eval_data, args) if args.eval_data else None
+    processbench = _processbench(args)
     if not train_records:
         raise ValueError(f"no records in {' '.join(args.data)}")
 
@@ -237,7 +364,8 @@ def run(args: argparse.Namespace) -> int:
 
     set_seed(args.seed)
     try:
-        model, tokenizer = load_causal_lm(args.model)
+        with wiring.phase(f"loading backbone {args.model}"):
+            model, tokenizer = load_causal_lm(args.model)
         logger.info("backbone %s: %.1fM parameters", args.model, sum(p.numel() for p in model.parameters()) / 1e6)
         if args.objective == "implicit":
             from orm.implicit import ImplicitPRMConfig
@@ -246,9 +374,12 @@ def run(args: argparse.Namespace) -> int:
             result = train_implicit(config, train_records, eval_records, model=model, tokenizer=tokenizer,
                                     implicit_config=ImplicitPRMConfig(beta=args.beta))
         else:
-            result = train(config, train_records, eval_records, model=model, tokenizer=tokenizer)
+            result = train(config, train_records, eval_records, model=model, tokenizer=tokenizer,
+                           processbench=processbench)
     finally:
         close_process_group()
+    if os.environ.get("RANK", "0") != "0":  # torchrun / accelerate launch: one summary, from rank 0
+        return 0
     m = result.metrics
     lines = [
         f"objective        {args.objective} (heads: {', '.join(config.objective.heads)})",
@@ -261,6 +392,12 @@ def run(args: argparse.Namespace) -> int:
         lines.append(f"packing          {m['train_packing']} (--packing {args.packing})")
     if "eval_loss" in m:
         lines.append(f"eval loss        {m['eval_loss']:.4f} ({m['eval_rows']} rows)")
+    for head in ("step", "outcome"):
+        if f"eval_{head}_accuracy" in m:
+            lines.append(f"eval {head:<11} accuracy {m[f'eval_{head}_accuracy']:.3f}, AUROC "
+                         f"{m.get(f'eval_{head}_auroc', float('nan')):.3f}")
+    if "eval_processbench_f1" in m:
+        lines.append(f"ProcessBench F1  {m['eval_processbench_f1']:.1f} (threshold {m['eval_processbench_threshold']:.3f})")
     if args.objective in ("label_token", "implicit"):
         kind = "a label-token" if args.objective == "label_token" else "an implicit"
         lines.append(f"model            {result.output_dir} ({kind} PRM: prm search --prm {result.output_dir})")

@@ -1,12 +1,15 @@
 """The one place that turns names into objects for the `prm` verbs.
 
-Public: `PROBLEM_NAMES`, `ENGINES`, `PRM_KINDS`, `parse_shard`, `shard_slice`, `load_problems`,
+Public: `PROBLEM_NAMES`, `STEPWISE_NAMES`, `ENGINES`, `PRM_KINDS`, `DATA_HELP`, `parse_shard`,
+`shard_slice`, `hub_dataset`, `load_problems`, `load_stepwise`, `load_processbench`, `output_file`,
 `build_engine`, `solution_grader`, `build_policy`, `prm_kind_of`, `load_step_scorer`, `load_scorers`,
-`recorded_step_format`, `scorer_step_format`, `grader`, `progress`,
+`add_ensemble_arguments`, `recorded_step_format`, `scorer_step_format`, `grader`, `phase`, `progress`,
 `scorer_token_counter`, `count_scorer_tokens`.
 
-Names it knows: problems (gsm8k, math500, gsm8k-train, math-train under --data-root, synthetic,
-or a path; with limit and shard), engines (transformers, vllm, simulated), scorers (reward-model
+Names it knows: data (every --data: a local path, a named set under --data-root, or a Hugging
+Face hub dataset `owner/name[:config][@split]` read through `datasets.load_dataset`; problems
+gsm8k, math500, gsm8k-train, math-train, synthetic; step-labelled prm800k, math-shepherd,
+processbench; with limit and shard), engines (transformers, vllm, simulated), scorers (reward-model
 folders written by `prm train`, and public PRMs through `prm.modeling.adapters`, chosen by
 --prm-kind or recognised from the folder), the grader and progress bars. Only the CLI wing
 imports this; the library takes plain objects, callables and protocols. Heavy imports (torch,
@@ -18,6 +21,9 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
+import threading
+import time
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
@@ -32,6 +38,16 @@ NAMED_DATA = {
     "math-train": ("math/math_train.jsonl", "math"),
 }
 PROBLEM_NAMES = (*NAMED_DATA, "synthetic")
+# Step-labelled sets under --data-root (train, score, eval auroc / processbench).
+NAMED_STEPWISE = {
+    "prm800k": "prm800k/phase1_test.stepwise-critic.jsonl",
+    "math-shepherd": "math_shepherd/samples_openr.jsonl",
+    "processbench": "processbench",
+}
+STEPWISE_NAMES = tuple(NAMED_STEPWISE)
+DATA_HELP = "a file, a named set under --data-root, or a hub dataset owner/name[:config][@split]"
+_HUB_NAME = re.compile(r"([\w.-]+/[\w.-]+)(?::([\w.-]+))?(?:@([\w.:%\[\]+-]+))?")
+log = logging.getLogger("prm.cli")
 ENGINES = ("transformers", "vllm", "simulated")
 # --prm-kind: "toolkit" is a folder written by `prm train`; the others are public conventions.
 PRM_KINDS = ("toolkit", "math_shepherd", "qwen_prm", "label_token", "implicit", "rlhflow", "skywork_prm")
@@ -100,13 +116,81 @@ def load_problems(
             path = Path(data_root) / relative
         else:
             path, format = Path(data), None
-        if not path.exists():
+        hub = None if path.exists() or data in NAMED_DATA else hub_dataset(data)
+        if hub is not None:
+            with phase(f"reading hub dataset {data}"):
+                problems = read(hub[0], split=hub[2], config_name=hub[1])
+        elif not path.exists():
             raise FileNotFoundError(
-                f"{path} not found; name the problems {'|'.join(PROBLEM_NAMES)}|PATH and point "
-                "--data-root at the folder holding gsm8k/ and math/"
+                f"{path} not found; name the problems {'|'.join(PROBLEM_NAMES)}, a file or a hub dataset "
+                "owner/name[:config][@split], and point --data-root at the folder holding gsm8k/ and math/"
             )
-        problems = _read_problems(read, path, format, named=data in NAMED_DATA)
+        else:
+            problems = _read_problems(read, path, format, named=data in NAMED_DATA)
     return shard_slice(problems, shard)[:limit] if limit else shard_slice(problems, shard)
+
+
+def hub_dataset(value: str) -> tuple[str, str | None, str | None] | None:
+    """(name, config, split) of a hub dataset name `owner/name[:config][@split]`, else None."""
+    match = _HUB_NAME.fullmatch(value)
+    if match is None or value.lower().endswith((".jsonl", ".json", ".parquet")) or value.startswith("."):
+        return None
+    return match.group(1), match.group(2), match.group(3)
+
+
+def _source(data: str, data_root: str, option: str) -> tuple[str, dict[str, Any]]:
+    """(what to read, its split/config_name) for a step-labelled --data value."""
+    path = Path(data_root) / NAMED_STEPWISE[data] if data in NAMED_STEPWISE else Path(data)
+    if path.exists():
+        return str(path), {}
+    hub = hub_dataset(data) if data not in NAMED_STEPWISE else None
+    if hub is None:
+        raise FileNotFoundError(f"{option} {data}: no such file; give {DATA_HELP} "
+                                f"({', '.join(STEPWISE_NAMES)}; --data-root {data_root})")
+    return hub[0], {"split": hub[2], "config_name": hub[1]}
+
+
+def load_stepwise(data: str, data_root: str = "../shared/data", option: str = "--data", **options: Any) -> list[Any]:
+    """Step-labelled solutions for a --data value (see DATA_HELP); options go to
+    `prm.data.load_stepwise` (format, PRM800K policy)."""
+    from prm.data.loading import load_stepwise as read
+
+    source, hub = _source(data, data_root, option)
+    with phase(f"reading {data}"):
+        return read(source, **hub, **options)
+
+
+def load_processbench(data: str, data_root: str, subsets: Sequence[str]) -> dict[str, list[Any]]:
+    """ProcessBench solutions per subset: from a folder of <subset>.json (named `processbench`
+    under --data-root) or from the hub (Qwen/ProcessBench, one split per subset)."""
+    from prm.data import load_stepwise as read
+    from prm.data import read_processbench
+
+    source, hub = _source(data, data_root, "--data")
+    if hub:
+        return {name: read(source, format="processbench", split=name, config_name=hub["config_name"])
+                for name in subsets}
+    found = {}
+    for name in subsets:
+        path = Path(source) / f"{name}.json"
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} not found; point --data at the ProcessBench folder (or Qwen/ProcessBench)")
+        found[name] = read_processbench(path)
+    return found
+
+
+def output_file(out: str, name: str, option: str = "--out") -> str:
+    """The file a verb writes for `--out FOLDER` (FOLDER/name). A .jsonl/.json --out is the
+    old form, a file, kept for one release with a warning; an existing file that is no such
+    path is refused before anything is written."""
+    path = Path(out)
+    if path.suffix in (".jsonl", ".json"):
+        log.warning("%s %s: a file is deprecated (it goes after this release); --out names a folder, "
+                    "where this verb writes %s", option, out, name)
+        return out
+    if path.exists() and not path.is_dir():
+        raise OptionError(option, "is a file; --out names a folder", f"give a folder (the verb writes {name} in it)", out)
+    return str(path / name)
 
 
 def _read_problems(read, path: Path, format: str | None, named: bool) -> list[Problem]:
@@ -150,13 +234,15 @@ def build_engine(
     if name == "vllm":
         from prm.engines.vllm import VLLMEngine, VLLMEngineConfig
 
-        engine = VLLMEngine(policy, VLLMEngineConfig(seed=seed, dtype=dtype, memory_utilization=vllm_memory))
+        with phase(f"starting vLLM with policy {policy}"):
+            engine = VLLMEngine(policy, VLLMEngineConfig(seed=seed, dtype=dtype, memory_utilization=vllm_memory))
         return engine, engine.llm.get_tokenizer()
     if name == "transformers":
         from prm.engines.hf import TransformersEngine, TransformersEngineConfig
 
         config = TransformersEngineConfig(batch_size=batch_size, share_prefill=share_prefill)
-        engine = TransformersEngine.from_pretrained(policy, config, dtype=dtype, device=device)
+        with phase(f"loading policy {policy} on {device}"):
+            engine = TransformersEngine.from_pretrained(policy, config, dtype=dtype, device=device)
         return engine, engine.tokenizer
     raise OptionError("--engine", "unknown engine", f"choose one of {', '.join(ENGINES)}", name)
 
@@ -174,11 +260,14 @@ def solution_grader(engine_name: str) -> Callable[[str, str], Any]:
 
 
 def build_policy(args: Any) -> tuple[Any, Callable[[Problem], str]]:
-    """The transformers engine for --policy and the prompt builder (prm.engines.prompts: the
-    same prompt `prm label` and the demo's SFT step use)."""
+    """The --engine (transformers or vllm) for --policy and the prompt builder (prm.engines.prompts:
+    the same prompt `prm label` and the demo's SFT step use)."""
     from prm.engines.prompts import DEFAULT_TEMPLATE, policy_prompt, resolve_template
 
-    engine, tokenizer = build_engine("transformers", args.policy, device=args.device, batch_size=args.engine_batch_size)
+    engine, tokenizer = build_engine(
+        getattr(args, "engine", "transformers"), args.policy, device=args.device, dtype=getattr(args, "dtype", "float32"),
+        batch_size=args.engine_batch_size, seed=args.seed, vllm_memory=getattr(args, "vllm_memory", None),
+    )
     template = resolve_template(tokenizer, args.prompt_template or DEFAULT_TEMPLATE, args.chat_template)
     return engine, lambda problem: policy_prompt(problem.question, template)
 
@@ -254,25 +343,72 @@ def load_step_scorer(path: str, kind: str | None = None, device: str = "cpu") ->
     return scorer
 
 
+def add_ensemble_arguments(parser: Any) -> None:
+    """--ensemble and --ensemble-k, for verbs whose --prm (and --orm) take several folders."""
+    from prm.ensemble import COMBINATIONS
+
+    parser.add_argument("--ensemble", default="mean", choices=COMBINATIONS,
+                        help="how several --prm/--orm folders combine per step: mean, min, or mean - k * std")
+    parser.add_argument("--ensemble-k", type=float, default=1.0, help="k of --ensemble mean_std (default 1.0)")
+
+
 def load_scorers(
-    prm: str | None, orm: str | None, device: str = "cpu", prm_kind: str | None = None
+    prm: str | Sequence[str] | None, orm: str | Sequence[str] | None, device: str = "cpu",
+    prm_kind: str | None = None, ensemble: str = "mean", ensemble_k: float = 1.0,
 ) -> tuple[Any, Any]:
     """PRM (step scorer) and ORM (outcome head of a toolkit reward model, or an implicit PRM)
-    for --prm / --orm, or None where not given. The same folder for both is loaded once."""
-    step = load_step_scorer(prm, prm_kind, device) if prm else None
+    for --prm / --orm, or None where not given. The same folder for both is loaded once.
+    Several folders (a list) make a `prm.ensemble.EnsembleScorer` combining them per step
+    (`ensemble`: mean, min or mean_std with `ensemble_k`); one folder in a list is that folder."""
+    prm, orm = _folders(prm), _folders(orm)
+    if len(prm) > 1 or len(orm) > 1:
+        from prm.ensemble import EnsembleScorer
+
+        if ensemble_k < 0:
+            raise OptionError("--ensemble-k", "must be >= 0", value=ensemble_k)
+        members = [load_scorers(p, o, device, prm_kind) for p, o in _pair_members(prm, orm)]
+        step = EnsembleScorer([m[0] for m in members], ensemble, ensemble_k) if prm else None
+        outcome = None
+        if orm:
+            outcome = step if orm == prm else EnsembleScorer([m[1] for m in members], ensemble, ensemble_k)
+        return step, outcome
+    prm_path, orm_path = (prm or [None])[0], (orm or [None])[0]
+    other = orm_path if orm_path and orm_path != prm_path else ""
+    with phase(f"loading verifier {prm_path or ''}{' + ' if prm_path and other else ''}{other} on {device}"):
+        return _load_scorers(prm_path, orm_path, device, prm_kind)
+
+
+def _load_scorers(prm_path: str | None, orm_path: str | None, device: str, prm_kind: str | None) -> tuple[Any, Any]:
+    step = load_step_scorer(prm_path, prm_kind, device) if prm_path else None
     outcome = None
-    if orm:
+    if orm_path:
         from orm.implicit import IMPLICIT_CONFIG_NAME, ImplicitPRM
         from prm.scoring import PRMScorer
 
-        same = orm == prm and isinstance(step, (PRMScorer, ImplicitPRM))
+        same = orm_path == prm_path and isinstance(step, (PRMScorer, ImplicitPRM))
         if same:
             outcome = step
-        elif (Path(orm) / IMPLICIT_CONFIG_NAME).is_file():
-            outcome = ImplicitPRM.from_pretrained(orm, device=device)
+        elif (Path(orm_path) / IMPLICIT_CONFIG_NAME).is_file():
+            outcome = ImplicitPRM.from_pretrained(orm_path, device=device)
         else:
-            outcome = PRMScorer.from_pretrained(orm, device=device)
+            outcome = PRMScorer.from_pretrained(orm_path, device=device)
     return step, outcome
+
+
+def _folders(value: str | Sequence[str] | None) -> list[str]:
+    if value is None:
+        return []
+    return [value] if isinstance(value, (str, Path)) else list(value)
+
+
+def _pair_members(prm: list[str], orm: list[str]) -> list[tuple[str | None, str | None]]:
+    """Ensemble members as (prm, orm) folder pairs: one list alone, or two lists of one length
+    (the same folders load once per member)."""
+    if prm and orm and len(prm) != len(orm):
+        raise OptionError("--orm", f"{len(orm)} folders for {len(prm)} --prm folders",
+                          "give an ensemble's --prm and --orm folders in pairs (or one side only)")
+    size = max(len(prm), len(orm))
+    return [(prm[i] if prm else None, orm[i] if orm else None) for i in range(size)]
 
 
 def recorded_step_format(paths: Sequence[str]) -> Any:
@@ -321,19 +457,55 @@ def grader(timeout: float = 2.0) -> Iterator[tuple[Callable, Callable]]:
 
 
 @contextlib.contextmanager
-def progress(total: int, description: str) -> Iterator[Callable[[int], None]]:
-    """A tqdm bar; yields advance(done_so_far)."""
+def phase(what: str) -> Iterator[None]:
+    """Log `what...` before a silent step (a model load, a hub read) and its seconds after."""
+    log.info("%s ...", what)
+    started = time.perf_counter()
+    yield
+    log.info("%s: done in %.1f s", what, time.perf_counter() - started)
+
+
+@contextlib.contextmanager
+def progress(total: int, description: str, unit: str = "problem") -> Iterator[Callable[[int], None]]:
+    """A tqdm bar (count, rate, ETA) in `unit`s; yields advance(done_so_far). The bar is redrawn
+    every few seconds (elapsed time) even while one long engine call runs."""
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=total, desc=description, unit="problem")
+    bar = tqdm(total=total, desc=description, unit=unit, dynamic_ncols=True)
     try:
-        yield lambda done: bar.update(done - bar.n)
+        with heartbeat(bar):
+            yield lambda done: bar.update(done - bar.n)
     finally:
         bar.close()
 
 
+@contextlib.contextmanager
+def heartbeat(bar: Any, seconds: float = 3.0) -> Iterator[None]:
+    """Refresh a tqdm bar every `seconds` from a daemon thread until the block ends."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(seconds):
+            if not bar.disable:
+                bar.refresh()
+
+    thread = threading.Thread(target=beat, name="progress-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
 def scorer_token_counter(scorer: Any) -> Callable[[str, Sequence[str]], int] | None:
     """tokens(prompt, steps) the scorer reads for one solution, where it exposes `encode`."""
+    members = getattr(scorer, "members", None)
+    if members is not None:  # an ensemble reads the solution once per member
+        counters = [scorer_token_counter(member) for member in members]
+        if any(counter is None for counter in counters):
+            return None
+        return lambda prompt, steps: sum(counter(prompt, steps) for counter in counters)
     encode = getattr(scorer, "encode", None)
     if encode is None:
         return None

@@ -16,11 +16,10 @@ for and what the grader reads).
 from __future__ import annotations
 
 import re
-from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
-from prm.data.errors import DataError, Location, ReadReport, collect_objects, require, require_text
-from prm.data.io import read_with
+from prm.data.errors import DataError, Location, require, require_text
+from prm.data.io import file_reader, object_rows_parser
 from prm.records import Problem
 
 _THOUSANDS = re.compile(r"^[-+]?\d{1,3}(,\d{3})+(\.\d+)?$")
@@ -52,41 +51,35 @@ def _strip_thousands(answer: str) -> str:
     return answer.replace(",", "") if _THOUSANDS.match(answer) else answer
 
 
-def read_gsm8k(path: str | Path, on_error: str = "raise", report: ReadReport | None = None) -> list[Problem]:
-    """Problems of a GSM8K jsonl file (train/test/socratic or example_model_solutions)."""
-    return read_with(parse_gsm8k_rows, path, on_error, report, id_prefix=Path(path).stem)
+def _parse_row(where: Location, row: dict, default_id: str) -> Problem:
+    question = require_text(where, row, "question")
+    if "answer" not in row and "ground_truth" in row:
+        return _model_solutions_row(where, row, question, default_id)
+    answer_text = require(where, row, "answer", str)
+    marker = answer_text.rfind("####")
+    if marker < 0:
+        raise DataError(where, "answer", "a solution ending in '#### <final answer>'", answer_text[-60:])
+    if answer_text.count("####") > 1:
+        raise DataError(where, "answer", "one '#### <final answer>' marker (which one is the gold?)",
+                        answer_text[-60:], reason="two '####' markers")
+    gold = _strip_thousands(answer_text[marker + 4 :].strip())
+    if not gold:
+        raise DataError(where, "answer", "a final answer after '####'", answer_text[-60:])
+    return Problem(
+        id=default_id,
+        question=question,
+        answer=gold,
+        reference_solution=answer_text[:marker].rstrip(),
+        source="gsm8k",
+    )
 
 
-def parse_gsm8k_rows(
-    rows: Iterable[tuple[Location, Any]],
-    id_prefix: str = "gsm8k",
-    on_error: str = "raise",
-    report: ReadReport | None = None,
-) -> list[Problem]:
-    """Problems from (location, row) pairs; ids are `<id_prefix>-<0-based row index>`."""
-    def parse(where: Location, row: dict, index: int) -> Problem:
-        question = require_text(where, row, "question")
-        if "answer" not in row and "ground_truth" in row:
-            return _model_solutions_row(where, row, question, f"{id_prefix}-{index}")
-        answer_text = require(where, row, "answer", str)
-        marker = answer_text.rfind("####")
-        if marker < 0:
-            raise DataError(where, "answer", "a solution ending in '#### <final answer>'", answer_text[-60:])
-        if answer_text.count("####") > 1:
-            raise DataError(where, "answer", "one '#### <final answer>' marker (which one is the gold?)",
-                            answer_text[-60:], reason="two '####' markers")
-        gold = _strip_thousands(answer_text[marker + 4 :].strip())
-        if not gold:
-            raise DataError(where, "answer", "a final answer after '####'", answer_text[-60:])
-        return Problem(
-            id=f"{id_prefix}-{index}",
-            question=question,
-            answer=gold,
-            reference_solution=answer_text[:marker].rstrip(),
-            source="gsm8k",
-        )
-
-    return collect_objects(rows, parse, on_error, report)
+parse_gsm8k_rows = object_rows_parser(
+    _parse_row, "gsm8k", "Problems from (location, row) pairs; ids are `<id_prefix>-<0-based row index>`."
+)
+read_gsm8k = file_reader(
+    parse_gsm8k_rows, "Problems of a GSM8K jsonl file (train/test/socratic or example_model_solutions)."
+)
 
 
 def _model_solutions_row(where: Location, row: dict, question: str, problem_id: str) -> Problem:

@@ -1,6 +1,7 @@
 """Strict row readers for JSON lines, JSON and parquet files.
 
 Public: `iter_rows(path, on_error=..., report=...)`, `read_rows(path, ...)`, `read_with(parse_rows, path, ...)`,
+`object_rows_parser(parse_row, default_prefix, doc)`, `file_reader(parse_rows, doc)`,
 `lfs_pointer(path)`, `strict_loads(text)`, `write_jsonl(rows, path)`, `FILE_SUFFIXES`.
 
 Every row comes with its `Location` (file and 1-based line, or row for parquet). Strict means:
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 from prm.atomic import atomic_writer
-from prm.data.errors import DataError, Location, ReadReport, check_on_error, handle, report_for
+from prm.data.errors import DataError, Location, ReadReport, check_on_error, collect_objects, handle, report_for
 
 FILE_SUFFIXES = (".jsonl", ".json", ".parquet")
 _LFS_HEADER = b"version https://git-lfs.github.com/spec/v1"
@@ -211,6 +212,33 @@ def read_with(
     from its row parser (every reader in prm.data is one)."""
     report = report_for(on_error, report)
     return parse_rows(iter_rows(path, on_error, report), on_error=on_error, report=report, **options)
+
+
+def object_rows_parser(parse_row: Callable[[Location, dict, str], Any], default_prefix: str, doc: str) -> Callable[..., list[Any]]:
+    """A format's `parse_rows(rows, id_prefix=default_prefix, on_error="raise", report=None)`
+    from its parser of one row: `parse_row(where, row, default_id)` gets each row (a JSON object,
+    else a bad row) and `<id_prefix>-<0-based row index>`, the id of a record whose row names none."""
+
+    def parse_rows(rows: Iterable[tuple[Location, Any]], id_prefix: str = default_prefix, on_error: str = "raise",
+                   report: ReadReport | None = None) -> list[Any]:
+        def parse(where: Location, row: dict, index: int) -> Any:
+            return parse_row(where, row, f"{id_prefix}-{index}")
+
+        return collect_objects(rows, parse, on_error, report)
+
+    parse_rows.__doc__ = doc
+    return parse_rows
+
+
+def file_reader(parse_rows: Callable[..., list[Any]], doc: str) -> Callable[..., list[Any]]:
+    """A format's `read(path, on_error="raise", report=None)`: `parse_rows` over the file's rows
+    (`read_with`), with the file's stem as the id prefix."""
+
+    def read(path: str | Path, on_error: str = "raise", report: ReadReport | None = None) -> list[Any]:
+        return read_with(parse_rows, path, on_error, report, id_prefix=Path(path).stem)
+
+    read.__doc__ = doc
+    return read
 
 
 def _decode_error(where: Location, error: Exception) -> DataError:

@@ -10,54 +10,45 @@ a bad record. The id is `unique_id` (`test/algebra/1.json`) when present. `level
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any, Iterable
-
-from prm.data.errors import DataError, Location, ReadReport, collect_objects, require, require_text
-from prm.data.io import read_with
+from prm.data.errors import DataError, Location, require, require_text
+from prm.data.io import file_reader, object_rows_parser
 from prm.grading.boxed import last_boxed_content
 from prm.records import Problem
 
 _META_KEYS = ("level", "subject", "type")
 
 
-def read_math(path: str | Path, on_error: str = "raise", report: ReadReport | None = None) -> list[Problem]:
-    """Problems of a MATH / MATH-500 jsonl (or json / parquet) file."""
-    return read_with(parse_math_rows, path, on_error, report, id_prefix=Path(path).stem)
-
-
-def parse_math_rows(
-    rows: Iterable[tuple[Location, Any]],
-    id_prefix: str = "math",
-    on_error: str = "raise",
-    report: ReadReport | None = None,
-) -> list[Problem]:
-    """Problems from (location, row) pairs; a row without `unique_id` gets `<id_prefix>-<index>`."""
-    def parse(where: Location, row: dict, index: int) -> Problem:
-        problem = require_text(where, row, "problem")
-        solution = require(where, row, "solution", str)
-        answer = require(where, row, "answer", (str, int, float), optional=True)
+def _parse_row(where: Location, row: dict, default_id: str) -> Problem:
+    problem = require_text(where, row, "problem")
+    solution = require(where, row, "solution", str)
+    answer = require(where, row, "answer", (str, int, float), optional=True)
+    if answer is None:
+        answer = last_boxed_content(solution)
         if answer is None:
-            answer = last_boxed_content(solution)
-            if answer is None:
-                raise DataError(
-                    where, "solution", "a complete \\boxed{...} final answer (or an 'answer' field)",
-                    solution[-60:], reason="no answer",
-                )
-            if not answer.strip():
-                raise DataError(where, "solution", "a final answer inside the last \\boxed{}", solution[-60:],
-                                reason="empty gold")
-        elif not str(answer).strip():
-            raise DataError(where, "answer", "a non-empty gold answer", answer, reason="empty gold")
-        unique_id = require(where, row, "unique_id", str, optional=True)
-        meta = {key: row[key] for key in _META_KEYS if row.get(key) is not None}
-        return Problem(
-            id=unique_id or f"{id_prefix}-{index}",
-            question=problem,
-            answer=str(answer).strip(),
-            reference_solution=solution,
-            source="math",
-            meta=meta,
-        )
+            raise DataError(
+                where, "solution", "a complete \\boxed{...} final answer (or an 'answer' field)",
+                solution[-60:], reason="no answer",
+            )
+        if not answer.strip():
+            raise DataError(where, "solution", "a final answer inside the last \\boxed{}", solution[-60:],
+                            reason="empty gold")
+    elif not str(answer).strip():
+        raise DataError(where, "answer", "a non-empty gold answer", answer, reason="empty gold")
+    unique_id = require(where, row, "unique_id", str, optional=True)
+    meta = {key: row[key] for key in _META_KEYS if row.get(key) is not None}
+    return Problem(
+        id=unique_id or default_id,
+        question=problem,
+        answer=str(answer).strip(),
+        reference_solution=solution,
+        source="math",
+        meta=meta,
+    )
 
-    return collect_objects(rows, parse, on_error, report)
+
+parse_math_rows = object_rows_parser(
+    _parse_row, "math", "Problems from (location, row) pairs; a row without `unique_id` gets `<id_prefix>-<index>`."
+)
+read_math = file_reader(
+    parse_math_rows, "Problems of a MATH / MATH-500 jsonl (or json / parquet) file."
+)

@@ -13,11 +13,8 @@ and the error names the line and the character offset where the two part.
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any, Iterable
-
-from prm.data.errors import DataError, Location, ReadReport, collect_objects, require
-from prm.data.io import read_with
+from prm.data.errors import DataError, Location, require
+from prm.data.io import file_reader, object_rows_parser
 from prm.records import StepwiseSolution
 
 STEP_TAG = "ки"
@@ -25,46 +22,40 @@ _FIRST_STEP = "Step 1:"
 _LABEL_VALUES = {"+": 1.0, "-": 0.0}
 
 
-def read_math_shepherd(path: str | Path, on_error: str = "raise", report: ReadReport | None = None) -> list[StepwiseSolution]:
-    """Records of a Math-Shepherd jsonl file."""
-    return read_with(parse_math_shepherd_rows, path, on_error, report, id_prefix=Path(path).stem)
+def _parse_row(where: Location, row: dict, default_id: str) -> StepwiseSolution:
+    text = require(where, row, "input", str)
+    label_text = require(where, row, "label", str)
+    pieces = text.split(STEP_TAG)
+    if len(pieces) < 2:
+        raise DataError(where, "input", f"steps each ending in the tag {STEP_TAG!r}", text[-60:])
+    labels = _align(where, pieces, label_text)
+    if pieces[-1].strip():
+        raise DataError(where, "input", f"nothing after the last {STEP_TAG!r} tag", pieces[-1][:60])
+    start = pieces[0].find(_FIRST_STEP)
+    if start < 0:
+        raise DataError(where, "input", f"the problem, then {_FIRST_STEP!r} before the first {STEP_TAG!r} tag", pieces[0][-60:])
+    steps = [pieces[0][start:].strip()] + [piece.strip() for piece in pieces[1:-1]]
+    empty = next((number for number, step in enumerate(steps) if not step), None)
+    if empty is not None:
+        raise DataError(where, "input", f"text in every step (step {empty + 1} is empty)", text[:60], reason="empty field 'input'")
+    if not pieces[0][:start].strip():
+        raise DataError(where, "input", f"the problem's text before {_FIRST_STEP!r}", text[:60], reason="empty field 'input'")
+    meta = {"task": row["task"]} if row.get("task") is not None else {}
+    return StepwiseSolution(
+        prompt=pieces[0][:start].strip(),
+        steps=tuple(steps),
+        labels=tuple(labels),
+        id=default_id,
+        meta=meta,
+    )
 
 
-def parse_math_shepherd_rows(
-    rows: Iterable[tuple[Location, Any]],
-    id_prefix: str = "math-shepherd",
-    on_error: str = "raise",
-    report: ReadReport | None = None,
-) -> list[StepwiseSolution]:
-    """Records from (location, row) pairs; ids are `<id_prefix>-<0-based index>`."""
-    def parse(where: Location, row: dict, index: int) -> StepwiseSolution:
-        text = require(where, row, "input", str)
-        label_text = require(where, row, "label", str)
-        pieces = text.split(STEP_TAG)
-        if len(pieces) < 2:
-            raise DataError(where, "input", f"steps each ending in the tag {STEP_TAG!r}", text[-60:])
-        labels = _align(where, pieces, label_text)
-        if pieces[-1].strip():
-            raise DataError(where, "input", f"nothing after the last {STEP_TAG!r} tag", pieces[-1][:60])
-        start = pieces[0].find(_FIRST_STEP)
-        if start < 0:
-            raise DataError(where, "input", f"the problem, then {_FIRST_STEP!r} before the first {STEP_TAG!r} tag", pieces[0][-60:])
-        steps = [pieces[0][start:].strip()] + [piece.strip() for piece in pieces[1:-1]]
-        empty = next((number for number, step in enumerate(steps) if not step), None)
-        if empty is not None:
-            raise DataError(where, "input", f"text in every step (step {empty + 1} is empty)", text[:60], reason="empty field 'input'")
-        if not pieces[0][:start].strip():
-            raise DataError(where, "input", f"the problem's text before {_FIRST_STEP!r}", text[:60], reason="empty field 'input'")
-        meta = {"task": row["task"]} if row.get("task") is not None else {}
-        return StepwiseSolution(
-            prompt=pieces[0][:start].strip(),
-            steps=tuple(steps),
-            labels=tuple(labels),
-            id=f"{id_prefix}-{index}",
-            meta=meta,
-        )
-
-    return collect_objects(rows, parse, on_error, report)
+parse_math_shepherd_rows = object_rows_parser(
+    _parse_row, "math-shepherd", "Records from (location, row) pairs; ids are `<id_prefix>-<0-based index>`."
+)
+read_math_shepherd = file_reader(
+    parse_math_shepherd_rows, "Records of a Math-Shepherd jsonl file."
+)
 
 
 def _align(where: Location, pieces: list[str], label_text: str) -> list[float]:

@@ -11,42 +11,36 @@ Row: `{"id": str, "question": str, "answer": str | null, "reference_solution"?: 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Sequence
 
-from prm.data.errors import DataError, Location, ReadReport, collect_objects, require, require_text
-from prm.data.io import read_with, write_jsonl
+from prm.data.errors import DataError, Location, require, require_text
+from prm.data.io import file_reader, object_rows_parser, write_jsonl
 from prm.records import Problem
 
 
-def read_problems(path: str | Path, on_error: str = "raise", report: ReadReport | None = None) -> list[Problem]:
-    """Problems of a file written by `write_problems` (or by hand in that shape)."""
-    return read_with(parse_problem_rows, path, on_error, report, id_prefix=Path(path).stem)
+def _parse_row(where: Location, row: dict, default_id: str) -> Problem:
+    question = require_text(where, row, "question")
+    answer = require(where, row, "answer", (str, int, float), optional=True)
+    if answer is not None and not str(answer).strip():
+        raise DataError(where, "answer", "a non-empty gold answer (or null where there is none)", answer, reason="empty gold")
+    meta = require(where, row, "meta", dict, optional=True)
+    identifier = require(where, row, "id", (str, int), optional=True)
+    return Problem(
+        id=default_id if identifier is None else str(identifier),
+        question=question,
+        answer=None if answer is None else str(answer),
+        reference_solution=require(where, row, "reference_solution", str, optional=True),
+        source=require(where, row, "source", str, optional=True) or "",
+        meta=meta or {},
+    )
 
 
-def parse_problem_rows(
-    rows: Iterable[tuple[Location, Any]],
-    id_prefix: str = "problems",
-    on_error: str = "raise",
-    report: ReadReport | None = None,
-) -> list[Problem]:
-    """Problems from (location, row) pairs; a row without "id" gets `<id_prefix>-<index>`."""
-    def parse(where: Location, row: dict, index: int) -> Problem:
-        question = require_text(where, row, "question")
-        answer = require(where, row, "answer", (str, int, float), optional=True)
-        if answer is not None and not str(answer).strip():
-            raise DataError(where, "answer", "a non-empty gold answer (or null where there is none)", answer, reason="empty gold")
-        meta = require(where, row, "meta", dict, optional=True)
-        identifier = require(where, row, "id", (str, int), optional=True)
-        return Problem(
-            id=f"{id_prefix}-{index}" if identifier is None else str(identifier),
-            question=question,
-            answer=None if answer is None else str(answer),
-            reference_solution=require(where, row, "reference_solution", str, optional=True),
-            source=require(where, row, "source", str, optional=True) or "",
-            meta=meta or {},
-        )
-
-    return collect_objects(rows, parse, on_error, report)
+parse_problem_rows = object_rows_parser(
+    _parse_row, "problems", "Problems from (location, row) pairs; a row without `id` gets `<id_prefix>-<index>`."
+)
+read_problems = file_reader(
+    parse_problem_rows, "Problems of a file written by `write_problems` (or by hand in that shape)."
+)
 
 
 def write_problems(problems: Sequence[Problem], path: str | Path) -> Path:

@@ -3,7 +3,8 @@
 Public: `RewardModel`, `RewardConfig`, `RewardModelOutput`, `ScalarHead`, `add_step_tag`,
 `load_reward_model` (see `prm.modeling.reward_model`); `pad_batch` (`prm.modeling.batching`, the one
 padding helper), `position_ids_from_mask`. Loading backbones by name or path lives in
-`prm.modeling.loading`; public PRM conventions in `prm.modeling.adapters`.
+`prm.modeling.loading`; public PRM conventions in `prm.modeling.adapters`; the standard
+token-classification folder layout and loads that check their class in `prm.modeling.standard`.
 """
 
 from prm.modeling.batching import pad_batch

@@ -1,11 +1,13 @@
 """Adapters that score steps with public PRMs exactly as their authors' example code does.
 
-Public: `LabelTokenPRM`, `LabelTokenConfig`, `ClassificationHeadPRM`, `ClassificationHeadConfig`,
-`StepClassifierModel`, `single_token_id`, `label_token_text`, `encode_label_token`,
-`read_prefixed_weights`. RLHFlow and Skywork PRMs: `prm.modeling.rlhflow`, `prm.modeling.skywork`.
+Public: `AdapterPRM`, `LabelTokenPRM`, `LabelTokenConfig`, `ClassificationHeadPRM`,
+`ClassificationHeadConfig`, `StepClassifierModel`, `single_token_id`, `label_token_ids`,
+`label_token_text`, `encode_label_token`, `read_prefixed_weights`. RLHFlow and Skywork PRMs:
+`prm.modeling.rlhflow`, `prm.modeling.skywork`.
 
-Both adapters satisfy `prm.scores.StepScorer`, take a loaded Hugging Face model and tokenizer,
-and offer `from_pretrained(path)` for a local folder.
+Every adapter is an `AdapterPRM`: a `prm.scores.StepScorer` that takes a loaded Hugging Face
+model and tokenizer, offers `from_pretrained(path)` for a local folder, and scores solutions
+in length-sorted batches; each one says how it encodes a solution and what it reads.
 
 * `LabelTokenPRM` (Math-Shepherd, `peiyi9979/math-shepherd-mistral-7b-prm`): a causal LM read
   at a step tag. Input text is `question + " " + "\\n".join(step + " ки")`; a step's score is
@@ -62,9 +64,10 @@ def single_token_id(tokenizer: Any, text: str, role: str) -> int:
     )
 
 
-def read_prefixed_weights(folder: Path, prefix: str) -> dict[str, "torch.Tensor"]:
+def read_prefixed_weights(folder: Path, prefix: str, required: str | None = None) -> dict[str, "torch.Tensor"]:
     """The tensors of a folder's safetensors file(s) whose keys start with `prefix`, keyed
-    without it (a head stored beside the backbone's weights)."""
+    without it (a head stored beside the backbone's weights). required: what the folder is
+    not when it holds none (a ValueError then says so); None: an empty dict."""
     from safetensors import safe_open
 
     index = folder / "model.safetensors.index.json"
@@ -77,7 +80,15 @@ def read_prefixed_weights(folder: Path, prefix: str) -> dict[str, "torch.Tensor"
             for key in handle.keys():
                 if key.startswith(prefix):
                     found[key[len(prefix):]] = handle.get_tensor(key)
+    if not found and required is not None:
+        raise ValueError(f"{folder} holds no `{prefix}*` head weights; it is not {required}")
     return found
+
+
+def label_token_ids(tokenizer: Any, config: Any) -> tuple[int, int]:
+    """(good id, bad id) of a config's `good_token` and `bad_token`, each one token."""
+    return (single_token_id(tokenizer, config.good_token, "good label token"),
+            single_token_id(tokenizer, config.bad_token, "bad label token"))
 
 
 def _check_batch_size(owner: str, value: int) -> None:
@@ -215,21 +226,65 @@ def _score_in_batches(
     return results
 
 
-def _score_solutions(adapter: Any, prompts: Sequence[str], steps: Sequence[Sequence[str]]) -> list[list[float]]:
-    """What both adapters' `score_steps` do: check, encode each solution, score in batches."""
-    if len(prompts) != len(steps):
-        raise ValueError(f"{len(prompts)} prompts but {len(steps)} step lists; give one per solution")
-    for index, solution in enumerate(steps):
-        if isinstance(solution, str):
-            raise ValueError(f"steps[{index}] is a str; give a list of step strings per solution")
-    encoded = [
-        adapter.encode(prompt, solution, i) if solution else ([], [])
-        for i, (prompt, solution) in enumerate(zip(prompts, steps))
-    ]
-    return _score_in_batches(
-        encoded, adapter.config.batch_size, _pad_id(adapter.tokenizer),
-        getattr(adapter.tokenizer, "padding_side", "right"), adapter._read_scores,
-    )
+class AdapterPRM:
+    """What every public-PRM adapter shares: the model (in eval mode), its tokenizer and a
+    config (`config_class()` when none is given); `from_pretrained` loads the model
+    (`load_model`) and the tokenizer from one folder; `score_steps` checks the solutions,
+    encodes each one (`encode(prompt, steps, index)`) and reads their scores in length-sorted
+    batches (`_read_scores`), one score in [0, 1] per step."""
+
+    config_class: type
+
+    def __init__(self, model: nn.Module, tokenizer: Any, config: Any = None) -> None:
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.config = config or self.config_class()
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str | Path, config: Any = None, **model_kwargs: Any):
+        """Load the model and its tokenizer from a folder (or hub name where allowed)."""
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(str(name_or_path))
+        return cls(cls.load_model(name_or_path, **model_kwargs), tokenizer, config)
+
+    @classmethod
+    def load_model(cls, name_or_path: str | Path, **model_kwargs: Any) -> nn.Module:
+        """The folder's causal LM (adapters of other model classes override this); a folder that
+        holds another head fails by name (`prm.modeling.standard.load_checked`)."""
+        from transformers import AutoModelForCausalLM
+
+        from prm.modeling.standard import load_checked
+
+        return load_checked(AutoModelForCausalLM, name_or_path, **model_kwargs)
+
+    def score_steps(self, prompts: Sequence[str], steps: Sequence[Sequence[str]]) -> list[list[float]]:
+        """Per solution: one score per step (what each adapter reads: its class docstring)."""
+        if len(prompts) != len(steps):
+            raise ValueError(f"{len(prompts)} prompts but {len(steps)} step lists; give one per solution")
+        for index, solution in enumerate(steps):
+            if isinstance(solution, str):
+                raise ValueError(f"steps[{index}] is a str; give a list of step strings per solution")
+        encoded = [
+            self.encode(prompt, solution, i) if solution else ([], [])
+            for i, (prompt, solution) in enumerate(zip(prompts, steps))
+        ]
+        return _score_in_batches(
+            encoded, self.config.batch_size, _pad_id(self.tokenizer),
+            getattr(self.tokenizer, "padding_side", "right"), self._read_scores,
+        )
+
+    def _read_scores(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, position_ids: torch.Tensor,
+        positions: list[list[int]],
+    ) -> list[list[float]]:
+        """input_ids, attention_mask, position_ids: (batch, seq) -> each row's scores at its
+        positions: `step_values` of one forward pass without autograd."""
+        return _at_positions(self.step_values(_forward(self.model, input_ids, attention_mask, position_ids)), positions)
+
+    def step_values(self, output: Any) -> torch.Tensor:
+        """The model's output -> a score in [0, 1] at every token, (batch, seq)."""
+        raise NotImplementedError
 
 
 # ------------------------------------------------------------------------ label-token PRMs
@@ -253,29 +308,18 @@ def encode_label_token(
     return input_ids, _tag_positions(input_ids, tag_id, len(steps), index)
 
 
-class LabelTokenPRM:
-    """Math-Shepherd-style PRM: P(good token) vs P(bad token) from a causal LM at each tag."""
+class LabelTokenPRM(AdapterPRM):
+    """Math-Shepherd-style PRM: P(good token) vs P(bad token) from a causal LM at each tag;
+    `score_steps` gives P(good) at each step's tag, one value per step."""
+
+    config_class = LabelTokenConfig
 
     def __init__(self, model: nn.Module, tokenizer: Any, config: LabelTokenConfig | None = None):
-        self.model = model.eval()
-        self.tokenizer = tokenizer
-        self.config = config or LabelTokenConfig()
-        self.good_id = single_token_id(tokenizer, self.config.good_token, "good label token")
-        self.bad_id = single_token_id(tokenizer, self.config.bad_token, "bad label token")
+        super().__init__(model, tokenizer, config)
+        self.good_id, self.bad_id = label_token_ids(tokenizer, self.config)
         self.tag_id = single_token_id(tokenizer, self.config.tag, "step tag")
         forward = inspect.signature(model.forward).parameters
         self._keeps_logits = "logits_to_keep" in forward
-
-    @classmethod
-    def from_pretrained(
-        cls, name_or_path: str | Path, config: LabelTokenConfig | None = None, **model_kwargs: Any
-    ) -> "LabelTokenPRM":
-        """Load a causal LM and its tokenizer from a folder (or hub name where allowed)."""
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        tokenizer = AutoTokenizer.from_pretrained(str(name_or_path))
-        model = AutoModelForCausalLM.from_pretrained(str(name_or_path), **model_kwargs)
-        return cls(model, tokenizer, config)
 
     def build_text(self, prompt: str, steps: Sequence[str]) -> str:
         """The model card's input string; any tag text inside a step is removed first."""
@@ -284,10 +328,6 @@ class LabelTokenPRM:
     def encode(self, prompt: str, steps: Sequence[str], index: int = 0) -> tuple[list[int], list[int]]:
         """(input_ids, tag positions) of one solution; the tokenizer adds BOS as in the card."""
         return encode_label_token(self.tokenizer, self.config, prompt, steps, index, self.tag_id)
-
-    def score_steps(self, prompts: Sequence[str], steps: Sequence[Sequence[str]]) -> list[list[float]]:
-        """Per solution: P(good) at each step's tag, one value per step."""
-        return _score_solutions(self, prompts, steps)
 
     def _read_scores(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, position_ids: torch.Tensor,
@@ -357,11 +397,15 @@ class StepClassifierModel(nn.Module):
 
         folder = Path(path)
         backbone = AutoModel.from_pretrained(str(folder), **model_kwargs)
-        head = read_prefixed_weights(folder, "score.")
-        if not head:
+        head = read_prefixed_weights(
+            folder, "score.", required="a classification-head PRM folder (for a label-token PRM use LabelTokenPRM)"
+        )
+        if set(head) == {"weight", "bias"}:
+            named = json.loads((folder / "config.json").read_text()).get("architectures") or ["a token classifier"]
             raise ValueError(
-                f"{folder} holds no `score.*` head weights; it is not a classification-head PRM "
-                "folder (for a label-token PRM use LabelTokenPRM)"
+                f"{folder} holds a {', '.join(named)} (one linear `score` layer), not Qwen's two-layer "
+                "process-reward head; a folder written by `prm train` loads with --prm-kind toolkit "
+                "(prm.modeling.load_reward_model) or AutoModelForTokenClassification"
             )
         num_labels = head[max(k for k in head if k.endswith(".weight"))].shape[0]
         model = cls(backbone, num_labels=num_labels)
@@ -370,31 +414,26 @@ class StepClassifierModel(nn.Module):
         return model.to(dtype)
 
 
-class ClassificationHeadPRM:
-    """Qwen2.5-Math-PRM-style PRM: 2-class token head read at a step token in a chat turn."""
+class ClassificationHeadPRM(AdapterPRM):
+    """Qwen2.5-Math-PRM-style PRM: 2-class token head read at a step token in a chat turn;
+    `score_steps` gives softmax(head logits)[positive_index] at each step token."""
+
+    config_class = ClassificationHeadConfig
 
     def __init__(self, model: nn.Module, tokenizer: Any, config: ClassificationHeadConfig | None = None):
-        self.model = model.eval()
-        self.tokenizer = tokenizer
-        self.config = config or ClassificationHeadConfig()
+        super().__init__(model, tokenizer, config)
         self.step_id = single_token_id(tokenizer, self.config.step_token, "step token")
         _require_chat_template(tokenizer, "a classification-head PRM")
 
     @classmethod
-    def from_pretrained(
-        cls, name_or_path: str | Path, config: ClassificationHeadConfig | None = None,
-        trust_remote_code: bool = False, **model_kwargs: Any,
-    ) -> "ClassificationHeadPRM":
-        """Load from a folder: with trust_remote_code the folder's own model code runs (the
-        card's way); without, the same architecture is built by `StepClassifierModel`."""
-        from transformers import AutoModel, AutoTokenizer
-
-        tokenizer = AutoTokenizer.from_pretrained(str(name_or_path))
+    def load_model(cls, name_or_path: str | Path, trust_remote_code: bool = False, **model_kwargs: Any) -> nn.Module:
+        """With trust_remote_code the folder's own model code runs (the card's way); without,
+        the same architecture is built by `StepClassifierModel`."""
         if trust_remote_code:
-            model = AutoModel.from_pretrained(str(name_or_path), trust_remote_code=True, **model_kwargs)
-        else:
-            model = StepClassifierModel.from_pretrained(name_or_path, **model_kwargs)
-        return cls(model, tokenizer, config)
+            from transformers import AutoModel
+
+            return AutoModel.from_pretrained(str(name_or_path), trust_remote_code=True, **model_kwargs)
+        return StepClassifierModel.from_pretrained(name_or_path, **model_kwargs)
 
     def build_text(self, prompt: str, steps: Sequence[str]) -> str:
         """The chat-templated input of the model card; step-token text inside steps is removed."""
@@ -410,20 +449,12 @@ class ClassificationHeadPRM:
         input_ids = list(self.tokenizer.encode(self.build_text(prompt, steps)))
         return input_ids, _tag_positions(input_ids, self.step_id, len(steps), index)
 
-    def score_steps(self, prompts: Sequence[str], steps: Sequence[Sequence[str]]) -> list[list[float]]:
-        """Per solution: softmax(head logits)[positive_index] at each step token."""
-        return _score_solutions(self, prompts, steps)
-
-    def _read_scores(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, position_ids: torch.Tensor,
-        positions: list[list[int]],
-    ) -> list[list[float]]:
-        """input_ids, attention_mask, position_ids: (batch, seq); head logits (batch, seq, 2)."""
-        output = _forward(self.model, input_ids, attention_mask, position_ids)
+    def step_values(self, output: Any) -> torch.Tensor:
+        """Head logits (batch, seq, 2) -> softmax(...)[positive_index]."""
         logits = output[0] if isinstance(output, (tuple, list)) else output.logits
         if logits.shape[-1] != 2:
             raise ValueError(
                 f"the model's head gives {logits.shape[-1]} classes per token, expected 2; "
                 "this is not a 2-class classification-head PRM"
             )
-        return _at_positions(logits.float().softmax(dim=-1)[..., self.config.positive_index], positions)
+        return logits.float().softmax(dim=-1)[..., self.config.positive_index]

@@ -160,16 +160,20 @@ def load_causal_lm(
     dtype: one of DTYPES. device: a torch device string ("cpu", "cuda", "cuda:1", ...).
     cache_dir: where the embedded model is converted (only used for the embedded model).
     A tokenizer without a pad token gets pad = eos (logged), and the model config follows.
+    A folder that lacks a causal LM's weights (a reward model with an untied LM head) raises,
+    naming its class (`prm.modeling.standard.load_checked`).
     """
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from prm.modeling.standard import load_checked
+
     source = resolve_model(name_or_path, cache_dir)
     try:
         tokenizer = AutoTokenizer.from_pretrained(source)
-        model = AutoModelForCausalLM.from_pretrained(source, dtype=getattr(torch, dtype))
+        model = load_checked(AutoModelForCausalLM, source, dtype=getattr(torch, dtype))
     except OSError as error:
         if Path(source).is_dir():
             raise

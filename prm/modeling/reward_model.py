@@ -6,11 +6,13 @@ One forward pass gives a step logit at every position (read at the step-tag posi
 `StepFormat.encode` reports) and an outcome logit at the last non-padding token, for left and
 right padding alike. Heads give one logit each (see `prm.modeling.heads`).
 
-A saved model is a plain Hugging Face folder: the backbone's `config.json` and
-`model.safetensors` (so `AutoModel.from_pretrained(folder)` reads it), the tokenizer with the
-step tag, `reward_heads.safetensors` (keys `step_head.*`, `outcome_head.*`) and
-`reward_config.json` (step format, objective, head options). `from_pretrained` also reads the
-Trainer checkpoints `prm.training` writes (`checkpoint-N/`: the whole state dict in
+A saved model is a standard Hugging Face token classifier in TRL's PRM convention
+(`prm.modeling.standard`): `AutoModelForTokenClassification.from_pretrained(folder)` loads the
+backbone and the step head as a 2-class head (softmax(...)[1] = the step score), the tokenizer
+holds the step tag, `reward_heads.safetensors` the outcome head and `reward_config.json` the
+step format, objective and head options. `from_pretrained` reads that layout, the older one
+(the bare backbone, both heads in `reward_heads.safetensors`) and Trainer checkpoints of
+earlier versions and of LoRA runs (`checkpoint-N/`: the whole state dict in
 `model.safetensors`, plus `reward_config.json` and `backbone_config.json`).
 """
 
@@ -27,10 +29,9 @@ from torch import nn
 from transformers.utils import ModelOutput
 
 from prm.modeling.heads import ScalarHead, last_token_index, position_ids_from_mask
+from prm.modeling.standard import HEADS_NAME, REWARD_CONFIG_NAME
 from prm.steps import StepFormat
 
-REWARD_CONFIG_NAME = "reward_config.json"
-HEADS_NAME = "reward_heads.safetensors"
 # Written by prm.training into Trainer checkpoints next to the RewardModel state dict.
 TRAINER_BACKBONE_CONFIG = "backbone_config.json"
 HEAD_KINDS = ("step", "outcome")
@@ -203,22 +204,16 @@ class RewardModel(nn.Module):
 
     # ------------------------------------------------------------------ files
     def save_pretrained(self, directory: str | Path, tokenizer: Any = None) -> Path:
-        """Write a plain Hugging Face folder (see module docstring); returns its path."""
-        from safetensors.torch import save_file
+        """Write the standard folder (see module docstring); returns its path."""
+        from prm.modeling.standard import write_reward_folder
 
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
         backbone = _base_module(self.backbone)
         if backbone is not self.backbone:
             raise ValueError(
                 "the backbone still carries LoRA adapters; merge them first "
                 "(model.backbone = model.backbone.merge_and_unload())"
             )
-        backbone.save_pretrained(directory)
-        heads = {f"step_head.{k}": v for k, v in self.step_head.state_dict().items()}
-        heads.update({f"outcome_head.{k}": v for k, v in self.outcome_head.state_dict().items()})
-        save_file({k: v.detach().contiguous().cpu() for k, v in heads.items()}, str(directory / HEADS_NAME))
-        (directory / REWARD_CONFIG_NAME).write_text(json.dumps(self.reward_config.to_dict(), indent=2) + "\n")
+        directory = write_reward_folder(directory, backbone, self.reward_config.to_dict(), self.state_dict())
         if tokenizer is not None:
             tokenizer.save_pretrained(directory)
         return directory
@@ -227,10 +222,9 @@ class RewardModel(nn.Module):
     def from_pretrained(
         cls, directory: str | Path, dtype: torch.dtype | None = None, device: str | torch.device = "cpu"
     ) -> "RewardModel":
-        """Load a folder written by `save_pretrained`, or a Trainer checkpoint (`checkpoint-N/`)
-        of `prm.training`; raises naming what is missing."""
-        from safetensors.torch import load_file
-        from transformers import AutoModel
+        """Load a folder written by `save_pretrained` or `prm train` (the final model or a
+        `checkpoint-N/`); raises naming what is missing."""
+        from prm.modeling.standard import load_reward_parts
 
         directory = Path(directory)
         if (directory / TRAINER_BACKBONE_CONFIG).is_file() and not (directory / HEADS_NAME).is_file():
@@ -242,16 +236,13 @@ class RewardModel(nn.Module):
                     "(write one with RewardModel.save_pretrained or `prm train`)"
                 )
         reward_config = RewardConfig.from_dict(json.loads((directory / REWARD_CONFIG_NAME).read_text()))
-        kwargs = {} if dtype is None else {"dtype": dtype}
-        backbone = AutoModel.from_pretrained(directory, **kwargs)
+        backbone, heads = load_reward_parts(directory, dtype)
         model = cls(backbone, reward_config)
-        heads = load_file(str(directory / HEADS_NAME))
         missing, unexpected = model.load_state_dict(heads, strict=False)
         missing_heads = [k for k in missing if not k.startswith("backbone.")]
         if missing_heads or unexpected:
             raise ValueError(
-                f"{directory / HEADS_NAME} does not match the heads: missing {missing_heads}, "
-                f"unexpected {unexpected}"
+                f"{directory} does not hold both heads: missing {missing_heads}, unexpected {unexpected}"
             )
         return model.to(device).eval()
 

@@ -16,20 +16,17 @@ from the tokenizer.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Sequence
 
 import torch
 from torch import nn
 
 from prm.modeling.adapters import (
-    _at_positions,
+    AdapterPRM,
     _check_batch_size,
     _check_text,
-    _forward,
     _require_chat_template,
-    _score_solutions,
-    single_token_id,
+    label_token_ids,
 )
 
 
@@ -53,26 +50,16 @@ class ChatLabelTokenConfig:
         _check_batch_size("ChatLabelTokenConfig", self.batch_size)
 
 
-class ChatLabelTokenPRM:
-    """RLHFlow-style PRM: a causal LM whose assistant turns answer each step with "+" or "-"."""
+class ChatLabelTokenPRM(AdapterPRM):
+    """RLHFlow-style PRM: a causal LM whose assistant turns answer each step with "+" or "-";
+    `score_steps` gives P(good) against P(bad) before each assistant label."""
+
+    config_class = ChatLabelTokenConfig
 
     def __init__(self, model: nn.Module, tokenizer: Any, config: ChatLabelTokenConfig | None = None):
-        self.model = model.eval()
-        self.tokenizer = tokenizer
-        self.config = config or ChatLabelTokenConfig()
-        self.good_id = single_token_id(tokenizer, self.config.good_token, "good label token")
-        self.bad_id = single_token_id(tokenizer, self.config.bad_token, "bad label token")
+        super().__init__(model, tokenizer, config)
+        self.good_id, self.bad_id = label_token_ids(tokenizer, self.config)
         _require_chat_template(tokenizer, "an RLHFlow PRM")
-
-    @classmethod
-    def from_pretrained(
-        cls, name_or_path: str | Path, config: ChatLabelTokenConfig | None = None, **model_kwargs: Any
-    ) -> "ChatLabelTokenPRM":
-        """Load the causal LM and its tokenizer from a folder (or hub name where allowed)."""
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        tokenizer = AutoTokenizer.from_pretrained(str(name_or_path))
-        return cls(AutoModelForCausalLM.from_pretrained(str(name_or_path), **model_kwargs), tokenizer, config)
 
     def conversation(self, prompt: str, steps: Sequence[str]) -> list[dict[str, str]]:
         """The chat the model card builds: user step / assistant "+" per step."""
@@ -110,14 +97,6 @@ class ChatLabelTokenPRM:
             positions.append(len(head) - 1)
         return input_ids, positions
 
-    def score_steps(self, prompts: Sequence[str], steps: Sequence[Sequence[str]]) -> list[list[float]]:
-        """Per solution: P(good) against P(bad) before each assistant label."""
-        return _score_solutions(self, prompts, steps)
-
-    def _read_scores(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, position_ids: torch.Tensor,
-        positions: list[list[int]],
-    ) -> list[list[float]]:
-        """input_ids, attention_mask, position_ids: (batch, seq); logits (batch, seq, vocab)."""
-        logits = _forward(self.model, input_ids, attention_mask, position_ids).logits
-        return _at_positions(logits[..., [self.good_id, self.bad_id]].float().softmax(dim=-1)[..., 0], positions)
+    def step_values(self, output: Any) -> torch.Tensor:
+        """Logits (batch, seq, vocab) -> P(good) against P(bad)."""
+        return output.logits[..., [self.good_id, self.bad_id]].float().softmax(dim=-1)[..., 0]

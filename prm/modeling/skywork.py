@@ -26,11 +26,9 @@ import torch
 from torch import nn
 
 from prm.modeling.adapters import (
-    _at_positions,
+    AdapterPRM,
     _check_batch_size,
     _check_text,
-    _forward,
-    _score_solutions,
     read_prefixed_weights,
     single_token_id,
 )
@@ -96,33 +94,24 @@ class ValueHeadModel(nn.Module):
 
         folder = Path(path)
         lm = AutoModelForCausalLM.from_pretrained(str(folder), **model_kwargs)
-        head = read_prefixed_weights(folder, "v_head.summary.")
-        if not head:
-            raise ValueError(
-                f"{folder} holds no `v_head.summary.*` weights; it is not a value-head (Skywork) PRM folder"
-            )
+        head = read_prefixed_weights(folder, "v_head.summary.", required="a value-head (Skywork) PRM folder")
         model = cls(lm)
         model.v_head.summary.load_state_dict(head)
         return model.to(next(lm.parameters()).dtype)
 
 
-class ValueHeadPRM:
-    """Skywork-style PRM: sigmoid(value head) at the token that ends each step."""
+class ValueHeadPRM(AdapterPRM):
+    """Skywork-style PRM: sigmoid(value head) at the token that ends each step (`score_steps`)."""
+
+    config_class = ValueHeadConfig
 
     def __init__(self, model: nn.Module, tokenizer: Any, config: ValueHeadConfig | None = None):
-        self.model = model.eval()
-        self.tokenizer = tokenizer
-        self.config = config or ValueHeadConfig()
+        super().__init__(model, tokenizer, config)
         self.step_id = single_token_id(tokenizer, self.config.step_token, "step token")
 
     @classmethod
-    def from_pretrained(
-        cls, name_or_path: str | Path, config: ValueHeadConfig | None = None, **model_kwargs: Any
-    ) -> "ValueHeadPRM":
-        from transformers import AutoTokenizer
-
-        tokenizer = AutoTokenizer.from_pretrained(str(name_or_path))
-        return cls(ValueHeadModel.from_pretrained(name_or_path, **model_kwargs), tokenizer, config)
+    def load_model(cls, name_or_path: str | Path, **model_kwargs: Any) -> nn.Module:
+        return ValueHeadModel.from_pretrained(name_or_path, **model_kwargs)
 
     def build_text(self, prompt: str, steps: Sequence[str]) -> str:
         """The input as text (it is tokenized piece by piece, see `encode`)."""
@@ -141,14 +130,6 @@ class ValueHeadPRM:
             positions.append(len(input_ids) - 1)
         return input_ids, positions
 
-    def score_steps(self, prompts: Sequence[str], steps: Sequence[Sequence[str]]) -> list[list[float]]:
-        """Per solution: sigmoid(value) at each step token."""
-        return _score_solutions(self, prompts, steps)
-
-    def _read_scores(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, position_ids: torch.Tensor,
-        positions: list[list[int]],
-    ) -> list[list[float]]:
-        """input_ids, attention_mask, position_ids: (batch, seq); values (batch, seq)."""
-        values = _forward(self.model, input_ids, attention_mask, position_ids)
-        return _at_positions(torch.sigmoid(values.float()), positions)
+    def step_values(self, output: Any) -> torch.Tensor:
+        """Values (batch, seq) -> sigmoid(values)."""
+        return torch.sigmoid(output.float())

@@ -1,7 +1,8 @@
 """Checkpoints and the final model written atomically, and the newest complete checkpoint.
 
 Public: `staging_folder(parent, name)`, `commit_folder(staging, target)`,
-`install_files(staging, target, last)`, `latest_complete_checkpoint(folder)`.
+`install_files(staging, target, last)`, `latest_complete_checkpoint(folder)`,
+`remove_checkpoints(folder)`.
 
 A checkpoint is written into a fresh hidden folder beside its final place
 (`.checkpoint-N-<random>.partial`, made by `tempfile.mkdtemp`) and renamed to `checkpoint-N`
@@ -87,3 +88,12 @@ def latest_complete_checkpoint(
             return child, skipped
         skipped.append((child, why))
     return None, skipped
+
+
+def remove_checkpoints(folder: str | os.PathLike) -> list[Path]:
+    """Delete every `checkpoint-N` folder in `folder` (a run with save_total_limit=0, once its
+    final model is written); returns those removed."""
+    removed = [p for p in Path(folder).iterdir() if p.is_dir() and _CHECKPOINT.match(p.name)]
+    for path in removed:
+        shutil.rmtree(path)
+    return removed

@@ -2,9 +2,9 @@
 
 Public: `PairLike`, `DatasetReport`, `build_dataset`.
 
-Solution objectives (`hard`, `soft`, `orm`, `joint`) take `StepwiseSolution`s; `bradley_terry`
-takes pairs: anything with `prompt`, `chosen` and `rejected` (steps) attributes or keys, such as
-`prm.records.PreferencePair` or the row `{"prompt": str, "chosen": [str], "rejected": [str]}`.
+Solution objectives (`hard`, `soft`, `orm`, `joint`) take `StepwiseSolution`s; a pair objective
+(`Objective.pairs`: `bradley_terry`) takes pairs: anything with `prompt`, `chosen` and
+`rejected` (steps) attributes or keys, such as `prm.records.PreferencePair` or the row `{"prompt": str, "chosen": [str], "rejected": [str]}`.
 Rows that carry nothing the objective can learn from (no step label, no outcome label, a pair
 that truncation cut short) are left out and counted, never silently.
 """
@@ -58,9 +58,10 @@ def _pair_fields(pair: Any, index: int) -> tuple[str, Sequence[str], Sequence[st
 def _supervised(row: dict[str, Any], objective: ObjectiveConfig) -> bool:
     has_step = any(v != IGNORE for v in row["step_labels"])
     has_outcome = row["outcome_label"] != IGNORE
-    if objective.name in ("hard", "soft"):
+    supervises = objective.objective.supervises
+    if supervises == "step":
         return has_step
-    if objective.name == "orm":
+    if supervises == "outcome":
         return has_outcome
     return has_step or has_outcome
 

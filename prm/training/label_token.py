@@ -26,27 +26,19 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from prm.modeling.adapters import LabelTokenConfig, encode_label_token, single_token_id
+from prm.modeling.adapters import LabelTokenConfig, encode_label_token, label_token_ids, single_token_id
 from prm.modeling.heads import position_ids_from_mask
 from prm.modeling.reward_model import RewardModelOutput
 from prm.records import StepwiseSolution
 from prm.training.collate import IGNORE
 from prm.training.datasets import DatasetReport
-from prm.training.trainer import RewardTrainer, TrainResult, fit_whole_model
+from prm.training.trainer import FolderSaving, RewardTrainer, train_whole_model
 
 LABEL_TOKEN_CONFIG_NAME = "label_token_config.json"
 
 
-class _LabelTokenTrainer(RewardTrainer):
-    """RewardTrainer whose checkpoints are label-token PRM folders (a raw state-dict save
-    fails on tied embeddings)."""
-
-    label_config: LabelTokenConfig = LabelTokenConfig()
-
-    def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
-        folder = Path(output_dir or self.args.output_dir)
-        folder.mkdir(parents=True, exist_ok=True)
-        self.model.save_pretrained(folder, self.processing_class, self.label_config)
+class _LabelTokenTrainer(FolderSaving, RewardTrainer):
+    """RewardTrainer whose checkpoints are label-token PRM folders."""
 
 
 class LabelTokenModel(nn.Module):
@@ -98,9 +90,7 @@ def prepare_label_tokens(lm: nn.Module, tokenizer: Any, label_config: LabelToken
         if lm.get_input_embeddings().weight.shape[0] < len(tokenizer):
             lm.resize_token_embeddings(len(tokenizer))
     single_token_id(tokenizer, label_config.tag, "step tag")
-    good = single_token_id(tokenizer, label_config.good_token, "good label token")
-    bad = single_token_id(tokenizer, label_config.bad_token, "bad label token")
-    return good, bad
+    return label_token_ids(tokenizer, label_config)
 
 
 def label_token_rows(
@@ -162,32 +152,15 @@ def train_label_token(
     """Train causal LM `model` as a label-token PRM under `config` (a `TrainConfig` whose
     objective is `label_token`) and save it to config.output_dir; returns a `TrainResult`
     whose model is the `LabelTokenModel`."""
-    from datasets import Dataset
-
     from prm.training.collate import RewardCollator
 
     if config.objective.name != "label_token":
         raise ValueError(f"train_label_token needs objective 'label_token', got {config.objective.name!r}")
     label_config = label_config or LabelTokenConfig()
     good, bad = prepare_label_tokens(model, tokenizer, label_config)
-    wrapped = LabelTokenModel(model, good, bad)
-    rows, report = label_token_rows(train_records, tokenizer, label_config, config.max_length)
-    eval_set = eval_report = None
-    if eval_records:
-        eval_rows, eval_report = label_token_rows(eval_records, tokenizer, label_config, config.max_length)
-        eval_set = Dataset.from_list(eval_rows)
-    trainer = _LabelTokenTrainer(
-        model=wrapped,
-        args=config.training_arguments(has_eval=eval_set is not None),
-        train_dataset=Dataset.from_list(rows),
-        eval_dataset=eval_set,
-        data_collator=RewardCollator.for_tokenizer(tokenizer),
-        processing_class=tokenizer,
+    return train_whole_model(
+        config, LabelTokenModel(model, good, bad), tokenizer, label_config,
+        lambda records: label_token_rows(records, tokenizer, label_config, config.max_length),
+        _LabelTokenTrainer, RewardCollator.for_tokenizer(tokenizer), train_records, eval_records,
         objective=config.objective,
     )
-    trainer.label_config = label_config
-    metrics = fit_whole_model(trainer, config, report, eval_report)
-    out = Path(config.output_dir)
-    if trainer.args.should_save:
-        wrapped.save_pretrained(out, tokenizer, label_config)
-    return TrainResult(wrapped, tokenizer, out, metrics)

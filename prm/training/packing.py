@@ -177,12 +177,18 @@ def _packed_sdpa(
     """Causal attention inside each packed segment (a transformers attention function).
 
     query: (batch, heads, seq, head_dim); key, value: (batch, kv_heads, seq, head_dim);
-    cu_seq_lens_q: segment bounds over the flattened batch * seq tokens.
-    Returns (batch, seq, heads, head_dim), as transformers' own sdpa does.
+    cu_seq_lens_q: segment bounds over the flattened batch * seq tokens (else read from
+    position_ids restarting at 0, where there is no attention_mask). Returns (batch, seq, heads,
+    head_dim), as transformers' own sdpa does. A padded batch (an attention_mask, as scoring
+    during training gives) goes to transformers' sdpa unchanged.
     """
-    if cu_seq_lens_q is None:
-        raise ValueError(f"attention {PACKED_SDPA!r} needs packed batches (cu_seq_lens_q from PackedCollator)")
     batch, heads, seq, head_dim = query.shape
+    if cu_seq_lens_q is None and attention_mask is None and kwargs.get("position_ids") is not None:
+        cu_seq_lens_q = _segment_bounds(kwargs["position_ids"].expand(batch, seq))
+    if cu_seq_lens_q is None:
+        from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs)
 
     def flat(states: torch.Tensor) -> torch.Tensor:  # (batch, h, seq, d) -> (1, h, batch * seq, d)
         return states.transpose(0, 1).reshape(1, states.shape[1], batch * seq, head_dim)
@@ -201,6 +207,25 @@ def _packed_sdpa(
     ]
     out = torch.cat(parts, dim=2)  # (1, heads, batch * seq, head_dim)
     return out.reshape(heads, batch, seq, head_dim).permute(1, 2, 0, 3).contiguous(), None
+
+
+def _segment_bounds(position_ids: torch.Tensor) -> torch.Tensor:
+    """(batch, seq) position ids -> bounds over the flattened tokens of the runs that count up
+    by one (a new segment wherever they do not, and at every row's start)."""
+    flat = position_ids.reshape(-1)
+    index = torch.arange(flat.numel(), device=flat.device)
+    starts = (index % position_ids.shape[-1] == 0) | (flat != torch.cat([flat[:1] - 1, flat[:-1]]) + 1)
+    return torch.cat([index[starts], index.new_tensor([flat.numel()])]).to(torch.int32)
+
+
+def _packed_mask(*args: Any, attention_mask: torch.Tensor | None = None, **kwargs: Any) -> torch.Tensor | None:
+    """The mask `PACKED_SDPA` is handed: none for packed or unpadded rows (it keeps attention
+    inside each segment itself), transformers' sdpa mask for a padded batch."""
+    if attention_mask is None:
+        return None
+    from transformers.masking_utils import sdpa_mask
+
+    return sdpa_mask(*args, attention_mask=attention_mask, **kwargs)
 
 
 def _base(backbone: nn.Module) -> nn.Module:
@@ -245,8 +270,10 @@ def packed_attention(backbone: nn.Module, implementation: str | None) -> Iterato
     """Run the backbone with `implementation` (`PACKED_SDPA` or flash-attention) and put its
     own attention back afterwards, so the trained model scores padded batches as before.
     None: the backbone's own attention (padded training). Registers `PACKED_SDPA` with
-    transformers' AttentionInterface the first time it is used."""
+    transformers' AttentionInterface (and its mask with AttentionMaskInterface) the first time
+    it is used. Padded forwards inside (ProcessBench scoring during training) still work."""
     from transformers import AttentionInterface
+    from transformers.masking_utils import AttentionMaskInterface
 
     if implementation is None:
         yield None
@@ -254,6 +281,7 @@ def packed_attention(backbone: nn.Module, implementation: str | None) -> Iterato
     base = _base(backbone)
     if implementation == PACKED_SDPA and PACKED_SDPA not in AttentionInterface._global_mapping:
         AttentionInterface.register(PACKED_SDPA, _packed_sdpa)
+        AttentionMaskInterface.register(PACKED_SDPA, _packed_mask)
     before = base.config._attn_implementation
     base.set_attn_implementation(implementation)
     try:

@@ -1,24 +1,31 @@
 """Training through `transformers.Trainer`.
 
-Public: `LoraOptions`, `TrainConfig`, `TrainResult`, `RewardTrainer`, `train`, `fit_whole_model`.
+Public: `LoraOptions`, `TrainConfig`, `TrainResult`, `RewardTrainer`, `train`, `train_whole_model`
+(with its Trainer mixins `LossOnlyPrediction`, `FolderSaving`).
 
 `train(config, train_records, eval_records, model=..., tokenizer=...)` wraps a causal LM into a
 `RewardModel` (adding the step tag), tokenizes the records into a `datasets.Dataset`, and runs a
-`RewardTrainer`: a Trainer whose only change is the loss (`prm.training.losses`), fed
-padding-free packed batches by default (`prm.training.packing`). Checkpoints,
+`RewardTrainer`: a Trainer whose only change is the loss, that of the objective registered under
+`config.objective.name` (`prm.training.losses`: the step objectives; `orm.objectives`: the outcome
+ones, composed here for joint training); an objective with a trainer of its own (`fit`:
+`label_token`, `implicit`) is handed to that trainer. Batches are padding-free and packed by
+default (`prm.training.packing`). Checkpoints,
 resume, gradient accumulation, logging (`report_to`), multi-process runs (accelerate launch /
 torchrun: DDP, FSDP, DeepSpeed) and length-grouped sampling are the Trainer's own. Trainer
-checkpoints (`checkpoint-N/`) hold the whole `RewardModel` state dict (heads and resized
-embeddings included) next to optimizer state; the final folder is a plain Hugging Face folder
-written by `RewardModel.save_pretrained`. Both are written atomically (`prm.training.checkpoints`).
+checkpoints (`checkpoint-N/`) and the final folder are the same standard token-classification
+folder (`prm.modeling.standard`; a LoRA run's checkpoints keep the Trainer's bare state dict),
+the checkpoints with optimizer state beside it; the final folder also gets a model card and
+training_args.json (`prm.training.model_card`). Both are written atomically
+(`prm.training.checkpoints`). Evaluations log the metrics of `prm.training.metrics`.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -34,9 +41,11 @@ from prm.modeling.reward_model import (
     add_step_tag,
 )
 from prm.steps import StepFormat
-from prm.training.checkpoints import commit_folder, install_files, staging_folder
+from prm.training.checkpoints import commit_folder, install_files, remove_checkpoints, staging_folder
 from prm.training.datasets import build_dataset
 from prm.training.losses import ObjectiveConfig, loss_terms, reduce_terms
+from prm.training.metrics import reward_metrics
+from prm.training.model_card import run_card, write_run_record
 from prm.training.packing import MODEL_KEYS, PACKING_MODES, packed_attention, training_collator
 
 _LABEL_KEYS = ("step_labels", "outcome_labels")
@@ -69,6 +78,11 @@ class TrainConfig:
     without autograd, so a step costs their forward pass only. head_learning_rate: the freshly
     initialised heads' own learning rate (None: learning_rate), as a few hundred steps at a
     backbone's fine-tuning rate barely move a random head. device: "cpu" (default) or "auto" (what accelerate finds).
+    bf16: None (default) trains in bf16 on a CUDA device that supports it and in fp32 elsewhere.
+    save_total_limit: checkpoints kept beside the final model (default 1, the last one; 0 keeps
+    none once the final model is written; None keeps all). push_to_hub / hub_model_id: the
+    Trainer's, passed through. base_model, data_files, eval_data_files: what the model card in
+    the final folder records (files with their sha256).
     packing: "auto" (default: padding-free packed batches wherever the backbone allows),
     "on" or "off" (padded batches); see `prm.training.packing`. The label-token and implicit
     objectives, trained whole as causal LMs by their own trainers, still train padded.
@@ -91,18 +105,23 @@ class TrainConfig:
     seed: int = 0
     logging_steps: int = 10
     save_steps: int = 500
-    save_total_limit: int | None = None
+    save_total_limit: int | None = 1
     eval_steps: int | None = None
     report_to: tuple[str, ...] = ()
     resume_from_checkpoint: str | bool | None = None
     lora: LoraOptions | None = None
     device: str = "cpu"
-    bf16: bool = False
+    bf16: bool | None = None
     gradient_checkpointing: bool = False
     head_dropout: float = 0.0
     train_top_layers: int | None = None
     head_learning_rate: float | None = None
     show_progress: bool = False
+    push_to_hub: bool = False
+    hub_model_id: str | None = None
+    base_model: str | None = None
+    data_files: tuple[str, ...] = ()
+    eval_data_files: tuple[str, ...] = ()
     packing: str = "auto"
     extra_args: Mapping[str, Any] = field(default_factory=dict)
 
@@ -124,6 +143,12 @@ class TrainConfig:
         if self.epochs <= 0 and self.max_steps <= 0:
             raise ValueError("TrainConfig needs epochs > 0 or max_steps > 0")
         object.__setattr__(self, "report_to", tuple(self.report_to))
+        for name in ("data_files", "eval_data_files"):
+            object.__setattr__(self, name, tuple(str(f) for f in getattr(self, name)))
+        if self.save_total_limit is not None and (not isinstance(self.save_total_limit, int) or self.save_total_limit < 0):
+            raise ValueError(f"TrainConfig.save_total_limit must be an int >= 0 or None, got {self.save_total_limit!r}")
+        if self.eval_steps is not None and (not isinstance(self.eval_steps, int) or self.eval_steps < 1):
+            raise ValueError(f"TrainConfig.eval_steps must be an int >= 1 or None, got {self.eval_steps!r}")
         if self.head_learning_rate is not None and not self.head_learning_rate > 0:
             raise ValueError(f"TrainConfig.head_learning_rate must be > 0 or None, got {self.head_learning_rate!r}")
         if self.train_top_layers is not None:
@@ -151,12 +176,15 @@ class TrainConfig:
             logging_steps=self.logging_steps,
             save_strategy="steps",
             save_steps=self.save_steps,
-            save_total_limit=self.save_total_limit,
+            # 0 keeps none in the end (see train); meanwhile the last one is kept for resuming.
+            save_total_limit=None if self.save_total_limit is None else max(self.save_total_limit, 1),
             eval_strategy="steps" if has_eval else "no",
             eval_steps=self.eval_steps or self.save_steps,
             report_to=list(self.report_to) or "none",
             use_cpu=self.device == "cpu",
-            bf16=self.bf16,
+            bf16=self.bf16 if self.bf16 is not None else default_bf16(self.device),
+            push_to_hub=self.push_to_hub,
+            hub_model_id=self.hub_model_id,
             activation_checkpointing=self.gradient_checkpointing,
             # Every parameter takes part in every loss (see RewardTrainer.compute_loss).
             ddp_find_unused_parameters=False,
@@ -165,6 +193,11 @@ class TrainConfig:
         )
         args.update(self.extra_args)
         return TrainingArguments(**args)
+
+
+def default_bf16(device: str) -> bool:
+    """bf16 where training runs on a CUDA device that supports it (fp32 on a CPU)."""
+    return device != "cpu" and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
 
 
 @dataclass
@@ -203,7 +236,30 @@ class EpochSeededLengthGroupedSampler(LengthGroupedSampler):
         return super().__iter__()
 
 
-class RewardTrainer(Trainer):
+class LossOnlyPrediction:
+    """Trainer mixin: evaluation computes the training loss and nothing else (no logits kept)."""
+
+    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
+        inputs = self._prepare_inputs(inputs)
+        with torch.no_grad():
+            loss = self.compute_loss(model, inputs)
+        return loss.detach(), None, None
+
+
+class FolderSaving:
+    """Trainer mixin for a model trained whole: checkpoints are the model's own folder,
+    `model.save_pretrained(folder, tokenizer, folder_config)` (a raw state-dict save fails on
+    tied embeddings)."""
+
+    folder_config: Any = None
+
+    def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
+        folder = Path(output_dir or self.args.output_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.model.save_pretrained(folder, self.processing_class, self.folder_config)
+
+
+class RewardTrainer(LossOnlyPrediction, Trainer):
     """A Trainer whose loss is a named objective over the reward model's two heads.
 
     The item counts of each loss term are added up over processes before dividing, so a step on
@@ -214,10 +270,11 @@ class RewardTrainer(Trainer):
     loss_is_scaled_for_ga = False
 
     def __init__(self, *args: Any, objective: ObjectiveConfig, head_learning_rate: float | None = None,
-                 **kwargs: Any) -> None:
+                 processbench: Mapping[str, Sequence[Any]] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.objective = objective
         self.head_learning_rate = head_learning_rate
+        self.processbench = dict(processbench or {})
         self._staging: Path | None = None
 
     def create_optimizer(self, model=None):
@@ -269,6 +326,50 @@ class RewardTrainer(Trainer):
         rotate_checkpoints(output_dir=str(run_dir), save_total_limit=self.args.save_total_limit,
                            best_model_checkpoint=self.state.best_model_checkpoint, use_mtime=False)
 
+    def _standard_layout(self) -> bool:
+        """Checkpoints of a RewardModel without LoRA adapters are written as standard folders."""
+        model = self.model
+        return isinstance(model, RewardModel) and not hasattr(model.backbone, "get_base_model")
+
+    def _save(self, output_dir=None, state_dict=None) -> None:
+        """A checkpoint as the standard token-classification folder the final model is
+        (`prm.modeling.standard`), so `AutoModel*.from_pretrained("checkpoint-N")` reads it; a
+        LoRA run keeps the Trainer's own state dict (read back by `RewardModel.from_pretrained`
+        only through its merged final folder)."""
+        if not self._standard_layout():
+            super()._save(output_dir, state_dict)
+            return
+        from prm.modeling.standard import write_reward_folder
+
+        output_dir = output_dir if output_dir is not None else self.args.output_dir
+        state = state_dict if state_dict is not None else self.model.state_dict()
+        write_reward_folder(output_dir, self.model.backbone, self.model.reward_config.to_dict(), state,
+                            is_main_process=self.args.should_save)
+        if self.args.should_save:
+            if self.processing_class is not None:
+                self.processing_class.save_pretrained(output_dir)
+            torch.save(self.args, str(Path(output_dir) / "training_args.bin"))
+
+    def _load_from_checkpoint(self, resume_from_checkpoint, model=None) -> None:
+        """Resume from a standard checkpoint folder (see `_save`); others as the Trainer does."""
+        from prm.modeling.standard import is_token_classifier_folder, read_reward_state
+
+        target = model if model is not None else self.model
+        if not (self._standard_layout() and is_token_classifier_folder(resume_from_checkpoint)):
+            super()._load_from_checkpoint(resume_from_checkpoint, model)
+            return
+        result = target.load_state_dict(read_reward_state(resume_from_checkpoint), strict=False)
+        self._issue_warnings_after_load(result)
+
+    def _load_best_model(self) -> None:
+        from prm.modeling.standard import is_token_classifier_folder
+
+        best = self.state.best_model_checkpoint
+        if self._standard_layout() and is_token_classifier_folder(best):
+            self._load_from_checkpoint(best)
+        else:
+            super()._load_best_model()
+
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         labels = {k: inputs[k] for k in _LABEL_KEYS if k in inputs}
         outputs = model(**{k: inputs[k] for k in MODEL_KEYS if k in inputs})  # padded or packed
@@ -283,10 +384,33 @@ class RewardTrainer(Trainer):
         return (loss, outputs) if return_outputs else loss
 
     def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
+        """The loss; with compute_metrics (`prm.training.metrics`) also (step_logits (batch,
+        seq), outcome_logits (batch,)) and their labels; pairs give the loss only."""
         inputs = self._prepare_inputs(inputs)
         with torch.no_grad():
-            loss = self.compute_loss(model, inputs)
-        return loss.detach(), None, None
+            loss, outputs = self.compute_loss(model, inputs, return_outputs=True)
+        if prediction_loss_only or self.compute_metrics is None or "step_labels" not in inputs:
+            return loss.detach(), None, None
+        logits = (outputs.step_logits.detach().float(), outputs.outcome_logits.detach().float())
+        return loss.detach(), logits, (inputs["step_labels"], inputs["outcome_labels"])
+
+    def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval"):
+        """The Trainer's evaluation, then ProcessBench F1 where ProcessBench records were given
+        (scored by every process, as a sharded model needs all of them for a forward pass)."""
+        metrics = super().evaluate(eval_dataset, ignore_keys, metric_key_prefix) if self.eval_dataset is not None else {}
+        if self.processbench:
+            from prm.scoring import PRMScorer
+            from prm.training.metrics import processbench_metrics
+
+            model = self.accelerator.unwrap_model(self.model)
+            scorer = PRMScorer(model, self.processing_class, batch_size=self.args.per_device_eval_batch_size)
+            try:
+                extra = {f"{metric_key_prefix}_{k}": v for k, v in processbench_metrics(scorer, self.processbench).items()}
+            finally:
+                model.train()
+            self.log(extra)
+            metrics.update(extra)
+        return metrics
 
 
 def _as_reward_model(model: nn.Module, tokenizer: Any, config: TrainConfig) -> RewardModel:
@@ -349,11 +473,12 @@ def freeze_lower_layers(model: RewardModel, top: int) -> int:
 
 
 def write_reward_files(folder: Path, model: RewardModel) -> None:
-    """reward_config.json and backbone_config.json in a Trainer checkpoint, so that
-    `RewardModel.from_pretrained("out/checkpoint-N")` reads it."""
-    import json
-
+    """reward_config.json in a Trainer checkpoint, and backbone_config.json where the
+    checkpoint is a bare state dict (LoRA runs), so that `RewardModel.from_pretrained(
+    "out/checkpoint-N")` reads it."""
     (folder / REWARD_CONFIG_NAME).write_text(json.dumps(model.reward_config.to_dict(), indent=2) + "\n")
+    if (folder / "config.json").is_file():
+        return
     backbone = model.backbone
     config = getattr(backbone, "get_base_model", lambda: backbone)().config
     (folder / TRAINER_BACKBONE_CONFIG).write_text(config.to_json_string(use_diff=False))
@@ -380,20 +505,20 @@ def train(
     model: nn.Module,
     tokenizer: Any,
     callbacks: Sequence[TrainerCallback] = (),
+    processbench: Mapping[str, Sequence[Any]] | None = None,
 ) -> TrainResult:
     """Train `model` (a causal LM, a base model or a RewardModel) and save it to output_dir.
 
     Records: `StepwiseSolution`s, or pairs for `bradley_terry` (see `prm.training.datasets`).
-    metrics: the Trainer's train metrics, eval loss when eval_records are given, and the
-    dataset reports (`train_rows`, `train_dropped_steps`, ...).
+    metrics: the Trainer's train metrics; with eval_records, the eval loss and, for step-wise
+    records, step/outcome accuracy and AUROC of the trained heads (`prm.training.metrics`), at
+    every evaluation and at the end; with processbench (subset name -> ProcessBench records,
+    which needs eval_records), ProcessBench F1 too; and the dataset reports (`train_rows`, ...).
+    The final folder also gets a model card (README.md) and training_args.json.
     """
-    if config.objective.name == "implicit":  # core does not import orm (see tests/test_import_rules.py)
-        raise ValueError("objective 'implicit' is trained by orm.implicit_training.train_implicit "
-                         "(`prm train --objective implicit`)")
-    if config.objective.name == "label_token":  # the LM head scores steps: no reward heads
-        from prm.training.label_token import train_label_token
-
-        return train_label_token(config, train_records, eval_records, model=model, tokenizer=tokenizer)
+    fit = config.objective.objective.fit
+    if fit is not None:  # a whole model of its own (label_token, orm's implicit): no reward heads
+        return fit(config, train_records, eval_records, model=model, tokenizer=tokenizer)
     reward_model = _as_reward_model(model, tokenizer, config)
     tag_ids = config.step_format.tag_ids(tokenizer)
     train_set, train_report = build_dataset(
@@ -421,7 +546,11 @@ def train(
         callbacks=[_KeepRewardConfig(reward_model), *callbacks],
         objective=config.objective,
         head_learning_rate=config.head_learning_rate,
+        compute_metrics=reward_metrics(config.objective.heads) if config.objective.name != "bradley_terry" else None,
+        processbench=processbench if eval_set is not None else None,
     )
+    if processbench and eval_set is None:
+        raise ValueError("ProcessBench evaluation runs with the evaluation set: give eval_records too")
     if not config.show_progress:
         trainer.remove_callback(PrinterCallback)  # library code does not print; logs still go to report_to
     with packed_attention(reward_model.backbone, attention):
@@ -438,17 +567,55 @@ def train(
         staging = staging_folder(out, "final-model")
         try:
             reward_model.save_pretrained(staging, tokenizer)
+            write_run_record(staging, trainer.args, run_card(config, staging, metrics))
             install_files(staging, out, last=REWARD_CONFIG_NAME)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+        if config.save_total_limit == 0:
+            remove_checkpoints(out)
+        if trainer.args.push_to_hub:
+            from huggingface_hub import upload_folder
+
+            upload_folder(repo_id=trainer.hub_model_id, folder_path=str(out), commit_message="prm train: final model",
+                          ignore_patterns=["checkpoint-*", ".*", "runs/*"])
     return TrainResult(reward_model, tokenizer, out, metrics)
 
 
-def fit_whole_model(trainer: Trainer, config: TrainConfig, train_report: Any, eval_report: Any = None) -> dict[str, Any]:
-    """Run `trainer` (built from `config`) for a model trained whole, with no reward heads (the
-    label-token and implicit PRMs): refuses lora, train_top_layers, resume and gradient
-    checkpointing, which it does not support; returns the train metrics, eval metrics where the trainer has an eval set, and the
-    dataset reports (`train_rows`, ...)."""
+def train_whole_model(
+    config: TrainConfig,
+    model: nn.Module,
+    tokenizer: Any,
+    folder_config: Any,
+    rows_of: Callable[[Sequence[Any]], tuple[list[dict[str, Any]], Any]],
+    trainer_class: type[Trainer],
+    data_collator: Any,
+    train_records: Sequence[Any],
+    eval_records: Sequence[Any] | None = None,
+    **trainer_kwargs: Any,
+) -> TrainResult:
+    """Train `model`, a model trained whole with no reward heads (the label-token and implicit
+    PRMs), and save it to config.output_dir as `model.save_pretrained(out, tokenizer,
+    folder_config)`. rows_of(records) -> (rows, DatasetReport) for the train and eval sets;
+    `trainer_class` (a `FolderSaving` Trainer) runs them. Refuses lora, train_top_layers, resume
+    and gradient checkpointing, which it does not support. metrics: the train metrics, eval
+    metrics where there are eval records, and the dataset reports (`train_rows`, ...)."""
+    from datasets import Dataset
+
+    rows, report = rows_of(train_records)
+    eval_set = eval_report = None
+    if eval_records:
+        eval_rows, eval_report = rows_of(eval_records)
+        eval_set = Dataset.from_list(eval_rows)
+    trainer = trainer_class(
+        model=model,
+        args=config.training_arguments(has_eval=eval_set is not None),
+        train_dataset=Dataset.from_list(rows),
+        eval_dataset=eval_set,
+        data_collator=data_collator,
+        processing_class=tokenizer,
+        **trainer_kwargs,
+    )
+    trainer.folder_config = folder_config
     name = config.objective.name
     if config.lora is not None or config.train_top_layers is not None:
         raise ValueError(f"objective {name!r} trains every weight; leave out lora and train_top_layers")
@@ -459,8 +626,11 @@ def fit_whole_model(trainer: Trainer, config: TrainConfig, train_report: Any, ev
     if not config.show_progress:
         trainer.remove_callback(PrinterCallback)  # library code does not print
     metrics: dict[str, Any] = dict(trainer.train().metrics)
-    metrics.update({f"train_{k}": v for k, v in train_report.as_dict().items()})
+    metrics.update({f"train_{k}": v for k, v in report.as_dict().items()})
     if trainer.eval_dataset is not None:
         metrics.update(trainer.evaluate())
         metrics.update({f"eval_{k}": v for k, v in eval_report.as_dict().items()})
-    return metrics
+    out = Path(config.output_dir)
+    if trainer.args.should_save:
+        model.save_pretrained(out, tokenizer, folder_config)
+    return TrainResult(model, tokenizer, out, metrics)
