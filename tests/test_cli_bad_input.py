@@ -127,6 +127,7 @@ OPTION_CASES = [
     ("train", ["train", "--data", "{i}/no_labels.jsonl", "--out", "{o}"]),
     ("train", ["train", "--data", "{i}/stepwise.jsonl", "--eval-data", "{i}/empty.jsonl", "--out", "{o}"]),
     ("train", ["train", "--data", "{i}/stepwise.jsonl", "--out", "{o}", "--num-train-epochs", "0"]),
+    ("train", ["train", "--data", "{i}/stepwise.jsonl", "--out", "{o}", "--packing", "yes"]),
     ("train", ["train", "--data", "{i}/stepwise.jsonl", "--out", "{o}", "--report-to", "nosuchtracker"]),
     ("train", ["train", "--data", "{i}/stepwise.jsonl", "--out", "{o}", "--save-total-limit", "-1"]),
     ("train", ["train", "--data", "{i}/stepwise.jsonl", "--out", "{o}", "--eval-steps", "0"]),

@@ -76,6 +76,7 @@ FLAGS = {
     "--hub-model-id": ("the hub repository pushed to", "repository"),
     "--no-bf16": ("turn off bfloat16 mixed precision", "bfloat16"),
     "--noise-sd": ("standard deviation of the noisy proxy", "noise"),
+    "--packing": ("padding-free packed training batches", "packed"),
     "--processbench": ("the ProcessBench folder", "processbench"),
     "--push-to-hub": ("push to the Hugging Face hub", "push"),
     "--validation-fraction": ("share of solutions the threshold is chosen on", "threshold"),
@@ -262,6 +263,7 @@ TRAIN_ARGV = [
     "--save-steps", "50", "--save-total-limit", "2", "--no-group-by-length", "--report-to", "tensorboard", "wandb",
     "--resume", "runs/x/checkpoint-4", "--bf16", "--gradient-checkpointing", "--device", "cpu", "--threads", "2",
     "--eval-processbench", "pb", "--eval-processbench-limit", "7", "--push-to-hub", "--hub-model-id", "me/rm",
+    "--packing", "off",
 ]
 
 

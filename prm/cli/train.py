@@ -39,6 +39,7 @@ PAIRS_FORMAT = "pairs"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from prm.data.loading import STEPWISE_FORMATS
+    from prm.training.packing import PACKING_MODES
 
     data = parser.add_argument_group("data")
     data.add_argument("--data", required=True, nargs="+",
@@ -101,6 +102,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
                      help="bfloat16 mixed precision (default: on for a CUDA device that supports it, off on a CPU)")
     run.add_argument("--gradient-checkpointing", action="store_true", help="recompute activations in backward")
+    run.add_argument("--packing", default="auto", choices=PACKING_MODES,
+                     help="padding-free packed batches: several solutions per row, attention kept inside each "
+                          "(default auto: on wherever the backbone allows; measured faster than padding, "
+                          "see BENCHMARKS.md); off: padded batches")
     options.add_compute(run)
     for old, new in (("--model", "--backbone"), *TRAINING_ALIASES):
         options.deprecate(parser, old, new)
@@ -256,6 +261,7 @@ def _config(args: argparse.Namespace):
         device="cpu" if args.device == "cpu" else "auto",  # the Trainer places the model (torchrun: per rank)
         bf16=args.bf16,
         gradient_checkpointing=args.gradient_checkpointing,
+        packing=args.packing,
         show_progress=True,
         push_to_hub=args.push_to_hub,
         hub_model_id=args.hub_model_id,
@@ -382,6 +388,8 @@ def run(args: argparse.Namespace) -> int:
         f"{m['train_dropped_steps']} trailing steps cut at {config.max_length} tokens)",
         f"train loss       {m.get('train_loss', float('nan')):.4f} in {m.get('train_runtime', 0):.1f} s",
     ]
+    if "train_packing" in m:
+        lines.append(f"packing          {m['train_packing']} (--packing {args.packing})")
     if "eval_loss" in m:
         lines.append(f"eval loss        {m['eval_loss']:.4f} ({m['eval_rows']} rows)")
     for head in ("step", "outcome"):

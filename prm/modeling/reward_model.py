@@ -172,25 +172,33 @@ class RewardModel(nn.Module):
         self,
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor | None = None,
+        outcome_positions: torch.Tensor | None = None,
         **backbone_kwargs: Any,
     ) -> RewardModelOutput:
         """input_ids, attention_mask: (batch, seq) -> step_logits (batch, seq), outcome_logits (batch,).
 
         Position ids count real tokens only, so a left-padded row scores as its right-padded
-        twin. Losses live in `prm.training.losses`.
+        twin. Packed rows (`prm.training.packing`): no attention_mask, position_ids restarting
+        per solution, outcome_positions (n, 2) long, each solution's (row, index) of its last
+        token -> outcome_logits (n,). Losses live in `prm.training.losses`.
         """
-        if attention_mask is None:
-            attention_mask = torch.ones_like(input_ids)
         kwargs = dict(backbone_kwargs)
-        if "position_ids" in self._backbone_params and "position_ids" not in kwargs:
-            kwargs["position_ids"] = position_ids_from_mask(attention_mask)
+        if outcome_positions is not None:
+            if attention_mask is not None or "position_ids" not in kwargs:
+                raise ValueError("packed rows (outcome_positions) take position_ids and no attention_mask")
+            rows, last = outcome_positions.unbind(-1)
+        else:
+            if attention_mask is None:
+                attention_mask = torch.ones_like(input_ids)
+            if "position_ids" in self._backbone_params and "position_ids" not in kwargs:
+                kwargs["position_ids"] = position_ids_from_mask(attention_mask)
+            last = last_token_index(attention_mask)
+            rows = torch.arange(input_ids.shape[0], device=input_ids.device)
         if "use_cache" in self._backbone_params:
             kwargs.setdefault("use_cache", False)
         hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
         hidden = hidden.last_hidden_state  # (batch, seq, hidden)
         step_logits = self.step_head(hidden)
-        last = last_token_index(attention_mask)
-        rows = torch.arange(hidden.shape[0], device=hidden.device)
         outcome_logits = self.outcome_head(hidden[rows, last])
         return RewardModelOutput(step_logits=step_logits, outcome_logits=outcome_logits)
 

@@ -5,7 +5,8 @@ Public: `train`, `TrainConfig`, `TrainResult`, `LoraOptions`, `RewardTrainer`
 (`prm.training.losses`: the objective protocol and registry, with the step objectives; the
 outcome objectives are `orm.objectives`, registered when it is imported);
 `RewardCollator`, `encode_solution`, `encode_pair` (`prm.training.collate`);
-`build_dataset` (`prm.training.datasets`). The `prm train` command is `prm.cli.train`.
+`build_dataset` (`prm.training.datasets`); `PackedCollator` and the packed attention
+(`prm.training.packing`). The `prm train` command is `prm.cli.train`.
 """
 
 from prm.training.collate import IGNORE, RewardCollator, encode_pair, encode_solution, outcome_label

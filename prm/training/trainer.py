@@ -8,7 +8,8 @@ Public: `LoraOptions`, `TrainConfig`, `TrainResult`, `RewardTrainer`, `train`, `
 `RewardTrainer`: a Trainer whose only change is the loss, that of the objective registered under
 `config.objective.name` (`prm.training.losses`: the step objectives; `orm.objectives`: the outcome
 ones, composed here for joint training); an objective with a trainer of its own (`fit`:
-`label_token`, `implicit`) is handed to that trainer. Checkpoints,
+`label_token`, `implicit`) is handed to that trainer. Batches are padding-free and packed by
+default (`prm.training.packing`). Checkpoints,
 resume, gradient accumulation, logging (`report_to`), multi-process runs (accelerate launch /
 torchrun: DDP, FSDP, DeepSpeed) and length-grouped sampling are the Trainer's own. Trainer
 checkpoints (`checkpoint-N/`) and the final folder are the same standard token-classification
@@ -41,11 +42,11 @@ from prm.modeling.reward_model import (
 )
 from prm.steps import StepFormat
 from prm.training.checkpoints import commit_folder, install_files, remove_checkpoints, staging_folder
-from prm.training.collate import RewardCollator
 from prm.training.datasets import build_dataset
 from prm.training.losses import ObjectiveConfig, loss_terms, reduce_terms
 from prm.training.metrics import reward_metrics
 from prm.training.model_card import run_card, write_run_record
+from prm.training.packing import MODEL_KEYS, PACKING_MODES, packed_attention, training_collator
 
 _LABEL_KEYS = ("step_labels", "outcome_labels")
 DEVICES = ("cpu", "auto")
@@ -82,6 +83,9 @@ class TrainConfig:
     none once the final model is written; None keeps all). push_to_hub / hub_model_id: the
     Trainer's, passed through. base_model, data_files, eval_data_files: what the model card in
     the final folder records (files with their sha256).
+    packing: "auto" (default: padding-free packed batches wherever the backbone allows),
+    "on" or "off" (padded batches); see `prm.training.packing`. The label-token and implicit
+    objectives, trained whole as causal LMs by their own trainers, still train padded.
     """
 
     output_dir: str
@@ -118,11 +122,14 @@ class TrainConfig:
     base_model: str | None = None
     data_files: tuple[str, ...] = ()
     eval_data_files: tuple[str, ...] = ()
+    packing: str = "auto"
     extra_args: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not isinstance(self.objective, ObjectiveConfig):
             raise ValueError(f"TrainConfig.objective must be an ObjectiveConfig, got {self.objective!r}")
+        if self.packing not in PACKING_MODES:
+            raise ValueError(f"TrainConfig.packing is {self.packing!r}; allowed: {', '.join(PACKING_MODES)}")
         if self.device not in DEVICES:
             raise ValueError(f"TrainConfig.device is {self.device!r}; allowed: {', '.join(DEVICES)}")
         for name in ("batch_size", "gradient_accumulation_steps", "logging_steps", "save_steps"):
@@ -365,7 +372,7 @@ class RewardTrainer(LossOnlyPrediction, Trainer):
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         labels = {k: inputs[k] for k in _LABEL_KEYS if k in inputs}
-        outputs = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"])
+        outputs = model(**{k: inputs[k] for k in MODEL_KEYS if k in inputs})  # padded or packed
         terms = loss_terms(self.objective, outputs, labels)
         processes = self.accelerator.num_processes
         global_count = None
@@ -526,12 +533,15 @@ def train(
         _apply_lora(reward_model, config.lora)
     if config.train_top_layers is not None:
         freeze_lower_layers(reward_model, config.train_top_layers)
+    args = config.training_arguments(has_eval=eval_set is not None)
+    collator, attention = training_collator(config.packing, reward_model.backbone, tokenizer, "outcome" in config.objective.heads,
+                                            args.device.type, bool(args.bf16 or args.fp16))
     trainer = RewardTrainer(
         model=reward_model,
-        args=config.training_arguments(has_eval=eval_set is not None),
+        args=args,
         train_dataset=train_set,
         eval_dataset=eval_set,
-        data_collator=RewardCollator.for_tokenizer(tokenizer),
+        data_collator=collator,
         processing_class=tokenizer,
         callbacks=[_KeepRewardConfig(reward_model), *callbacks],
         objective=config.objective,
@@ -543,12 +553,13 @@ def train(
         raise ValueError("ProcessBench evaluation runs with the evaluation set: give eval_records too")
     if not config.show_progress:
         trainer.remove_callback(PrinterCallback)  # library code does not print; logs still go to report_to
-    output = trainer.train(resume_from_checkpoint=config.resume_from_checkpoint)
-    metrics: dict[str, Any] = dict(output.metrics)
-    metrics.update({f"train_{k}": v for k, v in train_report.as_dict().items()})
-    if eval_set is not None:
-        metrics.update(trainer.evaluate())
-        metrics.update({f"eval_{k}": v for k, v in eval_report.as_dict().items()})
+    with packed_attention(reward_model.backbone, attention):
+        output = trainer.train(resume_from_checkpoint=config.resume_from_checkpoint)
+        metrics: dict[str, Any] = dict(output.metrics, train_packing=attention or "off")
+        metrics.update({f"train_{k}": v for k, v in train_report.as_dict().items()})
+        if eval_set is not None:
+            metrics.update(trainer.evaluate())
+            metrics.update({f"eval_{k}": v for k, v in eval_report.as_dict().items()})
     if config.lora is not None:
         reward_model.backbone = reward_model.backbone.merge_and_unload()
     out = Path(config.output_dir)
