@@ -39,7 +39,9 @@ def test_train_then_score(tmp_path, backbone_folder, capsys):
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert "rows             6 of 6 records" in captured.out and "eval loss" in captured.out
-    assert (out / "reward_config.json").is_file() and (out / "checkpoint-2").is_dir()
+    # --save-total-limit 1 (the default) keeps the last checkpoint only: the final step 3 one
+    assert (out / "reward_config.json").is_file() and (out / "checkpoint-3").is_dir()
+    assert not (out / "checkpoint-2").exists()
     scored = tmp_path / "scored.jsonl"
     assert main(["score", "--model", str(out), "--input", str(data), "--output", str(scored)]) == 0
     rows = [json.loads(line) for line in scored.read_text().splitlines()]
