@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 
 import pytest
 
@@ -12,8 +13,9 @@ from prm.cli.train import _resume_point
 from prm.modeling.reward_model import REWARD_CONFIG_NAME, RewardModel
 from prm.records import StepwiseSolution
 from prm.testing import tiny_causal_lm, tiny_tokenizer
+from prm.training import checkpoints
 from prm.training import trainer as trainer_module
-from prm.training.checkpoints import install_files, latest_complete_checkpoint, staging_folder
+from prm.training.checkpoints import install_files, latest_complete_checkpoint, rotate_checkpoints, staging_folder
 from prm.training.losses import ObjectiveConfig
 from prm.training.trainer import TrainConfig, train
 
@@ -35,6 +37,28 @@ def test_latest_complete_checkpoint_skips_torn_ones(tmp_path):
     assert [(p.name, why) for p, why in skipped] == [
         ("checkpoint-20", "no trainer_state.json"), ("checkpoint-10", "trainer_state.json is not readable JSON")]
     assert latest_complete_checkpoint(tmp_path / "absent") == (None, [])
+
+
+def test_rotation_keeps_the_newest_and_a_killed_delete_leaves_no_torn_checkpoint(tmp_path, monkeypatch):
+    for step in (2, 4, 6, 8):
+        folder = tmp_path / f"checkpoint-{step}"
+        folder.mkdir()
+        for name in ("trainer_state.json", "model.safetensors", "optimizer.pt"):
+            (folder / name).write_text("x")
+    removed = rotate_checkpoints(tmp_path, 3, best=str(tmp_path / "checkpoint-2"))
+    assert [p.name for p in removed] == ["checkpoint-4"]  # the best and the newest are kept
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint-2", "checkpoint-6", "checkpoint-8"]
+
+    def killed(path, ignore_errors=False):  # a kill after the first file of the delete
+        next(iter(sorted(Path(path).rglob("*.pt")))).unlink()
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(checkpoints.shutil, "rmtree", killed)
+    with pytest.raises(KeyboardInterrupt):
+        rotate_checkpoints(tmp_path, 1)
+    visible = sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("."))
+    assert visible == ["checkpoint-6", "checkpoint-8"]  # checkpoint-2 went whole, under a hidden name
+    assert all((tmp_path / name / "optimizer.pt").is_file() for name in visible)
 
 
 def test_install_files_replaces_the_model_and_keeps_checkpoints(tmp_path):

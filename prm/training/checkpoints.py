@@ -2,7 +2,7 @@
 
 Public: `staging_folder(parent, name)`, `commit_folder(staging, target)`,
 `install_files(staging, target, last)`, `latest_complete_checkpoint(folder)`,
-`remove_checkpoints(folder)`.
+`remove_folder(path)`, `remove_checkpoints(folder)`, `rotate_checkpoints(folder, limit, best)`.
 
 A checkpoint is written into a fresh hidden folder beside its final place
 (`.checkpoint-N-<random>.partial`, made by `tempfile.mkdtemp`) and renamed to `checkpoint-N`
@@ -11,6 +11,7 @@ once every file is in it, so a `checkpoint-N` folder is always whole; a kill lea
 so its files are written into a staging folder first and then moved in one by one with
 `os.replace`, the file that makes the folder loadable (`reward_config.json`) removed first and
 moved in last: a kill in between leaves a folder that refuses to load, never a mix that loads.
+Old checkpoints are deleted the same way round: renamed to a hidden `.old` folder, then removed.
 `latest_complete_checkpoint` picks the newest `checkpoint-N` holding a readable
 `trainer_state.json` and the reward config, and lists the newer ones it skipped, with why.
 """
@@ -90,10 +91,40 @@ def latest_complete_checkpoint(
     return None, skipped
 
 
+def remove_folder(path: Path) -> None:
+    """Delete a folder so that a kill never leaves part of it under its name: renamed to a
+    hidden `.NAME-<random>.old` first (one atomic step), then removed."""
+    old = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}-", suffix=".old"))
+    os.replace(path, old / path.name)
+    shutil.rmtree(old, ignore_errors=True)
+
+
 def remove_checkpoints(folder: str | os.PathLike) -> list[Path]:
     """Delete every `checkpoint-N` folder in `folder` (a run with save_total_limit=0, once its
     final model is written); returns those removed."""
     removed = [p for p in Path(folder).iterdir() if p.is_dir() and _CHECKPOINT.match(p.name)]
     for path in removed:
-        shutil.rmtree(path)
+        remove_folder(path)
+    return removed
+
+
+def rotate_checkpoints(folder: str | os.PathLike, save_total_limit: int | None, best: str | None = None) -> list[Path]:
+    """`transformers.trainer_utils.rotate_checkpoints` (keep the newest `save_total_limit`
+    checkpoints, never the newest one or `best`), each deletion through `remove_folder`: the
+    Trainer's own deletes in place, and a kill in its `rmtree` leaves a torn `checkpoint-N`
+    that looks like the newest whole one (seen in tests/test_training_kill.py). Returns those removed."""
+    if save_total_limit is None or save_total_limit <= 0:
+        return []
+    numbered = sorted((int(m.group(1)), p) for p in Path(folder).iterdir()
+                      if p.is_dir() and (m := _CHECKPOINT.match(p.name)))
+    checkpoints = [p for _, p in numbered]
+    protected = set(checkpoints[-1:]) | ({Path(best)} if best is not None else set())
+    keep = max(save_total_limit, len(protected))
+    removed = []
+    for path in checkpoints:
+        if len(checkpoints) - len(removed) <= keep:
+            break
+        if path not in protected:
+            remove_folder(path)
+            removed.append(path)
     return removed
