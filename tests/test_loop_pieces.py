@@ -97,6 +97,31 @@ def test_processbench_limit_is_a_stratified_seeded_sample():
     assert stratified_subset(labels, 500) == list(range(100))
 
 
+def test_train_and_eval_sample_processbench_the_same_way(tmp_path):
+    """`prm train --eval-processbench` reads the subsets its folder holds with the sampling of
+    `prm eval processbench`; a folder with none of them is refused."""
+    import argparse
+
+    from prm.cli.eval import read_processbench_sample
+    from prm.cli.train import _processbench
+    from prm.errors import OptionError
+
+    rows = [{"id": f"g{i}", "generator": "m", "problem": f"q{i}", "steps": ["a", "b"], "label": 1 if i < 6 else -1,
+             "final_answer_correct": i >= 6} for i in range(10)]
+    (tmp_path / "gsm8k.json").write_text(json.dumps(rows))
+    args = argparse.Namespace(eval_processbench=str(tmp_path), eval_processbench_limit=5, seed=3)
+    subsets = _processbench(args)
+    expected, _ = read_processbench_sample(str(tmp_path), ["gsm8k"], 5, 3)
+    assert list(subsets) == ["gsm8k"]  # math.json etc. are absent: left out, not an error
+    assert [s.meta["label"] for s in subsets["gsm8k"]] == [s.meta["label"] for s in expected["gsm8k"]]
+    assert [s.prompt for s in subsets["gsm8k"]] == [s.prompt for s in expected["gsm8k"]]
+    assert sum(s.meta["label"] >= 0 for s in subsets["gsm8k"]) == 3  # the file's 6:4
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(OptionError, match="holds none of"):
+        _processbench(argparse.Namespace(eval_processbench=str(empty), eval_processbench_limit=5, seed=3))
+
+
 def test_train_top_layers_freezes_the_rest():
     from prm.modeling.reward_model import RewardConfig, RewardModel
     from prm.steps import StepFormat

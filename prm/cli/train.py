@@ -290,22 +290,19 @@ def _check_tracking(report_to: list[str]) -> None:
 
 
 def _processbench(args: argparse.Namespace) -> dict[str, list] | None:
-    """--eval-processbench: a seeded stratified sample of each subset file in the folder."""
+    """--eval-processbench: a seeded stratified sample of each subset file the folder holds
+    (the sampling `prm eval processbench` uses; a subset the folder lacks is left out here)."""
     if not args.eval_processbench:
         return None
-    from prm.data import read_processbench
-    from prm.metrics.processbench import SUBSETS, stratified_subset
+    from prm.cli.eval import read_processbench_sample
+    from prm.metrics.processbench import SUBSETS
 
     folder = Path(args.eval_processbench)
-    subsets = {}
-    for name in SUBSETS:
-        if (folder / f"{name}.json").is_file():
-            records = read_processbench(folder / f"{name}.json")
-            chosen = stratified_subset([int(r.meta["label"]) for r in records], args.eval_processbench_limit, args.seed)
-            subsets[name] = [records[i] for i in chosen]
-    if not subsets:
+    present = [name for name in SUBSETS if (folder / f"{name}.json").is_file()]
+    if not present:
         raise OptionError("--eval-processbench", f"holds none of {', '.join(f'{n}.json' for n in SUBSETS)}",
                           "point it at the ProcessBench folder", args.eval_processbench)
+    subsets, _ = read_processbench_sample(str(folder), present, args.eval_processbench_limit, args.seed)
     return subsets
 
 
