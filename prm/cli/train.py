@@ -81,6 +81,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="learning rate of the freshly initialised heads (default: --learning-rate)")
     model.add_argument("--train-top-layers", type=int, default=None,
                        help="train only the heads and the top K decoder layers (default: every weight)")
+    model.add_argument("--cache-frozen-layers", action="store_true",
+                       help="with --train-top-layers: compute the frozen layers' output once per row and skip "
+                            "them in every step (cheaper epochs; padded batches, held in memory)")
     model.add_argument("--lora-r", type=int, default=0, help="LoRA rank (0: train all weights)")
     model.add_argument("--lora-alpha", type=int, default=16, help="LoRA alpha")
     model.add_argument("--lora-dropout", type=float, default=0.05, help="LoRA dropout")
@@ -257,6 +260,7 @@ def _config(args: argparse.Namespace):
         resume_from_checkpoint=resume,
         lora=lora,
         train_top_layers=args.train_top_layers,
+        cache_frozen_layers=args.cache_frozen_layers,
         head_learning_rate=args.head_lr,
         device="cpu" if args.device == "cpu" else "auto",  # the Trainer places the model (torchrun: per rank)
         bf16=args.bf16,

@@ -180,7 +180,9 @@ class RewardModel(nn.Module):
         Position ids count real tokens only, so a left-padded row scores as its right-padded
         twin. Packed rows (`prm.training.packing`): no attention_mask, position_ids restarting
         per solution, outcome_positions (n, 2) long, each solution's (row, index) of its last
-        token -> outcome_logits (n,). Losses live in `prm.training.losses`.
+        token -> outcome_logits (n,). `inputs_embeds` (batch, seq, hidden) in backbone_kwargs
+        replaces the token embeddings (input_ids then gives shapes only): the cached inputs of the
+        first trained layer (`prm.training.frozen_cache`). Losses live in `prm.training.losses`.
         """
         kwargs = dict(backbone_kwargs)
         if outcome_positions is not None:
@@ -196,7 +198,11 @@ class RewardModel(nn.Module):
             rows = torch.arange(input_ids.shape[0], device=input_ids.device)
         if "use_cache" in self._backbone_params:
             kwargs.setdefault("use_cache", False)
-        hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
+        if kwargs.get("inputs_embeds") is not None:  # cached frozen layers (prm.training.frozen_cache)
+            hidden = self.backbone(attention_mask=attention_mask, **kwargs)
+        else:
+            kwargs.pop("inputs_embeds", None)
+            hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
         hidden = hidden.last_hidden_state  # (batch, seq, hidden)
         step_logits = self.step_head(hidden)
         outcome_logits = self.outcome_head(hidden[rows, last])

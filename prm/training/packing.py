@@ -43,7 +43,7 @@ PACKED_SDPA = "prm_packed_sdpa"
 FLASH = "flash_attention_2"
 # Batch keys the reward model's forward takes (padded or packed); the rest are labels.
 MODEL_KEYS = (
-    "input_ids", "attention_mask", "position_ids", "outcome_positions",
+    "input_ids", "attention_mask", "position_ids", "outcome_positions", "inputs_embeds",
     "cu_seq_lens_q", "cu_seq_lens_k", "max_length_q", "max_length_k",
 )
 

@@ -21,8 +21,11 @@ training_args.json (`prm.training.model_card`). Both are written atomically
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import shutil
+import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -31,7 +34,6 @@ import torch
 from torch import nn
 from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_pt_utils import LengthGroupedSampler
-from transformers.trainer_utils import rotate_checkpoints
 
 from prm.modeling.reward_model import (
     REWARD_CONFIG_NAME,
@@ -41,12 +43,20 @@ from prm.modeling.reward_model import (
     add_step_tag,
 )
 from prm.steps import StepFormat
-from prm.training.checkpoints import commit_folder, install_files, remove_checkpoints, staging_folder
+from prm.training.checkpoints import (
+    commit_folder,
+    install_files,
+    remove_checkpoints,
+    rotate_checkpoints,
+    staging_folder,
+)
 from prm.training.datasets import build_dataset
 from prm.training.losses import ObjectiveConfig, loss_terms, reduce_terms
 from prm.training.metrics import reward_metrics
 from prm.training.model_card import run_card, write_run_record
 from prm.training.packing import MODEL_KEYS, PACKING_MODES, packed_attention, training_collator
+
+log = logging.getLogger(__name__)
 
 _LABEL_KEYS = ("step_labels", "outcome_labels")
 DEVICES = ("cpu", "auto")
@@ -86,6 +96,8 @@ class TrainConfig:
     packing: "auto" (default: padding-free packed batches wherever the backbone allows),
     "on" or "off" (padded batches); see `prm.training.packing`. The label-token and implicit
     objectives, trained whole as causal LMs by their own trainers, still train padded.
+    cache_frozen_layers: with train_top_layers, compute the frozen layers' output once per row
+    and skip those layers in every step (`prm.training.frozen_cache`; padded batches).
     """
 
     output_dir: str
@@ -123,6 +135,7 @@ class TrainConfig:
     data_files: tuple[str, ...] = ()
     eval_data_files: tuple[str, ...] = ()
     packing: str = "auto"
+    cache_frozen_layers: bool = False
     extra_args: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -156,6 +169,11 @@ class TrainConfig:
                 raise ValueError(f"TrainConfig.train_top_layers must be an int >= 1 or None, got {self.train_top_layers!r}")
             if self.lora is not None:
                 raise ValueError("TrainConfig.train_top_layers and lora are two ways to train part of the model; pick one")
+        if self.cache_frozen_layers:
+            if self.train_top_layers is None:
+                raise ValueError("TrainConfig.cache_frozen_layers caches the layers train_top_layers freezes; set train_top_layers")
+            if self.packing == "on":
+                raise ValueError("TrainConfig.cache_frozen_layers trains padded batches; set packing to 'auto' or 'off'")
 
     def training_arguments(self, has_eval: bool) -> TrainingArguments:
         """The TrainingArguments this config stands for (extra_args win)."""
@@ -323,8 +341,7 @@ class RewardTrainer(LossOnlyPrediction, Trainer):
         finally:
             shutil.rmtree(self._staging, ignore_errors=True)
             self._staging = None
-        rotate_checkpoints(output_dir=str(run_dir), save_total_limit=self.args.save_total_limit,
-                           best_model_checkpoint=self.state.best_model_checkpoint, use_mtime=False)
+        rotate_checkpoints(run_dir, self.args.save_total_limit, self.state.best_model_checkpoint)
 
     def _standard_layout(self) -> bool:
         """Checkpoints of a RewardModel without LoRA adapters are written as standard folders."""
@@ -534,8 +551,25 @@ def train(
     if config.train_top_layers is not None:
         freeze_lower_layers(reward_model, config.train_top_layers)
     args = config.training_arguments(has_eval=eval_set is not None)
-    collator, attention = training_collator(config.packing, reward_model.backbone, tokenizer, "outcome" in config.objective.heads,
-                                            args.device.type, bool(args.bf16 or args.fp16))
+    cache = None
+    if config.cache_frozen_layers:
+        if processbench:
+            raise ValueError("cache_frozen_layers: ProcessBench evaluation scores whole texts; leave it out")
+        from prm.training.collate import RewardCollator
+        from prm.training.frozen_cache import CachedStatesCollator, cache_datasets
+
+        started = time.perf_counter()
+        reward_model.to(args.device)
+        cache, train_set, eval_set = cache_datasets(reward_model, decoder_layers(reward_model.backbone),
+                                                    config.train_top_layers, tokenizer, train_set, eval_set,
+                                                    config.eval_batch_size or config.batch_size)
+        log.info("cached the frozen layers' output of %d rows (%.0f MB) in %.1f s", len(cache.states),
+                 cache.nbytes() / 1e6, time.perf_counter() - started)
+        collator, attention = CachedStatesCollator(RewardCollator.for_tokenizer(tokenizer), cache.states), None
+    else:
+        collator, attention = training_collator(config.packing, reward_model.backbone, tokenizer,
+                                                "outcome" in config.objective.heads, args.device.type,
+                                                bool(args.bf16 or args.fp16))
     trainer = RewardTrainer(
         model=reward_model,
         args=args,
@@ -553,9 +587,12 @@ def train(
         raise ValueError("ProcessBench evaluation runs with the evaluation set: give eval_records too")
     if not config.show_progress:
         trainer.remove_callback(PrinterCallback)  # library code does not print; logs still go to report_to
-    with packed_attention(reward_model.backbone, attention):
+    skipping = cache.skipping_frozen_layers() if cache is not None else contextlib.nullcontext()
+    with packed_attention(reward_model.backbone, attention), skipping:
         output = trainer.train(resume_from_checkpoint=config.resume_from_checkpoint)
         metrics: dict[str, Any] = dict(output.metrics, train_packing=attention or "off")
+        if cache is not None:
+            metrics["train_frozen_cache_rows"] = len(cache.states)
         metrics.update({f"train_{k}": v for k, v in train_report.as_dict().items()})
         if eval_set is not None:
             metrics.update(trainer.evaluate())
