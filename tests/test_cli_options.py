@@ -338,12 +338,22 @@ def test_threads_default_leaves_the_busy_cores_alone(monkeypatch, caplog):
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.setenv("MKL_NUM_THREADS", "1")
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
+    monkeypatch.setattr(options, "_cpu_times", lambda: None)  # no /proc/stat: the 1-minute load
     monkeypatch.setattr(os, "getloadavg", lambda: (5.4, 1.0, 1.0))
     try:
         with caplog.at_level("INFO", logger="prm.cli"):
             assert options.resolve_threads(None) == 3  # 8 cores, ~5 busy
         assert torch.get_num_threads() == 3 and os.environ["OMP_NUM_THREADS"] == "3"
         assert "threads: 3 (load 5.4" in caplog.text
+        # With /proc/stat: what is busy now, not a minute ago (a finished job no longer counts).
+        samples = iter([(1000, 2000), (1150, 2200)])  # 150 of 200 jiffies idle: a quarter busy
+        monkeypatch.setattr(options, "_cpu_times", lambda: next(samples))
+        monkeypatch.setattr(os, "cpu_count", lambda: 8)
+        monkeypatch.delenv("OMP_NUM_THREADS")
+        with caplog.at_level("INFO", logger="prm.cli"):
+            assert options.resolve_threads(None) == 6  # 8 cores, 2 busy now; the load average says 5.4
+        assert "2.0 cores busy now" in caplog.text
+        monkeypatch.setattr(options, "_cpu_times", lambda: None)
         monkeypatch.setattr(os, "getloadavg", lambda: (30.0, 1.0, 1.0))
         monkeypatch.delenv("OMP_NUM_THREADS")
         assert options.resolve_threads(None) == 1  # never below one

@@ -173,6 +173,7 @@ def run(args: argparse.Namespace) -> int:
                  shard_count, sum(set(u.ids) <= store.done_ids for u in mine), print_key)
         summary = _label(args, problems, mine, store, job)
     print(json.dumps(summary, indent=1))
+    print(f"prm label: labels in {args.out}" + (f", ORM pairs in {args.pairs_out}" if args.pairs_out else ""))
     return 0
 
 

@@ -7,8 +7,9 @@ Public: `HelpFormatter`, `add_compute`, `add_engine`, `deprecate`, `visible_opti
 - `--device auto|cpu|cuda|cuda:N|mps` and `--threads N` on every verb that computes
   (`add_compute`); `apply_runtime` resolves them once, before the verb runs, and logs what it
   chose: auto is CUDA where a GPU is visible, else the CPU; without --threads the CPU threads
-  are OMP_NUM_THREADS where set, else the cores the machine's load leaves free
-  (min(cores, max(1, cores - round(load over the last minute)))), so two jobs on a shared
+  are OMP_NUM_THREADS where set, else the cores other processes leave free now
+  (min(cores, max(1, cores - round(busy cores))), busy sampled from /proc/stat over a quarter
+  second; the 1-minute load average where there is no /proc/stat), so two jobs on a shared
   machine do not slow each other many times over. torch and the OMP/MKL variables of any
   worker process started later get the same number.
 - `--engine transformers|vllm` with its batch, dtype and memory options on every verb that
@@ -308,14 +309,43 @@ def resolve_threads(requested: int | None) -> int:
     elif from_env.isdigit() and int(from_env) >= 1:
         threads, why = int(from_env), "OMP_NUM_THREADS"
     else:
-        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
-        threads = min(cores, max(1, cores - round(load)))
-        why = f"load {load:.1f} over the last minute on {cores} cores; --threads N to choose"
+        busy, how = busy_cores()
+        threads = min(cores, max(1, cores - round(busy)))
+        why = f"{how} on {cores} cores; --threads N to choose"
     torch.set_num_threads(threads)
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[name] = str(threads)
     log.info("threads: %d (%s)", threads, why)
     return threads
+
+
+def _cpu_times() -> tuple[int, int] | None:
+    """(idle, total) jiffies of every CPU since boot, from /proc/stat (None elsewhere)."""
+    try:
+        with open("/proc/stat", encoding="ascii") as stat:
+            fields = [int(v) for v in stat.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    return fields[3] + (fields[4] if len(fields) > 4 else 0), sum(fields[:8])
+
+
+def busy_cores(window: float = 0.25) -> tuple[float, str]:
+    """(cores other processes keep busy now, how that was measured). Sampled over `window`
+    seconds from /proc/stat while this process sleeps, where there is one: the load average
+    trails by a minute, so a command run right after a heavy one would count that one as
+    still running and take one thread of an idle machine. Elsewhere the 1-minute load."""
+    import time
+
+    before = _cpu_times()
+    if before is not None:
+        time.sleep(window)
+        after = _cpu_times()
+        if after is not None and after[1] > before[1]:
+            cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+            busy = (1.0 - (after[0] - before[0]) / (after[1] - before[1])) * (os.cpu_count() or cores)
+            return busy, f"{busy:.1f} cores busy now"
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    return load, f"load {load:.1f} over the last minute"
 
 
 def resolve_device(name: str) -> str:
