@@ -48,7 +48,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 LABEL_GROUP = 16  # `prm label --group-size` default: units (problems) per engine batch
-VLLM_PYTHON = "/work/main/.venv-vllm/bin/python"
+VLLM_PYTHON = str(Path(__file__).resolve().parents[1] / ".venv-vllm" / "bin" / "python")
+_VLLM_RESULT = "VLLM_RESULT "
 
 
 def _tokens(completions) -> int:
@@ -175,7 +176,11 @@ def vllm_throughput(python: str, model: str, batches, samples: int, max_new_toke
         return {"skipped": "the vLLM run passed 30 minutes"}
     if done.returncode != 0:
         return {"skipped": f"the vLLM run failed: {done.stderr.strip()[-800:]}"}
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    # vLLM's own log lines reach stdout too, some after the result: find the result's line.
+    lines = [line for line in done.stdout.splitlines() if line.startswith(_VLLM_RESULT)]
+    if not lines:
+        return {"skipped": f"the vLLM run printed no result: {done.stdout.strip()[-800:]}"}
+    return json.loads(lines[-1][len(_VLLM_RESULT):])
 
 
 def vllm_worker(args) -> int:
@@ -196,7 +201,7 @@ def vllm_worker(args) -> int:
             tokens = _tokens(engine.generate(prompts, sampling))
             rates.append(tokens / (time.perf_counter() - start))
         result[str(rows)] = {"tokens_per_s": statistics.median(rates), "runs": rates}
-    print(json.dumps(result))
+    print(_VLLM_RESULT + json.dumps(result), flush=True)
     return 0
 
 
