@@ -340,9 +340,8 @@ def busy_cores(window: float = 0.25) -> tuple[float, str]:
     if before is not None:
         time.sleep(window)
         after = _cpu_times()
-        if after is not None and after[1] > before[1]:
-            cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-            busy = (1.0 - (after[0] - before[0]) / (after[1] - before[1])) * (os.cpu_count() or cores)
+        if after is not None and after[1] > before[1]:  # /proc/stat's first line sums every CPU
+            busy = (1.0 - (after[0] - before[0]) / (after[1] - before[1])) * (os.cpu_count() or 1)
             return busy, f"{busy:.1f} cores busy now"
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
     return load, f"load {load:.1f} over the last minute"

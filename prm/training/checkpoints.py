@@ -38,8 +38,7 @@ def staging_folder(parent: str | os.PathLike, name: str) -> Path:
 def commit_folder(staging: Path, target: Path) -> None:
     """Rename the finished `staging` folder to `target` (an older `target` is replaced)."""
     if target.exists():
-        old = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}-", suffix=".old"))
-        os.replace(target, old / target.name)
+        old = _set_aside(target)
         os.replace(staging, target)
         shutil.rmtree(old, ignore_errors=True)
     else:
@@ -91,12 +90,18 @@ def latest_complete_checkpoint(
     return None, skipped
 
 
-def remove_folder(path: Path) -> None:
-    """Delete a folder so that a kill never leaves part of it under its name: renamed to a
-    hidden `.NAME-<random>.old` first (one atomic step), then removed."""
+def _set_aside(path: Path) -> Path:
+    """Move `path` into a new hidden `.NAME-<random>.old` folder beside it (one atomic rename);
+    returns that folder, which nothing reads."""
     old = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}-", suffix=".old"))
     os.replace(path, old / path.name)
-    shutil.rmtree(old, ignore_errors=True)
+    return old
+
+
+def remove_folder(path: Path) -> None:
+    """Delete a folder so that a kill never leaves part of it under its name: set aside first
+    (one atomic step), then removed."""
+    shutil.rmtree(_set_aside(path), ignore_errors=True)
 
 
 def remove_checkpoints(folder: str | os.PathLike) -> list[Path]:
