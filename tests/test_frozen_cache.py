@@ -56,8 +56,11 @@ def test_the_self_check_refuses_states_that_differ_from_the_full_forward():
     data, _ = build_dataset(solutions(4), tokenizer, model.step_format, ObjectiveConfig("joint"))
     rows = list(data["input_ids"])
     layers = decoder_layers(model.backbone)
-    cache = FrozenLayerCache.build(model, layers, 1, rows, tokenizer.pad_token_id or 0, batch_size=3)
+    seen = []
+    cache = FrozenLayerCache.build(model, layers, 1, rows, tokenizer.pad_token_id or 0, batch_size=3,
+                                   progress=seen.append)
     assert [s.shape[0] for s in cache.states] == [len(r) for r in rows]
+    assert seen == [3, 4]  # rows cached after each batch: the bar moves while the cache builds
     cache.check(model, rows, tokenizer.pad_token_id or 0)  # passes
     cache.states[0] = cache.states[0] + 1.0
     with pytest.raises(ValueError, match="change this backbone's outputs"):

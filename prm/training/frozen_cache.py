@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -56,8 +56,10 @@ class FrozenLayerCache:
 
     @classmethod
     def build(cls, model: nn.Module, layers: nn.ModuleList, top: int, rows: Sequence[Sequence[int]],
-              pad_token_id: int, batch_size: int = 16) -> "FrozenLayerCache":
-        """model: the reward model (its forward runs up to the hook); rows: token ids per row."""
+              pad_token_id: int, batch_size: int = 16,
+              progress: Callable[[int], None] | None = None) -> "FrozenLayerCache":
+        """model: the reward model (its forward runs up to the hook); rows: token ids per row;
+        progress: called with the number of rows cached after each batch (a bar's update)."""
         first = len(layers) - top
         if not 0 < first < len(layers):
             raise ValueError(f"caching frozen layers needs 1 <= top < {len(layers)} layers, got top={top}")
@@ -86,6 +88,8 @@ class FrozenLayerCache:
                     hidden = captured[0].float().cpu()
                     for k, index in enumerate(chosen):
                         states[index] = hidden[k, : len(rows[index])].clone()
+                    if progress is not None:
+                        progress(min(start + batch_size, len(order)))
         finally:
             handle.remove()
             model.train(was_training)
@@ -162,13 +166,20 @@ class CachedStatesCollator:
 
 
 def cache_datasets(model: nn.Module, layers: nn.ModuleList, top: int, tokenizer: Any, train_set: Any,
-                   eval_set: Any = None, batch_size: int = 16) -> tuple[FrozenLayerCache, Any, Any]:
+                   eval_set: Any = None, batch_size: int = 16,
+                   show_progress: bool = False) -> tuple[FrozenLayerCache, Any, Any]:
     """(cache, train_set, eval_set): the cache of every train row, then every eval row, and the
-    datasets with their rows' cache index in `CACHE_COLUMN`; the self-check has passed."""
+    datasets with their rows' cache index in `CACHE_COLUMN`; the self-check has passed.
+    show_progress: a bar in rows while the cache is built (minutes on a CPU for thousands of rows)."""
+    from tqdm.auto import tqdm
+
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     train_rows = list(train_set["input_ids"])
     eval_rows = list(eval_set["input_ids"]) if eval_set is not None else []
-    cache = FrozenLayerCache.build(model, layers, top, train_rows + eval_rows, pad, batch_size)
+    rows = train_rows + eval_rows
+    with tqdm(total=len(rows), desc="caching frozen layers", unit="row", disable=not show_progress) as bar:
+        cache = FrozenLayerCache.build(model, layers, top, rows, pad, batch_size,
+                                       progress=lambda done: bar.update(done - bar.n))
     cache.check(model, train_rows[:4], pad)
     train_set = train_set.add_column(CACHE_COLUMN, list(range(len(train_rows))))
     if eval_set is not None:

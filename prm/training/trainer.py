@@ -562,7 +562,8 @@ def train(
         reward_model.to(args.device)
         cache, train_set, eval_set = cache_datasets(reward_model, decoder_layers(reward_model.backbone),
                                                     config.train_top_layers, tokenizer, train_set, eval_set,
-                                                    config.eval_batch_size or config.batch_size)
+                                                    config.eval_batch_size or config.batch_size,
+                                                    show_progress=config.show_progress)
         log.info("cached the frozen layers' output of %d rows (%.0f MB) in %.1f s", len(cache.states),
                  cache.nbytes() / 1e6, time.perf_counter() - started)
         collator, attention = CachedStatesCollator(RewardCollator.for_tokenizer(tokenizer), cache.states), None
