@@ -4,7 +4,9 @@
     python benchmarks/loop_synthetic.py choose-recipe OUT RECIPE...
     python benchmarks/loop_synthetic.py choose-final OUT EPOCH1_CHECKPOINT
     python benchmarks/loop_synthetic.py dedupe OUT
-    python benchmarks/loop_synthetic.py report OUT AGGREGATION
+    python benchmarks/loop_synthetic.py label-lookup OUT RESULTS DEST
+    python benchmarks/loop_synthetic.py choose-weighted OUT TEST MODEL=VALIDATION_DIR...
+    python benchmarks/loop_synthetic.py report OUT AGGREGATION [TEST]
 
 Every choice reads validation outputs only (the test set is read by `report`, after every
 choice is written down). Reads the JSON the toolkit's commands wrote; imports no CLI module.
@@ -29,7 +31,7 @@ def _load(path: Path) -> dict:
 
 def _write(path: Path, payload: dict) -> None:
     path.write_text(json.dumps(payload, indent=2) + "\n")
-    print(f"{path}: {json.dumps({k: v for k, v in payload.items() if not isinstance(v, dict)})}")
+    print(f"{path}: {json.dumps({k: v for k, v in payload.items() if not isinstance(v, (dict, list))})}")
 
 
 def choose_label(out: Path) -> None:
@@ -101,18 +103,49 @@ def choose_final(out: Path, epoch1: str) -> None:
                                                "then within-problem AUROC"})
 
 
+def choose_weighted(out: Path, test: str, options: list[str]) -> None:
+    """OUT/final_choice_<test>.json: of the models given as MODEL=VALIDATION_DIR (each the
+    `prm search --results` rescoring of the same validation samples by that model), the model
+    and aggregation whose PRM-weighted vote is highest at N on validation; ties: within-problem
+    AUROC. Written before the test split named TEST is sampled."""
+    candidates = []
+    for option in options:
+        model, _, folder = option.partition("=")
+        table = _load(Path(folder) / "per_problem.json")
+        within = _load(Path(folder) / "summary.json")["methods"]["bon"]["within_problem_auroc"]
+        n = max(int(k.rsplit("@", 1)[1]) for k in table["hits"])
+        majority = np.array(table["hits"][f"majority@{n}"], dtype=float)
+        for agg in AGGREGATIONS:
+            weighted = np.array(table["hits"][f"weighted:prm:{agg}@{n}"], dtype=float)
+            candidates.append(((float(weighted.mean()), within.get(f"prm:{agg}") or 0.0),
+                               {"pick": Path(folder).name, "model": model, "aggregation": agg,
+                                "weighted_at_n": float(weighted.mean()), "majority_at_n": float(majority.mean()),
+                                "weighted_minus_majority": _paired(weighted, majority),
+                                "rm_at_n": float(np.mean(table["hits"][f"rm:prm:{agg}@{n}"])),
+                                "within_problem_auroc": within.get(f"prm:{agg}"), "validation_problems": len(weighted)}))
+    _, best = max(candidates, key=lambda c: c[0])
+    _write(out / f"final_choice_{test}.json", {**best, "options": [c[1] for c in candidates],
+                                                "rule": "highest validation PRM-weighted vote at N, then within-problem AUROC"})
+
+
 def _paired(a: np.ndarray, b: np.ndarray, seed: int = 0, draws: int = 10_000) -> dict:
     delta = a - b
     low, high = paired_interval(delta, draws, seed)
     return {"mean": round(100 * float(delta.mean()), 2), "ci95": [round(100 * float(low), 2), round(100 * float(high), 2)]}
 
 
-def report(out: Path, aggregation: str) -> None:
-    summary = _load(out / "report" / "summary.json")
-    per_problem = _load(out / "report" / "per_problem.json")
-    truth = _load(out / "test_truth.json")
+def report(out: Path, aggregation: str, test: str = "test") -> None:
+    """OUT/loop_synthetic.json from the test stages' outputs. test: the name of a test split
+    run the same way (OUT/<test>/, OUT/<test>_beam/, OUT/report_<test>/, OUT/<test>_truth.json,
+    its choice OUT/final_choice_<test>.json and stage times OUT/times_<test>/); its JSON is
+    OUT/loop_synthetic_<test>.json."""
+    first = test == "test"
+    report_dir = out / ("report" if first else f"report_{test}")
+    summary = _load(report_dir / "summary.json")
+    per_problem = _load(report_dir / "per_problem.json")
+    truth = _load(out / f"{test}_truth.json")
     bon = dict(summary["methods"]["bon"])
-    sampled = out / "test" / "summary.json"  # the run that sampled and scored (the report re-reads it)
+    sampled = out / test / "summary.json"  # the run that sampled and scored (the report re-reads it)
     if sampled.exists():
         bon["scorer_tokens_per_problem"] = _load(sampled)["methods"]["bon"]["scorer_tokens_per_problem"]
     n = bon["n"]
@@ -124,7 +157,7 @@ def report(out: Path, aggregation: str) -> None:
     beam_name = next(name for name in summary["methods"] if name != "bon")
     beam = summary["methods"][beam_name]
     accuracy["beam"] = round(100 * beam["accuracy"][key], 2)
-    bon_truth = truth[str(out / "test" / "bon.jsonl")]
+    bon_truth = truth[str(out / test / "bon.jsonl")]
     accuracy["oracle_prm"] = round(100 * bon_truth["oracle_prm_accuracy"], 2)
     majority = hits[f"majority@{n}"]
     ids = per_problem["problem_ids"]
@@ -135,7 +168,8 @@ def report(out: Path, aggregation: str) -> None:
     ks = sorted({int(k.rsplit("@", 1)[1]) for k in hits})
     matched_k = min(ks, key=lambda k: abs(k * tokens_per_sample - beam["generated_tokens_per_problem"]))
     label_quality = _load(out / "label_quality.json")
-    times = {p.name: int(p.read_text()) for p in sorted((out / "times").iterdir())}
+    time_dirs = [out / "times"] + ([] if first else [out / f"times_{test}"])  # its own stages' times beside
+    times = {p.name: int(p.read_text()) for d in time_dirs if d.is_dir() for p in sorted(d.iterdir())}
     headline = {
         "test_problems": summary["problems"],
         "n": n,
@@ -173,12 +207,13 @@ def report(out: Path, aggregation: str) -> None:
             "label_method": _load(out / "valcmp" / "choice.json")["method"],
             "recipe_by_validation": _load(out / "recipe_choice.json")["recipe"],
             "recipe_trained": (out / "final_recipe").read_text().strip() if (out / "final_recipe").exists() else None,
-            "final": {k: v for k, v in _load(out / "final_choice.json").items() if k != "options"},
+            "final": {k: v for k, v in _load(out / ("final_choice.json" if first else f"final_choice_{test}.json")).items()
+                      if k != "options"},
         },
         "stage_seconds": times,
         "units": "accuracy and differences in points (percent); ci95: paired bootstrap over problems, 10,000 resamples",
     }
-    (out / "loop_synthetic.json").write_text(json.dumps(headline, indent=2) + "\n")
+    (out / ("loop_synthetic.json" if first else f"loop_synthetic_{test}.json")).write_text(json.dumps(headline, indent=2) + "\n")
     print(json.dumps(headline, indent=2))
 
 
@@ -199,6 +234,39 @@ def dedupe(out: Path) -> None:
     print(f"{len(kept)} distinct of {total} labelled solutions -> {out / 'labels_unique.jsonl'}")
 
 
+def label_lookup(out: Path, results: Path, dest: Path) -> None:
+    """DEST: RESULTS (a `prm search` bon.jsonl) with every step scored by the labels alone: the
+    smoothed share of good labels that OUT/labels.jsonl gives the same step text (whitespace
+    folded; any problem), (good + 0.5) / (labelled + 1), and 0.5 for a step never labelled.
+    A verifier that memorised its training labels and knew nothing else scores like this, so
+    `prm search --results DEST` shows how far the labels' own information goes."""
+    good: dict[str, float] = {}
+    seen: dict[str, int] = {}
+    for line in (out / "labels.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        for step, label in zip(row["completions"], row["labels"]):
+            if label is None:
+                continue
+            key = " ".join(step.split())
+            good[key] = good.get(key, 0.0) + float(label)
+            seen[key] = seen.get(key, 0) + 1
+    rows, known, unknown = [], 0, 0
+    for line in results.read_text().splitlines():
+        row = json.loads(line)
+        for candidate in row["candidates"]:
+            keys = [" ".join(step.split()) for step in candidate["steps"]]
+            known += sum(key in seen for key in keys)
+            unknown += sum(key not in seen for key in keys)
+            scores = [(good.get(key, 0.0) + 0.5) / (seen.get(key, 0) + 1) for key in keys]
+            candidate["step_scores"] = scores
+            candidate["outcome_score"] = min(scores) if scores else 0.5
+        rows.append(json.dumps(row))
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_text("\n".join(rows) + "\n")
+    print(f"{dest}: {len(rows)} problems; {known} steps scored from {len(seen)} labelled step texts, "
+          f"{unknown} never labelled (scored 0.5)")
+
+
 def main(argv: list[str]) -> int:
     if len(argv) < 2:
         print(__doc__, file=sys.stderr)
@@ -212,8 +280,12 @@ def main(argv: list[str]) -> int:
         choose_final(out, argv[2])
     elif command == "dedupe":
         dedupe(out)
+    elif command == "choose-weighted":
+        choose_weighted(out, argv[2], argv[3:])
+    elif command == "label-lookup":
+        label_lookup(out, Path(argv[2]), Path(argv[3]))
     elif command == "report":
-        report(out, argv[2])
+        report(out, argv[2], *argv[3:4])
     else:
         print(f"unknown command {command!r}\n{__doc__}", file=sys.stderr)
         return 2
