@@ -17,7 +17,8 @@
 #  4. a fresh test split ($FRESH problems): `prm synthetic` with one more split after the
 #     loop's (the earlier splits are reproduced byte for byte and checked), N samples scored by
 #     the choice, beam search, the report with paired intervals, `prm eval truth`.
-#  5. OUT/loop_synthetic_$TEST.json, in the fields of docs/results/loop_synthetic.json.
+#  5. OUT/loop_synthetic_$TEST.json, in the fields of docs/results/loop_synthetic.json, copied to
+#     docs/results/ (and its accuracy-vs-k plot to docs/figures/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SEED=${SEED:-0}
@@ -86,3 +87,6 @@ SEARCH_COMMON=(--policy "$OUT/policy" "${P[@]}" --max-new-tokens 64 --temperatur
   --keys "prm:$AGG" orm --out "$OUT/${TEST}_truth.json"
 # 5. the headline JSON
 "$PY" benchmarks/loop_synthetic.py report "$OUT" "$AGG" "$TEST"
+cp "$OUT/loop_synthetic_$TEST.json" "docs/results/loop_synthetic_$TEST.json"
+cp "$OUT/report_$TEST/accuracy_vs_k.png" "docs/figures/loop_synthetic_${TEST}_accuracy_vs_k.png"
+echo "wrote docs/results/loop_synthetic_$TEST.json and docs/figures/loop_synthetic_${TEST}_accuracy_vs_k.png"
