@@ -1,19 +1,21 @@
 """Judging labels and verifiers against the synthetic task's exact step truth.
 
-Public: `label_agreement`, `truth_report`, `gold_correctness`.
+Public: `label_agreement`, `truth_report`, `best_of_n_misses`, `gold_correctness`.
 
 `label_agreement(problems, solutions)`: how close step labels (Monte Carlo or any other) came to
 `prm.data.synthetic.step_truth`: agreement over labelled steps, first error right, and the
 rollout tokens spent. `truth_report(problems, results, keys)`: on scored samples, the PRM's step
 AUROC against the exact truth, the oracle PRM (best-of-n picked by the exact truth), how many
 steps the checker could not verify (claims it refuses as malformed), and which kinds of wrong
-step the PRM scores highest (the errors it misses). `gold_correctness(problems, results)`: the
+step the PRM scores highest (the errors it misses); per score key, `best_of_n_misses`: why
+best-of-n picks a wrong sample where a right one exists. `gold_correctness(problems, results)`: the
 gold reward of every candidate (final answer right; every step right as well), for
 `search.overoptimization`.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any, Sequence
 
 import numpy as np
@@ -152,8 +154,53 @@ def truth_report(problems: Sequence[Problem], results: Sequence[ProblemCandidate
     for key in keys:
         try:
             report["solution_keys"][key] = _solution_auroc(all_right, key)
+            report["solution_keys"][key]["best_of_n_misses"] = best_of_n_misses(problems, results, key)
         except ValueError as error:
             report["solution_keys"][key] = {"error": str(error)}
+    return report
+
+
+def best_of_n_misses(problems: Sequence[Problem], results: Sequence[ProblemCandidates], key: str) -> dict[str, Any]:
+    """Why best-of-n by `key` misses: over the problems where it picks a wrong sample although a
+    right one exists (the pick ranked as `search.curves.rm_at_k` ranks at k = n: an answered
+    candidate first, then the highest score, then the earlier one), the exact kind of the pick's
+    first error, whether that error is in its last step, how many other samples give the
+    picked answer (its voting group), and, for PRM keys, the step score the PRM gave that first error."""
+    by_id = _by_id(problems)
+    kinds: Counter = Counter()
+    shared: Counter = Counter()
+    with_right = missed = in_last_step = 0
+    error_scores: list[float] = []
+    for result in results:
+        problem = by_id.get(result.problem_id)
+        candidates = list(result.candidates)
+        if problem is None or not any(c.is_correct is True for c in candidates):
+            continue
+        with_right += 1
+        pick = min(range(len(candidates)), key=lambda i: (candidates[i].answer is None,
+                                                          -candidate_score(candidates[i], key), i))
+        chosen = candidates[pick]
+        if chosen.is_correct is True:
+            continue
+        missed += 1
+        truth, kind = judge_steps(problem, list(chosen.steps))
+        first = next((i for i, t in enumerate(truth) if not t), None)
+        kinds[kind or ("no_answer" if chosen.answer is None else "none_found")] += 1
+        in_last_step += first is not None and first == len(truth) - 1
+        # the voting groups (the grader's equivalence) where the results carry them, else the string
+        groups = result.group_ids or [c.answer for c in candidates]
+        others = sum(candidates[i].answer is not None and groups[i] == groups[pick] for i in range(len(candidates)) if i != pick)
+        shared["0" if others == 0 else "1" if others == 1 else "2+"] += 1
+        if first is not None and chosen.step_scores is not None and first < len(chosen.step_scores):
+            error_scores.append(float(chosen.step_scores[first]))
+    report: dict[str, Any] = {
+        "problems_with_a_right_sample": with_right, "picked_wrong": missed,
+        "first_error_kind": dict(sorted(kinds.items())), "first_error_in_last_step": in_last_step,
+        "other_samples_with_the_picked_answer": dict(sorted(shared.items())),
+    }
+    if key.startswith("prm:") and error_scores:
+        report["first_error_step_score"] = {"mean": float(np.mean(error_scores)),
+                                            "above_half": int(sum(v > 0.5 for v in error_scores))}
     return report
 
 

@@ -4,6 +4,7 @@ exact step truth, within-problem AUROC, ProcessBench's stratified sample, top-la
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -73,6 +74,27 @@ def test_truth_report_oracle_and_step_auroc(tmp_path):
     assert main(["eval", "truth", "--results", str(path), "--problems", str(tmp_path / "p" / "t.jsonl"),
                  "--out", str(tmp_path / "truth.json")]) == 0
     assert json.loads((tmp_path / "truth.json").read_text())[str(path)]["oracle_prm_accuracy"] == 1.0
+
+
+def test_truth_report_says_why_best_of_n_misses(tmp_path):
+    problems = _problems(tmp_path)
+    p = problems[0]
+    right = p.reference_solution.split("\n\n")
+    slip = [*right[:-1], "The answer is 1001."]  # every step right but the last
+    result = ProblemCandidates(problem_id=p.id, prompt=p.question, gold=p.answer, candidates=(
+        _candidate(right, True, [0.8] * len(right)), replace(_candidate(slip, False, [0.8] * (len(slip) - 1) + [0.9]), answer="1001"),
+        # No answer: never picked while an answered sample exists, whatever its score.
+        Candidate(text="", steps=("1 + 1 = 2.",), answer=None, num_tokens=3, is_correct=False,
+                  step_scores=(1.0,), outcome_score=1.0)))
+    misses = truth_report(problems, [result], ["prm:mean"])["solution_keys"]["prm:mean"]["best_of_n_misses"]
+    assert misses["problems_with_a_right_sample"] == 1 and misses["picked_wrong"] == 1
+    assert misses["first_error_kind"] == {"wrong_answer": 1} and misses["first_error_in_last_step"] == 1
+    assert misses["other_samples_with_the_picked_answer"] == {"0": 1}
+    assert misses["first_error_step_score"] == {"mean": 0.9, "above_half": 1}
+    # Scored the other way round, best-of-n is right and there is nothing to explain.
+    fixed = ProblemCandidates(problem_id=p.id, prompt=p.question, gold=p.answer, candidates=result.candidates[:1])
+    assert truth_report(problems, [fixed], ["prm:mean"])["solution_keys"]["prm:mean"]["best_of_n_misses"][
+        "picked_wrong"] == 0
 
 
 def test_within_problem_auroc_ignores_which_problems_are_easy():

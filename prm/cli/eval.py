@@ -241,6 +241,13 @@ def _truth(args: argparse.Namespace) -> dict[str, Any]:
             line += (f"; step AUROC vs exact truth {one['step_auroc_vs_truth']:.3f} "
                      f"(first errors only: {one['first_error_auroc_vs_truth']:.3f})")
         print(line)
+        for key, figures in one["solution_keys"].items():
+            misses = figures.get("best_of_n_misses")
+            if misses and misses["picked_wrong"]:
+                kinds = ", ".join(f"{kind} {count}" for kind, count in misses["first_error_kind"].items())
+                print(f"  best-of-n by {key} picks a wrong sample in {misses['picked_wrong']} of the "
+                      f"{misses['problems_with_a_right_sample']} problems with a right one; its first error: {kinds}; "
+                      f"no other sample gives its answer in {misses['other_samples_with_the_picked_answer'].get('0', 0)}")
     return report
 
 
