@@ -22,7 +22,7 @@ from search.curves import (
     write_curves_csv,
     write_curves_json,
 )
-from search.plots import headline_methods, plot_curves
+from search.plots import headline_methods, plot_curves, spaced_ticks
 
 
 def cand(answer, correct, score, tokens=10):
@@ -156,3 +156,10 @@ def test_files_table_and_plots(tmp_path):
         assert path.read_bytes()[:4] == b"\x89PNG"
     with pytest.raises(ValueError, match="x must be"):
         plot_curves(points, tmp_path / "x.png", x="seconds")
+
+
+def test_token_ticks_are_thinned_so_their_labels_do_not_overlap():
+    # best-of-k tokens double with k; best-of-8's 185 sits beside beam's 164 and is dropped
+    assert spaced_ticks([23, 46, 92, 164, 185, 369]) == [23, 46, 92, 164, 369]
+    assert spaced_ticks([2.0 ** i for i in range(12)]) == [1.0, 4.0, 16.0, 64.0, 256.0, 1024.0]
+    assert spaced_ticks([]) == []
