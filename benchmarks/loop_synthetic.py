@@ -7,6 +7,7 @@
     python benchmarks/loop_synthetic.py label-lookup OUT RESULTS DEST
     python benchmarks/loop_synthetic.py choose-weighted OUT TEST MODEL=VALIDATION_DIR...
     python benchmarks/loop_synthetic.py report OUT AGGREGATION [TEST]
+    python benchmarks/loop_synthetic.py fix-choices OUT LABEL_METHOD RECIPE MODEL AGGREGATION
 
 Every choice reads validation outputs only (the test set is read by `report`, after every
 choice is written down). Reads the JSON the toolkit's commands wrote; imports no CLI module.
@@ -267,6 +268,17 @@ def label_lookup(out: Path, results: Path, dest: Path) -> None:
           f"{unknown} never labelled (scored 0.5)")
 
 
+def fix_choices(out: Path, method: str, recipe: str, model: str, aggregation: str) -> None:
+    """The choice files `report` reads, for a run that makes no choice of its own
+    (`benchmarks/loop_seed.sh`: seed 0's choices on another seed)."""
+    rule = "fixed: seed 0's validation choices (docs/results/loop_synthetic.json, loop_synthetic_test2.json)"
+    (out / "valcmp").mkdir(parents=True, exist_ok=True)
+    _write(out / "valcmp" / "choice.json", {"method": method, "rule": rule})
+    _write(out / "recipe_choice.json", {"recipe": recipe, "rule": rule})
+    (out / "final_recipe").write_text(recipe + "\n")
+    _write(out / "final_choice.json", {"pick": recipe, "model": model, "aggregation": aggregation, "rule": rule})
+
+
 def main(argv: list[str]) -> int:
     if len(argv) < 2:
         print(__doc__, file=sys.stderr)
@@ -284,6 +296,8 @@ def main(argv: list[str]) -> int:
         choose_weighted(out, argv[2], argv[3:])
     elif command == "label-lookup":
         label_lookup(out, Path(argv[2]), Path(argv[3]))
+    elif command == "fix-choices":
+        fix_choices(out, *argv[2:6])
     elif command == "report":
         report(out, argv[2], *argv[3:4])
     else:

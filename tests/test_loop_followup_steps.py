@@ -1,6 +1,7 @@
 """The follow-up steps of `benchmarks/loop_synthetic.py` (run as a script, as
 benchmarks/loop_followup.sh runs it): the labels-only lookup scorer and the validation choice
-of model and aggregation by the PRM-weighted vote."""
+of model and aggregation by the PRM-weighted vote; and the fixed choices of
+benchmarks/loop_seed.sh (seed 0's, for another seed)."""
 
 from __future__ import annotations
 
@@ -60,3 +61,14 @@ def test_choose_weighted_picks_the_best_validation_weighted_vote(tmp_path):
     assert choice["weighted_at_n"] == 0.75 and choice["majority_at_n"] == 0.25
     assert choice["weighted_minus_majority"]["mean"] == 50.0
     assert len(choice["options"]) == 2 * len(AGGREGATIONS)
+
+
+def test_fix_choices_writes_the_choice_files_the_report_reads(tmp_path):
+    # benchmarks/loop_seed.sh makes no choice: it writes seed 0's, named as fixed.
+    _run("fix-choices", str(tmp_path), "binary_search", "fit", str(tmp_path / "rm"), "mean")
+    assert json.loads((tmp_path / "valcmp" / "choice.json").read_text())["method"] == "binary_search"
+    assert json.loads((tmp_path / "recipe_choice.json").read_text())["recipe"] == "fit"
+    assert (tmp_path / "final_recipe").read_text().strip() == "fit"
+    final = json.loads((tmp_path / "final_choice.json").read_text())
+    assert (final["model"], final["aggregation"]) == (str(tmp_path / "rm"), "mean")
+    assert final["rule"].startswith("fixed")
