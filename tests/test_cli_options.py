@@ -140,6 +140,7 @@ FLAGS = {
     "--resume": ("resume from a checkpoint", "resume"),
     "--reward-model": ("a reward-model folder", "reward-model"),
     "--rm-epochs": ("demo: reward-model passes", "reward-model"),
+    "--rm-head-lr": ("demo: reward-model heads' learning rate", "heads"),
     "--rm-lr": ("demo: reward-model learning rate", "reward-model"),
     "--rm-top-layers": ("demo: reward-model layers trained", "reward model"),
     "--rollouts": ("rollouts per estimated prefix", "rollouts"),

@@ -22,7 +22,7 @@ def test_demo_runs_every_stage_and_writes_the_table(tmp_path, shared_data, capsy
             # (rollouts cut by the limit are left out, and a run with no label cannot train).
             "--sft-problems", "32", "--sft-epochs", "10", "--sft-lr", "3e-3", "--max-operand", "3",
             "--eval-problems", "2", "--label-problems", "3", "--samples", "2", "--rollouts", "2",
-            "--gsm8k-problems", "1", "--rm-epochs", "1", "--search-problems", "2", "--n", "2",
+            "--gsm8k-problems", "1", "--rm-epochs", "1", "--rm-top-layers", "1", "--search-problems", "2", "--n", "2",
             "--max-new-tokens", "24", "--max-ops", "1"]
     assert main(argv) == 0
     report = json.loads((out / "demo.json").read_text())
@@ -32,7 +32,7 @@ def test_demo_runs_every_stage_and_writes_the_table(tmp_path, shared_data, capsy
                      "search/beam.jsonl", "search/summary.json", "table.md"):
         assert (out / artifact).exists(), artifact
     printed = capsys.readouterr().out
-    assert "| PRM best-of-2 (min) |" in printed and "oracle PRM" in printed and str(out) in printed
+    assert "| PRM best-of-2 (mean) |" in printed and "oracle PRM" in printed and str(out) in printed
     assert "vs majority vote, points [paired 95% CI]" in printed and "policy alone, greedy" in printed
     # A second run into the same folder reuses the policy and resumes the labels.
     assert main(argv) == 0

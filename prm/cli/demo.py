@@ -9,7 +9,8 @@ Stages (each prints what it does; every flag scales a stage up for real runs):
 2. `prm label`: K solutions per problem from that policy, steps labelled by Monte Carlo
    rollouts (binary search with early stop by default); also a few GSM8K problems when the
    shared data is there;
-3. `prm train`: a PRM (step head) and an ORM (outcome head) on one backbone (joint objective);
+3. `prm train`: a PRM (step head) and an ORM (outcome head) on one backbone (joint objective),
+   fitted to the labels by the top 8 layers with the frozen ones cached (the loop's recipe);
 4. `prm search`: best-of-n (majority, weighted, PRM, ORM, pass@n) and step-level beam search on
    held-out problems, plus an oracle PRM that knows each step's exact truth;
 5. a table of all of it, and how close the Monte Carlo labels came to the exact step truth.
@@ -57,19 +58,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sizes.add_argument("--sft-epochs", type=float, default=1.0, help="warm-up passes over its problems")
     sizes.add_argument("--sft-lr", type=float, default=2e-4, help="warm-up learning rate")
     sizes.add_argument("--eval-problems", type=int, default=24, help="held-out problems for before/after accuracy")
-    sizes.add_argument("--label-problems", type=int, default=16, help="problems to sample and label")
+    sizes.add_argument("--label-problems", type=int, default=64, help="problems to sample and label")
     sizes.add_argument("--samples", type=int, default=4, help="solutions per labelled problem (K)")
     sizes.add_argument("--rollouts", type=int, default=4, help="rollouts per estimated prefix (N)")
     sizes.add_argument("--label-method", default="binary_search", choices=("binary_search", "math_shepherd"),
                        help="how steps are labelled from rollouts")
     sizes.add_argument("--gsm8k-problems", type=int, default=4, help="GSM8K test problems for a best-of-n look (0: skip)")
-    sizes.add_argument("--rm-epochs", type=float, default=2.0, help="reward-model passes over the labels")
-    sizes.add_argument("--rm-lr", type=float, default=5e-5, help="reward-model learning rate")
-    sizes.add_argument("--rm-top-layers", type=int, default=None,
-                       help="train the reward model's heads and top K layers only (default: every weight)")
-    sizes.add_argument("--aggregation", default="min", choices=("min", "prod", "last", "mean"),
+    # The reward-model defaults are the recipe the loop chose on its validation split
+    # (benchmarks/loop_synthetic.sh and loop_followup.sh, BENCHMARKS.md): fit the labels with the
+    # top layers (the frozen ones cached), and vote with the mean step score.
+    sizes.add_argument("--rm-epochs", type=float, default=6.0, help="reward-model passes over the labels")
+    sizes.add_argument("--rm-lr", type=float, default=1e-4, help="reward-model learning rate")
+    sizes.add_argument("--rm-head-lr", type=float, default=1e-3, help="reward-model learning rate of the new heads")
+    sizes.add_argument("--rm-top-layers", type=int, default=8,
+                       help="train the reward model's heads and top K layers only, the frozen ones cached "
+                            "(0: every weight)")
+    sizes.add_argument("--aggregation", default="mean", choices=("min", "prod", "last", "mean"),
                        help="how PRM step scores make a solution score (best-of-n, weighted vote, beam)")
-    sizes.add_argument("--search-problems", type=int, default=16, help="held-out problems to rerank and search")
+    sizes.add_argument("--search-problems", type=int, default=64, help="held-out problems to rerank and search")
     sizes.add_argument("--n", type=int, default=8, help="best-of-n samples; beam candidates per step")
     sizes.add_argument("--beam-width", type=int, default=2, help="M paths kept per problem in beam search")
     sizes.add_argument("--max-new-tokens", type=int, default=64, help="per solution or rollout")
@@ -113,9 +119,9 @@ def _check_options(args) -> None:
         raise FileNotFoundError(f"--data-root {args.data}: no such folder; point it at the shared data (holding gsm8k/)")
     wiring.check_at_least(args, 1, "min_ops", "max_ops", "max_operand", "sft_problems", "eval_problems",
                           "label_problems", "samples", "rollouts", "search_problems", "n", "beam_width",
-                          "max_new_tokens", "rm_top_layers")
-    wiring.check_at_least(args, 0, "gsm8k_problems")
-    wiring.check_positive(args, "sft_epochs", "sft_lr", "rm_epochs", "rm_lr")
+                          "max_new_tokens")
+    wiring.check_at_least(args, 0, "gsm8k_problems", "rm_top_layers")
+    wiring.check_positive(args, "sft_epochs", "sft_lr", "rm_epochs", "rm_lr", "rm_head_lr")
     if args.max_ops < args.min_ops:
         raise OptionError("--max-ops", f"is below --min-ops {args.min_ops}", "raise --max-ops", args.max_ops)
 
@@ -193,10 +199,10 @@ def _label(args, out: Path) -> list[str]:
 def _train(args, out: Path) -> list[str]:
     argv = ["train", "--data", str(out / "labels.jsonl"), "--format", "trl_stepwise", "--backbone", str(out / "policy"),
             "--objective", "joint", "--num-train-epochs", str(args.rm_epochs), "--learning-rate", str(args.rm_lr),
-            "--per-device-train-batch-size", "8", "--max-length", "256", "--save-steps", "100000",
-            "--seed", str(args.seed), "--out", str(out / "rm"), *_compute(args)]
+            "--head-lr", str(args.rm_head_lr), "--per-device-train-batch-size", "16", "--max-length", "256",
+            "--save-steps", "100000", "--seed", str(args.seed), "--out", str(out / "rm"), *_compute(args)]
     if args.rm_top_layers:
-        argv += ["--train-top-layers", str(args.rm_top_layers)]
+        argv += ["--train-top-layers", str(args.rm_top_layers), "--cache-frozen-layers"]
     return argv
 
 
