@@ -3,7 +3,7 @@
 # reproduces the sign of every difference"). New problems, warm-up, labels, training and
 # samples; no choice is made, so no validation stage runs:
 #
-#   SEED=1 bash benchmarks/loop_seed.sh        # ~105 min on the 2-core CPU; OUT=runs/seed1
+#   SEED=1 bash benchmarks/loop_seed.sh        # ~70 min alone on the 2-core CPU; OUT=runs/seed1
 #
 # The choices, from seed 0's validation (docs/results/loop_synthetic.json and
 # loop_synthetic_test2.json): binary-search labels with early stop; the verifier fitted to

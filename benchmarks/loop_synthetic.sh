@@ -4,7 +4,7 @@
 #
 #   bash benchmarks/loop_synthetic.sh                  # seed 0, ~90 min on the 2-core CPU
 #   SEED=1 OUT=runs/loop1 bash benchmarks/loop_synthetic.sh   # another seed, every choice made again
-#   SEED=1 bash benchmarks/loop_seed.sh     # another seed with seed 0's choices fixed (~105 min)
+#   SEED=1 bash benchmarks/loop_seed.sh     # another seed with seed 0's choices fixed (~70 min)
 #
 # Disjoint problem sets (by id and by question text; `prm synthetic`): warm-up ($SFT), labelling
 # ($LABEL), validation ($VAL: every choice below) and test ($TEST, touched once at the end).
