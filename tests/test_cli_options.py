@@ -174,6 +174,7 @@ FLAGS = {
     "--unrated": ("PRM800K: label of an unrated step", "rating"),
     "--verifiable-weight": ("weight of the grader's verdict", "grader"),
     "--verify-correct": ("binary search on right answers too", "right answers"),
+    "--vllm-max-len": ("vLLM context length", "context"),
     "--vllm-memory": ("vLLM memory fraction", "memory"),
     "--warmup-ratio": ("warm-up as a fraction of all steps", "fraction"),
     "--warmup-steps": ("warm-up steps", "steps"),

@@ -41,7 +41,7 @@ log = logging.getLogger("prm.label")
 # problems themselves are fingerprinted, so where --data-root found them does not matter.
 _NOT_FINGERPRINTED = {
     "out", "shard", "resume", "pairs_out", "progress", "command", "group_size", "batch_size",
-    "no_shared_prefill", "sim_call_seconds", "vllm_memory", "data_root", "threads", "config",
+    "no_shared_prefill", "sim_call_seconds", "vllm_memory", "vllm_max_len", "data_root", "threads", "config",
 }
 LABELS = "labels.jsonl"
 
@@ -104,7 +104,7 @@ def _engine_and_grader(args, problems):
     engine, tokenizer = wiring.build_engine(
         args.engine, args.policy, device=args.device, dtype=args.dtype, batch_size=args.batch_size,
         share_prefill=not args.no_shared_prefill, seed=args.seed, vllm_memory=args.vllm_memory,
-        problems=problems, sim_error_rate=args.sim_error_rate, sim_call_seconds=args.sim_call_seconds,
+        vllm_max_len=args.vllm_max_len, problems=problems, sim_error_rate=args.sim_error_rate, sim_call_seconds=args.sim_call_seconds,
     )
     return engine, wiring.solution_grader(args.engine), tokenizer
 

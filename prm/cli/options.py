@@ -100,6 +100,9 @@ def add_engine(parser: argparse.ArgumentParser | Any, engines: Sequence[str] = G
     parser.add_argument("--dtype", default=dtype, help="policy weights: float32, bfloat16, float16 (vllm also: auto)")
     parser.add_argument("--vllm-memory", type=float, default=None,
                         help="vllm: memory fraction to reserve (on a CPU: of RAM; default: vLLM's)")
+    parser.add_argument("--vllm-max-len", type=int, default=None,
+                        help="vllm: context length, prompt plus completion (default: the model's; its KV cache "
+                             "must fit in --vllm-memory, so a CPU run may need 1024-4096)")
 
 
 _WARNING_CLASSES: dict[type, type] = {}

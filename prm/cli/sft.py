@@ -79,7 +79,8 @@ def _sft_config(args: argparse.Namespace) -> Any:
 def _engine(args: argparse.Namespace, model: Any, tokenizer: Any, folder: str) -> Any:
     """The held-out sampler: the model in memory (transformers), or vLLM on `folder`."""
     if args.engine == "vllm":
-        return wiring.build_engine("vllm", folder, dtype=args.dtype, seed=args.seed, vllm_memory=args.vllm_memory)[0]
+        return wiring.build_engine("vllm", folder, dtype=args.dtype, seed=args.seed, vllm_memory=args.vllm_memory,
+                                   vllm_max_len=args.vllm_max_len)[0]
     from prm.engines.hf import TransformersEngine, TransformersEngineConfig
 
     return TransformersEngine(model, tokenizer, TransformersEngineConfig(batch_size=args.engine_batch_size))

@@ -217,6 +217,7 @@ def build_engine(
     share_prefill: bool = True,
     seed: int = 0,
     vllm_memory: float | None = None,
+    vllm_max_len: int | None = None,
     problems: Sequence[Problem] | None = None,
     sim_error_rate: float = 0.15,
     sim_call_seconds: float = 0.0,
@@ -235,7 +236,8 @@ def build_engine(
         from prm.engines.vllm import VLLMEngine, VLLMEngineConfig
 
         with phase(f"starting vLLM with policy {policy}"):
-            engine = VLLMEngine(policy, VLLMEngineConfig(seed=seed, dtype=dtype, memory_utilization=vllm_memory))
+            engine = VLLMEngine(policy, VLLMEngineConfig(seed=seed, dtype=dtype, memory_utilization=vllm_memory,
+                                                         max_model_len=vllm_max_len))
         return engine, engine.llm.get_tokenizer()
     if name == "transformers":
         from prm.engines.hf import TransformersEngine, TransformersEngineConfig
@@ -267,6 +269,7 @@ def build_policy(args: Any) -> tuple[Any, Callable[[Problem], str]]:
     engine, tokenizer = build_engine(
         getattr(args, "engine", "transformers"), args.policy, device=args.device, dtype=getattr(args, "dtype", "float32"),
         batch_size=args.engine_batch_size, seed=args.seed, vllm_memory=getattr(args, "vllm_memory", None),
+        vllm_max_len=getattr(args, "vllm_max_len", None),
     )
     template = resolve_template(tokenizer, args.prompt_template or DEFAULT_TEMPLATE, args.chat_template)
     return engine, lambda problem: policy_prompt(problem.question, template)
