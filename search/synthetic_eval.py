@@ -23,6 +23,7 @@ import numpy as np
 from prm.data.synthetic_truth import judge_steps, step_truth, unverifiable_steps
 from prm.records import Problem, StepwiseSolution
 from search.auroc import auroc
+from search.best_of_n import select
 from search.candidates import Candidate, ProblemCandidates, candidate_score
 
 
@@ -162,10 +163,10 @@ def truth_report(problems: Sequence[Problem], results: Sequence[ProblemCandidate
 
 def best_of_n_misses(problems: Sequence[Problem], results: Sequence[ProblemCandidates], key: str) -> dict[str, Any]:
     """Why best-of-n by `key` misses: over the problems where it picks a wrong sample although a
-    right one exists (the pick ranked as `search.curves.rm_at_k` ranks at k = n: an answered
-    candidate first, then the highest score, then the earlier one), the exact kind of the pick's
-    first error, whether that error is in its last step, how many other samples give the
-    picked answer (its voting group), and, for PRM keys, the step score the PRM gave that first error."""
+    right one exists (the pick of `search.best_of_n.select`: an answered candidate first, then
+    the highest score, then the earlier one), the exact kind of the pick's first error, whether
+    that error is in its last step, how many other samples give the picked answer (its voting
+    group), and, for PRM keys, the step score the PRM gave that first error."""
     by_id = _by_id(problems)
     kinds: Counter = Counter()
     shared: Counter = Counter()
@@ -177,8 +178,7 @@ def best_of_n_misses(problems: Sequence[Problem], results: Sequence[ProblemCandi
         if problem is None or not any(c.is_correct is True for c in candidates):
             continue
         with_right += 1
-        pick = min(range(len(candidates)), key=lambda i: (candidates[i].answer is None,
-                                                          -candidate_score(candidates[i], key), i))
+        pick = select(result, "rm", key)
         chosen = candidates[pick]
         if chosen.is_correct is True:
             continue
